@@ -1,0 +1,2 @@
+//! fdsame: are these two file descriptors the same thing?
+pub mod uapi;
