@@ -724,3 +724,75 @@ fn forced(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) -> Result<Sameness
     s.infer();
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CARD: FdKind = FdKind::Drm { major: DRM_MAJOR, minor: 0, node: DrmNodeType::Primary };
+    const RENDER: FdKind = FdKind::Drm { major: DRM_MAJOR, minor: 128, node: DrmNodeType::Render };
+
+    #[test]
+    fn kinds_alone() {
+        let s = Sameness::from_kinds(CARD, FdKind::Other);
+        assert_eq!((s.file, s.drm_client, s.drm_device, s.dma_buf_object),
+            (Answer::Unknown, Answer::Different, Answer::Different, Answer::Different));
+        let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+        assert_eq!((s.drm_client, s.drm_device, s.dma_buf_object),
+            (Answer::Different, Answer::Different, Answer::Unknown));
+        let s = Sameness::from_kinds(CARD, RENDER);
+        assert_eq!((s.drm_client, s.drm_device), (Answer::Unknown, Answer::Unknown));
+    }
+
+    #[test]
+    fn inferences() {
+        // Same file: every applicable level holds.
+        let mut s = Sameness::from_kinds(CARD, CARD);
+        s.file = Answer::Same;
+        s.infer();
+        assert_eq!((s.drm_client, s.drm_device), (Answer::Same, Answer::Same));
+        // Different files: different clients, the device stays unknown.
+        let mut s = Sameness::from_kinds(CARD, RENDER);
+        s.file = Answer::Different;
+        s.infer();
+        assert_eq!((s.drm_client, s.drm_device), (Answer::Different, Answer::Unknown));
+        // Unknown file: nothing inferred about the client.
+        let mut s = Sameness::from_kinds(CARD, CARD);
+        s.infer();
+        assert_eq!((s.file, s.drm_client), (Answer::Unknown, Answer::Unknown));
+        // Different devices: different files and clients.
+        let mut s = Sameness::from_kinds(CARD, RENDER);
+        s.drm_device = Answer::Different;
+        s.infer();
+        assert_eq!((s.file, s.drm_client), (Answer::Different, Answer::Different));
+        // dma-bufs: object follows the file.
+        for f in [Answer::Same, Answer::Different] {
+            let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+            s.file = f;
+            s.infer();
+            assert_eq!(s.dma_buf_object, f);
+        }
+    }
+
+    #[test]
+    fn ioctl_bits() {
+        let mut s = Sameness::from_kinds(CARD, RENDER);
+        apply_drm_bits(&mut s, DRM_FILE_SAME_DEVICE);
+        assert_eq!((s.file, s.drm_client, s.drm_device), (Answer::Different, Answer::Different, Answer::Same));
+        // A DRM file against a dma-buf: only the file bit means anything.
+        let mut s = Sameness::from_kinds(CARD, FdKind::DmaBuf);
+        apply_drm_bits(&mut s, 0);
+        assert_eq!((s.file, s.drm_device, s.dma_buf_object), (Answer::Different, Answer::Different, Answer::Different));
+        let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+        apply_dma_buf_bits(&mut s, DMA_BUF_SAME_ALL);
+        assert_eq!((s.file, s.dma_buf_object), (Answer::Same, Answer::Same));
+        assert_eq!(s.mechanism, Some(Mechanism::DmaBufSameObjectIoctl));
+    }
+
+    #[test]
+    fn sysfs_without_device_link() {
+        // /dev/null (1:3) is a virtual device: no `device` link, so sysfs cannot tell.
+        assert_eq!(kind::sysfs_device(1, 3).unwrap(), None);
+        assert_eq!(kind::sysfs_device(DRM_MAJOR, 250).unwrap(), None);
+    }
+}

@@ -116,8 +116,9 @@ pub fn kcmp_file_raw(a: RawFd, b: RawFd) -> io::Result<bool> {
 /// 3. add `n` again: `EEXIST` if and only if the file of `b` is the file of `a`.
 ///
 /// Returns `Ok(None)` when the file of `a` cannot be polled (regular files, directories,
-/// most character devices: `EPERM` at step 1): the trick cannot tell. When `b` cannot be
-/// polled but `a` can, they are different files: `Ok(Some(false))`.
+/// most character devices: `EPERM` at step 1; `O_PATH` descriptors: `EBADF`): the trick
+/// cannot tell. When `b` cannot be polled but `a` can, they are different files:
+/// `Ok(Some(false))`.
 ///
 /// ```
 /// use std::os::fd::AsFd;
@@ -135,15 +136,16 @@ pub fn epoll_same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<Optio
     let data = epoll::EventData::new_u64(0);
     match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
         Ok(()) => {}
-        Err(Errno::PERM) => return Ok(None),
+        // Not pollable; or (EBADF, `n` being valid) an O_PATH descriptor: cannot tell.
+        Err(Errno::PERM) | Err(Errno::BADF) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
     dup2(b, &mut n)?;
     match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
         Err(Errno::EXIST) => Ok(Some(true)),
         Ok(()) => Ok(Some(false)),
-        // `b` cannot be polled, `a` can: not the same file.
-        Err(Errno::PERM) => Ok(Some(false)),
+        // `b` cannot be polled (or is O_PATH), `a` can: not the same file.
+        Err(Errno::PERM) | Err(Errno::BADF) => Ok(Some(false)),
         Err(e) => Err(e.into()),
     }
 }
