@@ -1,1 +1,743 @@
-fn main() {}
+//! `fdsame-bench`: what does it cost to answer "are these two fds the same thing?"
+//!
+//! Times `DRM_IOCTL_FILE_SAME` and `DMA_BUF_IOCTL_SAME_OBJECT` against every other way
+//! userspace has (F_DUPFD_QUERY, kcmp, Mesa's epoll trick, fstat, fdinfo, sysfs) and against
+//! floors (cheapest DRM core ioctl, a no-op syscall), once plain and once with 10,000 extra
+//! fds and dma-bufs open. See `--help`.
+
+mod mech;
+mod report;
+mod stats;
+mod sys;
+
+use std::ffi::CString;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use fdsame::uapi;
+
+use report::{key, Report, Row};
+use stats::{measure, Outcome};
+use sys::raw;
+
+const HELP: &str = "\
+fdsame-bench: cost per answer of the ways to tell whether two fds are the same thing
+
+USAGE: fdsame-bench [OPTIONS]
+
+OPTIONS:
+  --samples N       timed samples per row (default 201; --quick: 31)
+  --batch K         calls per sample for syscall-sized rows (default 100; --quick: 16)
+  --slow-batch K    calls per sample for the fdinfo and sysfs rows (default 10; --quick: 4)
+  --scale-fds N     extra open fds (dups of one eventfd) for the at-scale pass (default 10000)
+  --scale-bufs N    extra live 4 KiB dma-bufs for the at-scale pass (default 10000)
+  --no-scale        skip the at-scale pass
+  --quick           small N and K (for the host or a smoke test)
+  --out DIR         also write DIR/bench.md, DIR/bench.json, DIR/bench.svg
+  -h, --help        this text
+
+The markdown report goes to stdout, progress to stderr. Exit status: 0 unless a measurement
+failed (a mechanism answered \"not the same\" for a dup pair, or errored while being timed);
+unavailable mechanisms are reported as \"n/a: <errno>\" and do not fail the run.
+";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Opts {
+    samples: usize,
+    batch: usize,
+    slow_batch: usize,
+    scale_fds: usize,
+    scale_bufs: usize,
+    scale: bool,
+    out: Option<PathBuf>,
+}
+
+fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
+    let (mut samples, mut batch, mut slow) = (None, None, None);
+    let (mut scale_fds, mut scale_bufs) = (10_000, 10_000);
+    let (mut quick, mut scale, mut out) = (false, true, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |name: &str| -> Result<usize, String> {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value"))?
+                .parse::<usize>()
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--quick" => quick = true,
+            "--no-scale" => scale = false,
+            "--samples" => samples = Some(num("--samples")?.max(1)),
+            "--batch" => batch = Some(num("--batch")?.max(1)),
+            "--slow-batch" => slow = Some(num("--slow-batch")?.max(1)),
+            "--scale-fds" => scale_fds = num("--scale-fds")?,
+            "--scale-bufs" => scale_bufs = num("--scale-bufs")?,
+            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a directory")?)),
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    let d = if quick { (31, 16, 4) } else { (201, 100, 10) };
+    Ok(Some(Opts {
+        samples: samples.unwrap_or(d.0),
+        batch: batch.unwrap_or(d.1),
+        slow_batch: slow.unwrap_or(d.2),
+        scale_fds,
+        scale_bufs,
+        scale,
+        out,
+    }))
+}
+
+/// Two fds for the same open file, and what they are.
+struct Pair {
+    a: OwnedFd,
+    b: OwnedFd,
+    what: String,
+}
+
+impl Pair {
+    fn dup_of(a: OwnedFd, what: impl Into<String>) -> Result<Pair, i32> {
+        let b = sys::dup_at_least(raw(&a), 0)?;
+        Ok(Pair {
+            a,
+            b,
+            what: what.into(),
+        })
+    }
+
+    fn fds(&self) -> (RawFd, RawFd) {
+        (raw(&self.a), raw(&self.b))
+    }
+
+    /// A copy of this pair at fd numbers >= `min` (a: the lower one, b: the next).
+    fn moved_to(&self, min: RawFd) -> Result<Pair, i32> {
+        let a = sys::dup_at_least(raw(&self.a), min)?;
+        let b = sys::dup_at_least(raw(&self.b), raw(&a) + 1)?;
+        Ok(Pair {
+            a,
+            b,
+            what: self.what.clone(),
+        })
+    }
+}
+
+struct Env {
+    /// vgem primary node fd and a dup.
+    drm: Option<Pair>,
+    drm_path: String,
+    /// dma-buf and a dup.
+    dmabuf: Option<Pair>,
+    heap: Option<OwnedFd>,
+    /// The pair for the generic rows 3-7: the DRM pair if any, else a pipe.
+    generic: Pair,
+    /// The pair for the sysfs row: the DRM pair, else an O_PATH fd of a char device.
+    sysfs: Option<Pair>,
+    notes: Vec<String>,
+}
+
+fn log(msg: &str) {
+    eprintln!("fdsame-bench: {msg}");
+}
+
+/// Find vgem by driver name over /dev/dri/card* in probe (number) order.
+fn find_vgem(notes: &mut Vec<String>) -> Option<(OwnedFd, String)> {
+    let mut cards: Vec<(u32, String)> = std::fs::read_dir("/dev/dri")
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let n = name.strip_prefix("card")?.parse::<u32>().ok()?;
+            Some((n, format!("/dev/dri/{name}")))
+        })
+        .collect();
+    cards.sort();
+    let mut seen = Vec::new();
+    let mut found = None;
+    for (_, path) in cards {
+        let c = CString::new(path.clone()).ok()?;
+        match sys::open(&c, libc::O_RDWR) {
+            Ok(fd) => match sys::drm_driver_name(raw(&fd)) {
+                Ok(name) => {
+                    seen.push(format!("{path}: {name}"));
+                    if name == "vgem" && found.is_none() {
+                        found = Some((fd, path));
+                    }
+                }
+                Err(e) => seen.push(format!("{path}: DRM_IOCTL_VERSION {}", sys::errno_name(e))),
+            },
+            Err(e) => seen.push(format!("{path}: open {}", sys::errno_name(e))),
+        }
+    }
+    notes.push(format!(
+        "DRM devices: {}",
+        if seen.is_empty() {
+            "none".into()
+        } else {
+            seen.join(", ")
+        }
+    ));
+    found
+}
+
+fn pipe_pair() -> Pair {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a 2-int array; both ends become owned.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2 failed: {}", sys::errno_name(sys::errno()));
+    use std::os::fd::FromRawFd;
+    // SAFETY: fresh fds from pipe2.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    std::mem::forget(wr); // keep the pipe alive (the write end stays open, unused)
+    Pair::dup_of(rd, "pipe read end and its dup").expect("dup of a pipe")
+}
+
+fn setup() -> Env {
+    let mut notes = Vec::new();
+    let vgem = find_vgem(&mut notes);
+    let heap = sys::open(c"/dev/dma_heap/system", libc::O_RDONLY).ok();
+    notes.push(format!(
+        "dma-heap /dev/dma_heap/system: {}",
+        if heap.is_some() { "present" } else { "absent" }
+    ));
+
+    let (drm, drm_path) = match vgem {
+        Some((fd, path)) => {
+            let p = Pair::dup_of(fd, format!("vgem {path} (O_RDWR) and its dup")).expect("dup");
+            (Some(p), path)
+        }
+        None => (None, String::new()),
+    };
+
+    let mut dmabuf = None;
+    if let Some(d) = &drm {
+        match sys::vgem_dumb_dmabuf(raw(&d.a)) {
+            Ok(fd) => {
+                dmabuf = Some(
+                    Pair::dup_of(
+                        fd,
+                        "dma-buf of a 4 KiB vgem dumb buffer (PRIME export) and its dup",
+                    )
+                    .expect("dup"),
+                )
+            }
+            Err(e) => notes.push(format!(
+                "vgem dumb buffer export failed: {}",
+                sys::errno_name(e)
+            )),
+        }
+    }
+    if dmabuf.is_none() {
+        if let Some(h) = &heap {
+            match sys::heap_alloc(raw(h), 4096) {
+                Ok(fd) => {
+                    dmabuf = Some(
+                        Pair::dup_of(fd, "4 KiB dma-buf from /dev/dma_heap/system and its dup")
+                            .expect("dup"),
+                    )
+                }
+                Err(e) => notes.push(format!(
+                    "dma-heap allocation failed: {}",
+                    sys::errno_name(e)
+                )),
+            }
+        }
+    }
+
+    let generic = match &drm {
+        Some(d) => Pair {
+            a: sys::dup_at_least(raw(&d.a), 0).unwrap(),
+            b: sys::dup_at_least(raw(&d.b), 0).unwrap(),
+            what: d.what.clone(),
+        },
+        None => pipe_pair(),
+    };
+
+    let sysfs = match &drm {
+        Some(d) => d.moved_to(0).ok(),
+        None => sys::open(c"/dev/ttyS0", libc::O_PATH).ok().and_then(|fd| {
+            Pair::dup_of(
+                fd,
+                "O_PATH fd of /dev/ttyS0 and its dup (host stand-in: no vgem)",
+            )
+            .ok()
+        }),
+    };
+
+    Env {
+        drm,
+        drm_path,
+        dmabuf,
+        heap,
+        generic,
+        sysfs,
+        notes,
+    }
+}
+
+/// Fds and buffers kept open for the at-scale pass.
+struct Scale {
+    _extra: Vec<OwnedFd>,
+    drm: Option<Pair>,
+    dmabuf: Option<Pair>,
+    generic: Pair,
+    setup: String,
+}
+
+fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
+    let t0 = Instant::now();
+    let need = (opts.scale_fds + opts.scale_bufs) as u64 + sys::highest_open_fd() as u64 + 256;
+    let limit =
+        sys::raise_nofile(need).map_err(|e| format!("RLIMIT_NOFILE: {}", sys::errno_name(e)))?;
+    let mut extra: Vec<OwnedFd> = Vec::with_capacity(opts.scale_fds + opts.scale_bufs + 1);
+    let ev = sys::eventfd().map_err(|e| format!("eventfd: {}", sys::errno_name(e)))?;
+    let mut n_fds = 0;
+    let mut fd_err = None;
+    for _ in 0..opts.scale_fds {
+        match sys::dup_at_least(raw(&ev), 0) {
+            Ok(fd) => {
+                extra.push(fd);
+                n_fds += 1;
+            }
+            Err(e) => {
+                fd_err = Some(e);
+                break;
+            }
+        }
+    }
+    extra.push(ev);
+    let mut n_bufs = 0;
+    let mut buf_err = None;
+    let source = if env.heap.is_some() {
+        "4 KiB /dev/dma_heap/system buffers"
+    } else if env.drm.is_some() {
+        "4 KiB vgem dumb buffers (PRIME-exported, GEM handles kept on the compared DRM file)"
+    } else {
+        "none (no dma-heap, no vgem)"
+    };
+    for _ in 0..opts.scale_bufs {
+        let r = match (&env.heap, &env.drm) {
+            (Some(h), _) => sys::heap_alloc(raw(h), 4096),
+            (None, Some(d)) => sys::vgem_dumb_dmabuf(raw(&d.a)),
+            (None, None) => break,
+        };
+        match r {
+            Ok(fd) => {
+                extra.push(fd);
+                n_bufs += 1;
+            }
+            Err(e) => {
+                buf_err = Some(e);
+                break;
+            }
+        }
+    }
+    let top = extra
+        .iter()
+        .map(raw)
+        .max()
+        .unwrap_or(0)
+        .max(sys::highest_open_fd())
+        + 1;
+    let mv = |p: &Pair| {
+        p.moved_to(top)
+            .map_err(|e| format!("moving a pair high: {}", sys::errno_name(e)))
+    };
+    // The pairs go above everything else: generic first, then dma-buf, then DRM on top.
+    let generic = mv(&env.generic)?;
+    let next = raw(&generic.b) + 1;
+    let dmabuf = env
+        .dmabuf
+        .as_ref()
+        .map(|p| p.moved_to(next))
+        .transpose()
+        .map_err(sys::errno_name)?;
+    let next = dmabuf.as_ref().map(|p| raw(&p.b) + 1).unwrap_or(next);
+    let drm = env
+        .drm
+        .as_ref()
+        .map(|p| p.moved_to(next))
+        .transpose()
+        .map_err(sys::errno_name)?;
+    let mut setup = format!(
+        "{n_fds} extra fds (dups of one eventfd) and {n_bufs} live dma-bufs ({source}); RLIMIT_NOFILE {limit}; compared pairs moved to the highest fds"
+    );
+    let mut pairs = vec![("generic", generic.fds())];
+    if let Some(p) = &dmabuf {
+        pairs.push(("dma-buf", p.fds()));
+    }
+    if let Some(p) = &drm {
+        pairs.push(("DRM", p.fds()));
+    }
+    for (name, (a, b)) in pairs {
+        setup.push_str(&format!(", {name} {a}/{b}"));
+    }
+    if let Some(e) = fd_err {
+        setup.push_str(&format!(
+            "; fd creation stopped early: {}",
+            sys::errno_name(e)
+        ));
+    }
+    if let Some(e) = buf_err {
+        setup.push_str(&format!(
+            "; dma-buf creation stopped early: {}",
+            sys::errno_name(e)
+        ));
+    }
+    setup.push_str(&format!("; setup took {:.1} s", t0.elapsed().as_secs_f64()));
+    Ok(Scale {
+        _extra: extra,
+        drm,
+        dmabuf,
+        generic,
+        setup,
+    })
+}
+
+/// Check the negative answers of the two new ioctls on a different open / object.
+fn negative_checks(env: &Env, notes: &mut Vec<String>) -> Vec<(&'static str, String)> {
+    let mut wrong = Vec::new();
+    if let Some(d) = &env.drm {
+        let (a, b) = d.fds();
+        match mech::drm_file_same_bits(a, b) {
+            Ok(bits) => notes.push(format!(
+                "DRM_IOCTL_FILE_SAME(vgem fd, its dup) = {bits:#x} (FILE|CLIENT|DEVICE = {:#x})",
+                uapi::DRM_FILE_SAME_ALL
+            )),
+            Err(e) => notes.push(format!("DRM_IOCTL_FILE_SAME: {}", sys::errno_name(e))),
+        }
+        if let Ok(c) = CString::new(env.drm_path.clone()) {
+            if let Ok(other) = sys::open(&c, libc::O_RDWR) {
+                if let Ok(bits) = mech::drm_file_same_bits(a, raw(&other)) {
+                    notes.push(format!("DRM_IOCTL_FILE_SAME(vgem fd, second open of {}) = {bits:#x} (expected DEVICE = {:#x})", env.drm_path, uapi::DRM_FILE_SAME_DEVICE));
+                    if bits != uapi::DRM_FILE_SAME_DEVICE {
+                        wrong.push((
+                            key::DRM_FILE_SAME,
+                            format!(
+                                "second open answered {bits:#x}, expected {:#x}",
+                                uapi::DRM_FILE_SAME_DEVICE
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(p) = &env.dmabuf {
+        let (a, b) = p.fds();
+        match mech::dma_buf_same_bits(a, b) {
+            Ok(bits) => notes.push(format!(
+                "DMA_BUF_IOCTL_SAME_OBJECT(dma-buf, its dup) = {bits:#x} (FILE|OBJECT = {:#x})",
+                uapi::DMA_BUF_SAME_ALL
+            )),
+            Err(e) => notes.push(format!("DMA_BUF_IOCTL_SAME_OBJECT: {}", sys::errno_name(e))),
+        }
+        if let Ok(bits) = mech::dma_buf_same_bits(a, raw(&env.generic.a)) {
+            if bits != 0 {
+                wrong.push((
+                    key::DMA_BUF_SAME,
+                    format!("a non-dma-buf fd answered {bits:#x}, expected 0"),
+                ));
+            }
+        }
+    }
+    wrong
+}
+
+fn run(opts: &Opts) -> Report {
+    let t_start = Instant::now();
+    let (kernel, kernel_version) = sys::uname();
+    let env = setup();
+    let mut notes = env.notes.clone();
+    let (n, k, ks) = (opts.samples, opts.batch, opts.slow_batch);
+    // SAFETY: plain syscall.
+    let pid = unsafe { libc::getpid() };
+    let na = |why: &str| Outcome::NotAvailable(why.to_string());
+    let mut rows: Vec<Row> = Vec::new();
+
+    let drm_fds = env.drm.as_ref().map(Pair::fds);
+    let dma_fds = env.dmabuf.as_ref().map(Pair::fds);
+    let (ga, gb) = env.generic.fds();
+    let g = &env.generic.what;
+
+    macro_rules! row {
+        ($key:expr, $label:expr, $detail:expr, $outcome:expr) => {{
+            let label: String = $label.into();
+            log(&format!("measuring {label}"));
+            let base = $outcome;
+            rows.push(Row {
+                key: $key,
+                label,
+                detail: $detail,
+                base,
+                scale: None,
+            });
+        }};
+    }
+
+    row!(
+        key::DRM_FILE_SAME,
+        "DRM_IOCTL_FILE_SAME",
+        format!(
+            "ioctl(a, DRM_IOCTL_FILE_SAME, {{fd = b}}) on {}; same = FILE bit",
+            env.drm.as_ref().map_or("(no vgem)", |p| p.what.as_str())
+        ),
+        match drm_fds {
+            Some((a, b)) => measure(|| mech::drm_file_same(a, b), n, k),
+            None => na("no vgem device"),
+        }
+    );
+    row!(
+        key::DMA_BUF_SAME,
+        "DMA_BUF_IOCTL_SAME_OBJECT",
+        format!(
+            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on {}; same = FILE bit",
+            env.dmabuf
+                .as_ref()
+                .map_or("(no dma-buf)", |p| p.what.as_str())
+        ),
+        match dma_fds {
+            Some((a, b)) => measure(|| mech::dma_buf_same(a, b), n, k),
+            None => na(if env.heap.is_some() {
+                "dma-buf export failed"
+            } else {
+                "no vgem device"
+            }),
+        }
+    );
+    row!(
+        key::F_DUPFD_QUERY,
+        "fcntl(F_DUPFD_QUERY)",
+        format!("fcntl(a, F_DUPFD_QUERY = 1027, b) == 1 on {g}"),
+        measure(|| mech::f_dupfd_query(ga, gb), n, k)
+    );
+    row!(
+        key::KCMP,
+        "kcmp(KCMP_FILE)",
+        format!("syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0 on {g} (pid fetched once)"),
+        measure(|| mech::kcmp(pid, ga, gb), n, k)
+    );
+    row!(
+        key::EPOLL,
+        "Mesa epoll trick",
+        format!("Mesa os_same_file_description() epoll branch: epoll_create1, fcntl(a, F_DUPFD_CLOEXEC, 0) -> tmp, EPOLL_CTL_ADD tmp, dup2(b, tmp), EPOLL_CTL_ADD tmp (EEXIST = same), close(tmp), close(epfd); on {g}"),
+        measure(|| mech::mesa_epoll(ga, gb), n, k)
+    );
+    row!(
+        key::FSTAT,
+        "fstat pair",
+        format!("fstat(a), fstat(b), compare st_dev/st_ino/st_rdev (same inode only) on {g}"),
+        measure(|| mech::fstat_pair(ga, gb), n, k)
+    );
+    row!(
+        key::FDINFO,
+        "/proc/self/fdinfo parse",
+        format!("open/read/close /proc/self/fdinfo/a and /b into a stack buffer, parse drm-client-id (else mnt_id+ino), compare; on {g}"),
+        measure(|| mech::fdinfo_pair(ga, gb), n, ks)
+    );
+    row!(
+        key::SYSFS,
+        "sysfs device lookup",
+        format!(
+            "fstat -> st_rdev -> readlink /sys/dev/char/MAJ:MIN/device for a and b, compare targets (same device only); on {}",
+            env.sysfs.as_ref().map_or(g.as_str(), |p| p.what.as_str())
+        ),
+        match &env.sysfs {
+            Some(p) => {
+                let (a, b) = p.fds();
+                measure(|| mech::sysfs_pair(a, b), n, ks)
+            }
+            None => measure(|| mech::sysfs_pair(ga, gb), n, ks),
+        }
+    );
+
+    // Floors. GET_CAP(DUMB_BUFFER) only answers on KMS drivers; vgem is render-only, so fall
+    // back to DRM_CAP_PRIME, which drm_getcap() answers in the same early switch.
+    let (cap_label, cap, expect) = match drm_fds {
+        Some((a, _)) if mech::drm_get_cap(a, sys::DRM_CAP_DUMB_BUFFER, 1) == Ok(true) => (
+            "DRM_IOCTL_GET_CAP(DUMB_BUFFER)",
+            sys::DRM_CAP_DUMB_BUFFER,
+            1,
+        ),
+        Some((a, _)) => {
+            let why = match mech::drm_get_cap(a, sys::DRM_CAP_DUMB_BUFFER, 1) {
+                Err(e) => sys::errno_name(e),
+                Ok(_) => "value 0".into(),
+            };
+            notes.push(format!("GET_CAP(DRM_CAP_DUMB_BUFFER) on vgem: {why} (not a KMS driver); the GET_CAP floor uses DRM_CAP_PRIME instead"));
+            (
+                "DRM_IOCTL_GET_CAP(PRIME)",
+                sys::DRM_CAP_PRIME,
+                sys::DRM_PRIME_CAP_IMPORT | sys::DRM_PRIME_CAP_EXPORT,
+            )
+        }
+        None => ("DRM_IOCTL_GET_CAP", 0, 0),
+    };
+    row!(
+        key::DRM_GET_CAP,
+        format!("floor: {cap_label}"),
+        format!("ioctl(a, DRM_IOCTL_GET_CAP, {{capability = {cap}}}) on the DRM fd"),
+        match drm_fds {
+            Some((a, _)) => measure(|| mech::drm_get_cap(a, cap, expect), n, k),
+            None => na("no vgem device"),
+        }
+    );
+    row!(
+        key::DRM_VERSION,
+        "floor: DRM_IOCTL_VERSION (0 lengths)",
+        "ioctl(a, DRM_IOCTL_VERSION, {all lengths 0, no strings copied}) on the DRM fd".into(),
+        match drm_fds {
+            Some((a, _)) => measure(|| mech::drm_version_empty(a), n, k),
+            None => na("no vgem device"),
+        }
+    );
+    row!(
+        key::GETPPID,
+        "floor: syscall(SYS_getppid)",
+        "libc::syscall(SYS_getppid): a no-op syscall, not cached".into(),
+        measure(mech::getppid, n, k)
+    );
+
+    for (k, why) in negative_checks(&env, &mut notes) {
+        if let Some(r) = rows.iter_mut().find(|r| r.key == k) {
+            r.base = Outcome::Failed(format!("wrong negative answer: {why}"));
+        }
+    }
+
+    let scale_setup = if opts.scale {
+        log(&format!(
+            "at-scale setup: {} fds, {} dma-bufs",
+            opts.scale_fds, opts.scale_bufs
+        ));
+        match setup_scale(&env, opts) {
+            Ok(sc) => {
+                let (ga, gb) = sc.generic.fds();
+                let mut set = |key: &str, o: Outcome| {
+                    if let Some(r) = rows.iter_mut().find(|r| r.key == key) {
+                        log(&format!("measuring {} at scale", r.label));
+                        r.scale = Some(o);
+                    }
+                };
+                set(
+                    key::DRM_FILE_SAME,
+                    match sc.drm.as_ref().map(Pair::fds) {
+                        Some((a, b)) => measure(|| mech::drm_file_same(a, b), n, k),
+                        None => na("no vgem device"),
+                    },
+                );
+                set(
+                    key::DMA_BUF_SAME,
+                    match sc.dmabuf.as_ref().map(Pair::fds) {
+                        Some((a, b)) => measure(|| mech::dma_buf_same(a, b), n, k),
+                        None => na(if env.drm.is_none() && env.heap.is_none() {
+                            "no vgem device"
+                        } else {
+                            "no dma-buf"
+                        }),
+                    },
+                );
+                set(
+                    key::F_DUPFD_QUERY,
+                    measure(|| mech::f_dupfd_query(ga, gb), n, k),
+                );
+                set(key::KCMP, measure(|| mech::kcmp(pid, ga, gb), n, k));
+                set(key::EPOLL, measure(|| mech::mesa_epoll(ga, gb), n, k));
+                sc.setup
+            }
+            Err(e) => {
+                for r in rows.iter_mut().take(5) {
+                    r.scale = Some(Outcome::NotAvailable(format!("at-scale setup failed: {e}")));
+                }
+                format!("setup failed: {e}")
+            }
+        }
+    } else {
+        "skipped (--no-scale)".into()
+    };
+
+    Report {
+        kernel,
+        kernel_version,
+        cpu_model: sys::cpu_model(),
+        nproc: sys::nproc(),
+        date_utc: sys::now_utc(),
+        samples: n,
+        batch: k,
+        slow_batch: ks,
+        scale_setup,
+        notes,
+        rows,
+        elapsed_s: t_start.elapsed().as_secs_f64(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(&args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("fdsame-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = run(&opts);
+    let md = report::render_markdown(&report);
+    print!("{md}");
+    if let Some(dir) = &opts.out {
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join("bench.md"), &md)?;
+            std::fs::write(dir.join("bench.json"), report::render_json(&report))?;
+            std::fs::write(dir.join("bench.svg"), report::render_svg(&report))?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            eprintln!("fdsame-bench: writing {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+        log(&format!(
+            "wrote {0}/bench.md, {0}/bench.json, {0}/bench.svg",
+            dir.display()
+        ));
+    }
+    if report.any_failed() {
+        log("a measurement FAILED (see the table)");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn cli() {
+        let o = parse_args(&args("")).unwrap().unwrap();
+        assert_eq!(
+            (o.samples, o.batch, o.slow_batch, o.scale_fds, o.scale),
+            (201, 100, 10, 10_000, true)
+        );
+        let o = parse_args(&args("--batch 7 --quick --out /tmp/x --no-scale"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (o.samples, o.batch, o.slow_batch, o.scale),
+            (31, 7, 4, false)
+        );
+        assert_eq!(o.out, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(parse_args(&args("--help")).unwrap(), None);
+        assert!(parse_args(&args("--samples")).is_err());
+        assert!(parse_args(&args("--bogus")).is_err());
+    }
+}

@@ -1,0 +1,354 @@
+//! The mechanisms: one call answers "are fds `a` and `b` the same thing?" (`Ok(true)` = same).
+//! Errors come back as raw errno values. No allocation on the timed paths except where the
+//! mechanism itself is a userspace procedure that a real tool would run (none allocate here:
+//! fdinfo and sysfs use stack buffers, which only makes them look cheaper than real tools).
+
+use std::os::fd::RawFd;
+
+use fdsame::uapi;
+use rustix::ioctl::{ioctl, Updater};
+
+use crate::sys::{self, bfd, errno, F_DUPFD_QUERY, KCMP_FILE};
+
+/// Row 1: `DRM_IOCTL_FILE_SAME` on DRM fd `a` with `fd = b`; "same" = the FILE bit.
+pub fn drm_file_same(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    Ok(drm_file_same_bits(a, b)? & uapi::DRM_FILE_SAME_FILE != 0)
+}
+
+/// The full result mask of `DRM_IOCTL_FILE_SAME`.
+pub fn drm_file_same_bits(a: RawFd, b: RawFd) -> Result<u64, i32> {
+    let mut arg = uapi::drm_file_same {
+        fd: b,
+        flags: 0,
+        result: 0,
+    };
+    // SAFETY: `arg` has the layout of the ioctl's argument; `a` is open.
+    unsafe {
+        ioctl(
+            bfd(a),
+            Updater::<{ uapi::DRM_IOCTL_FILE_SAME }, _>::new(&mut arg),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    Ok(arg.result)
+}
+
+/// Row 2: `DMA_BUF_IOCTL_SAME_OBJECT` on dma-buf `a` with `fd = b`; "same" = the FILE bit.
+pub fn dma_buf_same(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    Ok(dma_buf_same_bits(a, b)? & uapi::DMA_BUF_SAME_FILE != 0)
+}
+
+/// The full result mask of `DMA_BUF_IOCTL_SAME_OBJECT`.
+pub fn dma_buf_same_bits(a: RawFd, b: RawFd) -> Result<u64, i32> {
+    let mut arg = uapi::dma_buf_same_object {
+        fd: b,
+        flags: 0,
+        result: 0,
+    };
+    // SAFETY: `arg` has the layout of the ioctl's argument; `a` is open.
+    unsafe {
+        ioctl(
+            bfd(a),
+            Updater::<{ uapi::DMA_BUF_IOCTL_SAME_OBJECT }, _>::new(&mut arg),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    Ok(arg.result)
+}
+
+/// Row 3: `fcntl(a, F_DUPFD_QUERY, b)`: 1 = same file description.
+pub fn f_dupfd_query(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    // SAFETY: plain fcntl.
+    let r = unsafe { libc::fcntl(a, F_DUPFD_QUERY, b) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r == 1)
+    }
+}
+
+/// Row 4: `kcmp(pid, pid, KCMP_FILE, a, b)` through `syscall(2)`: 0 = same.
+pub fn kcmp(pid: libc::pid_t, a: RawFd, b: RawFd) -> Result<bool, i32> {
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid as libc::c_long,
+            pid as libc::c_long,
+            KCMP_FILE,
+            a as libc::c_long,
+            b as libc::c_long,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r == 0)
+    }
+}
+
+/// Row 5: Mesa's epoll fallback of `os_same_file_description()` (src/util/os_file.c, the Linux
+/// branch used when kcmp is not compiled in), step for step:
+/// `efd = epoll_create1(EPOLL_CLOEXEC)`; `tmp = fcntl(a, F_DUPFD_CLOEXEC, 0)`
+/// (`os_dupfd_cloexec`); `epoll_ctl(efd, ADD, tmp, {0})`; `dup2(b, tmp)`;
+/// `epoll_ctl(efd, ADD, tmp, {0})` failing with EEXIST means same (the epoll key is
+/// (file, fd), and the first registration survives the dup2 because `a` keeps the file
+/// alive); `close(tmp)`; `close(efd)`.
+pub fn mesa_epoll(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    // SAFETY: plain syscalls on fds we own for the duration of the call.
+    unsafe {
+        let efd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if efd < 0 {
+            return Err(errno());
+        }
+        let mut evt = libc::epoll_event { events: 0, u64: 0 };
+        let tmp = libc::fcntl(a, libc::F_DUPFD_CLOEXEC, 0);
+        let result = (|| {
+            if tmp < 0 {
+                return Err(errno());
+            }
+            if libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, tmp, &mut evt) != 0 {
+                return Err(errno());
+            }
+            if libc::dup2(b, tmp) < 0 {
+                return Err(errno());
+            }
+            if libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, tmp, &mut evt) != 0 {
+                let e = errno();
+                return if e == libc::EEXIST { Ok(true) } else { Err(e) };
+            }
+            Ok(false)
+        })();
+        if tmp >= 0 {
+            libc::close(tmp);
+        }
+        libc::close(efd);
+        result
+    }
+}
+
+/// (st_dev, st_ino, st_rdev, st_mode) of an fd.
+fn fstat_key(fd: RawFd) -> Result<(u64, u64, u64, u32), i32> {
+    // SAFETY: `st` is plain data filled by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(errno());
+    }
+    Ok((st.st_dev, st.st_ino, st.st_rdev, st.st_mode))
+}
+
+/// Row 6: `fstat(a)`, `fstat(b)`, compare st_dev/st_ino/st_rdev (same inode, not necessarily
+/// same open file).
+pub fn fstat_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    let ka = fstat_key(a)?;
+    let kb = fstat_key(b)?;
+    Ok((ka.0, ka.1, ka.2) == (kb.0, kb.1, kb.2))
+}
+
+/// Read a whole small file into `buf` with open/read/close; returns the length.
+fn read_small(path: &[u8], buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: `path` is NUL-terminated by the callers; `buf` is writable for its length.
+    unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(errno());
+        }
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                break;
+            }
+            let r = libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len);
+            if r < 0 {
+                let e = errno();
+                libc::close(fd);
+                return Err(e);
+            }
+            if r == 0 {
+                break;
+            }
+            len += r as usize;
+        }
+        libc::close(fd);
+        Ok(len)
+    }
+}
+
+/// Format `prefix{n}\0` into `out` without allocating; returns the used slice.
+fn path_with_number<'a>(out: &'a mut [u8; 64], prefix: &[u8], n: u64, suffix: &[u8]) -> &'a [u8] {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let parts: [&[u8]; 4] = [prefix, &digits[i..], suffix, b"\0"];
+    let mut len = 0;
+    for p in parts {
+        out[len..len + p.len()].copy_from_slice(p);
+        len += p.len();
+    }
+    &out[..len]
+}
+
+/// What an fdinfo file says about the file: the `drm-client-id:` value if present, else
+/// the (`mnt_id:`, `ino:`) values. Pure parsing, exposed for tests.
+pub fn fdinfo_key(text: &[u8]) -> Option<(u64, u64, bool)> {
+    let mut client = None;
+    let mut mnt = None;
+    let mut ino = None;
+    for line in text.split(|&c| c == b'\n') {
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
+        let (k, v) = (&line[..colon], &line[colon + 1..]);
+        let num = || std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok();
+        match k {
+            b"drm-client-id" => client = num(),
+            b"mnt_id" => mnt = num(),
+            b"ino" => ino = num(),
+            _ => {}
+        }
+    }
+    match (client, mnt, ino) {
+        (Some(c), _, _) => Some((c, 0, true)),
+        (None, Some(m), Some(i)) => Some((m, i, false)),
+        _ => None,
+    }
+}
+
+fn fdinfo_of(fd: RawFd) -> Result<(u64, u64, bool), i32> {
+    let mut p = [0u8; 64];
+    let path = path_with_number(&mut p, b"/proc/self/fdinfo/", fd as u64, b"");
+    let mut buf = [0u8; 4096];
+    let n = read_small(path, &mut buf)?;
+    fdinfo_key(&buf[..n]).ok_or(libc::ENODATA)
+}
+
+/// Row 7: Open/read/parse `/proc/self/fdinfo/{a,b}` and compare their `drm-client-id` (DRM
+/// files) or their (`mnt_id`, `ino`) pair (anything else, kernels >= 5.14).
+pub fn fdinfo_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    Ok(fdinfo_of(a)? == fdinfo_of(b)?)
+}
+
+fn sysfs_device_of(fd: RawFd, out: &mut [u8; 512]) -> Result<usize, i32> {
+    let (_, _, rdev, mode) = fstat_key(fd)?;
+    if mode & libc::S_IFMT != libc::S_IFCHR {
+        return Err(libc::ENODEV);
+    }
+    let (maj, min) = (libc::major(rdev) as u64, libc::minor(rdev) as u64);
+    let mut p1 = [0u8; 64];
+    let head = path_with_number(&mut p1, b"/sys/dev/char/", maj, b":");
+    let head = &head[..head.len() - 1];
+    let mut p2 = [0u8; 64];
+    let path = path_with_number(&mut p2, head, min, b"/device");
+    // SAFETY: path is NUL-terminated, out is writable.
+    let r = unsafe { libc::readlink(path.as_ptr().cast(), out.as_mut_ptr().cast(), out.len()) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Row 8: `fstat` → `st_rdev` → `readlink /sys/dev/char/MAJ:MIN/device` for both fds, compare
+/// the link targets (same device, says nothing about the open file).
+pub fn sysfs_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
+    let mut la = [0u8; 512];
+    let mut lb = [0u8; 512];
+    let na = sysfs_device_of(a, &mut la)?;
+    let nb = sysfs_device_of(b, &mut lb)?;
+    Ok(la[..na] == lb[..nb])
+}
+
+/// Row 9a: `DRM_IOCTL_GET_CAP` of `cap` on `a` (a floor: a trivial DRM core ioctl). "Same" is
+/// meaningless here: `Ok(true)` when the cap value is `expect`.
+pub fn drm_get_cap(a: RawFd, cap: u64, expect: u64) -> Result<bool, i32> {
+    let mut arg = sys::DrmGetCap {
+        capability: cap,
+        value: 0,
+    };
+    // SAFETY: layout matches the uAPI.
+    unsafe {
+        ioctl(
+            bfd(a),
+            Updater::<{ sys::DRM_IOCTL_GET_CAP }, _>::new(&mut arg),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    Ok(arg.value == expect)
+}
+
+/// Row 9b: `DRM_IOCTL_VERSION` with all lengths 0 (no string copied). `Ok(true)` if it worked.
+pub fn drm_version_empty(a: RawFd) -> Result<bool, i32> {
+    let mut arg = sys::DrmVersion::empty();
+    // SAFETY: layout matches the uAPI; all lengths are zero.
+    unsafe {
+        ioctl(
+            bfd(a),
+            Updater::<{ sys::DRM_IOCTL_VERSION }, _>::new(&mut arg),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    Ok(arg.name_len > 0)
+}
+
+/// Row 10: The no-op syscall floor: `syscall(SYS_getppid)` (not cached by libc).
+pub fn getppid() -> Result<bool, i32> {
+    // SAFETY: plain syscall.
+    let r = unsafe { libc::syscall(libc::SYS_getppid) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn fdinfo_parsing() {
+        let drm = b"pos:\t0\nflags:\t02100002\nmnt_id:\t25\nino:\t1042\ndrm-driver:\tvgem\ndrm-client-id:\t7\n";
+        assert_eq!(fdinfo_key(drm), Some((7, 0, true)));
+        let pipe = b"pos:\t0\nflags:\t0100000\nmnt_id:\t24\nino:\t3\n";
+        assert_eq!(fdinfo_key(pipe), Some((24, 3, false)));
+        assert_eq!(fdinfo_key(b"pos:\t0\n"), None);
+    }
+
+    #[test]
+    fn path_formatting() {
+        let mut p = [0u8; 64];
+        assert_eq!(
+            path_with_number(&mut p, b"/proc/self/fdinfo/", 10_042, b""),
+            b"/proc/self/fdinfo/10042\0"
+        );
+        assert_eq!(path_with_number(&mut p, b"/x/", 0, b"/d"), b"/x/0/d\0");
+    }
+
+    #[test]
+    fn generic_mechanisms_on_an_eventfd_dup() {
+        let a = sys::eventfd().unwrap();
+        let b = sys::dup_at_least(a.as_raw_fd(), 0).unwrap();
+        let c = sys::eventfd().unwrap();
+        let (a, b, c) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd());
+        assert_eq!(fstat_pair(a, b), Ok(true));
+        assert_eq!(fdinfo_pair(a, b), Ok(true));
+        assert_eq!(mesa_epoll(a, b), Ok(true));
+        assert_eq!(mesa_epoll(a, c), Ok(false));
+        if let Ok(same) = f_dupfd_query(a, b) {
+            assert!(same);
+            assert_eq!(f_dupfd_query(a, c), Ok(false));
+        }
+        assert_eq!(sysfs_pair(a, b), Err(libc::ENODEV));
+        assert_eq!(drm_file_same(a, b), Err(libc::ENOTTY));
+        assert_eq!(getppid(), Ok(true));
+    }
+}

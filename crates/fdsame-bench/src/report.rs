@@ -1,0 +1,742 @@
+//! Rendering: markdown table + targets, JSON, SVG bar chart. Pure functions of a `Report`.
+
+use std::fmt::Write as _;
+
+use crate::stats::Outcome;
+
+/// Stable row keys.
+pub mod key {
+    pub const DRM_FILE_SAME: &str = "drm_file_same";
+    pub const DMA_BUF_SAME: &str = "dma_buf_same_object";
+    pub const F_DUPFD_QUERY: &str = "f_dupfd_query";
+    pub const KCMP: &str = "kcmp";
+    pub const EPOLL: &str = "mesa_epoll";
+    pub const FSTAT: &str = "fstat_pair";
+    pub const FDINFO: &str = "fdinfo";
+    pub const SYSFS: &str = "sysfs";
+    pub const DRM_GET_CAP: &str = "drm_get_cap";
+    pub const DRM_VERSION: &str = "drm_version";
+    pub const GETPPID: &str = "getppid";
+}
+
+/// One mechanism.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub key: &'static str,
+    pub label: String,
+    /// What exactly was compared / called.
+    pub detail: String,
+    pub base: Outcome,
+    /// Re-measured with many fds / dma-bufs open and the pair at the highest numbers.
+    pub scale: Option<Outcome>,
+}
+
+/// Everything the program found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub kernel: String,
+    pub kernel_version: String,
+    pub cpu_model: String,
+    pub nproc: usize,
+    pub date_utc: String,
+    pub samples: usize,
+    pub batch: usize,
+    pub slow_batch: usize,
+    /// How the at-scale process looked (fd counts, buffer source, fd numbers).
+    pub scale_setup: String,
+    /// Free-form notes (devices found, pairs used, fallbacks).
+    pub notes: Vec<String>,
+    pub rows: Vec<Row>,
+    pub elapsed_s: f64,
+}
+
+/// One computed target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    /// Measured ratio, `None` when an input is n/a.
+    pub value: Option<f64>,
+    pub limit: String,
+    pub pass: Option<bool>,
+}
+
+impl Report {
+    pub fn row(&self, key: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.key == key)
+    }
+
+    fn median(&self, key: &str) -> Option<f64> {
+        self.row(key)?.base.median()
+    }
+
+    /// The floor: the cheaper of the measured DRM core ioctls, with its key.
+    pub fn floor(&self) -> Option<(&'static str, f64)> {
+        [key::DRM_GET_CAP, key::DRM_VERSION]
+            .into_iter()
+            .filter_map(|k| Some((k, self.median(k)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// Did any measurement fail (wrong answer, error while timing)?
+    pub fn any_failed(&self) -> bool {
+        self.rows.iter().any(|r| {
+            matches!(r.base, Outcome::Failed(_)) || matches!(r.scale, Some(Outcome::Failed(_)))
+        })
+    }
+
+    /// The PASS/MISS targets of issue #6.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        let floor = self.floor().map(|f| f.1);
+        let dupfd = self.median(key::F_DUPFD_QUERY);
+        let epoll = self.median(key::EPOLL);
+        let fdinfo = self.median(key::FDINFO);
+        for (k, name) in [
+            (key::DRM_FILE_SAME, "DRM_IOCTL_FILE_SAME"),
+            (key::DMA_BUF_SAME, "DMA_BUF_IOCTL_SAME_OBJECT"),
+        ] {
+            let m = self.median(k);
+            let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+            let at_most = |v: Option<f64>, lim: f64| v.map(|v| v <= lim);
+            let at_least = |v: Option<f64>, lim: f64| v.map(|v| v >= lim);
+            let r = ratio(m, floor);
+            out.push(Target {
+                name: format!("{name} within 1.2x of the cheapest DRM ioctl"),
+                value: r,
+                limit: "<= 1.20x".into(),
+                pass: at_most(r, 1.2),
+            });
+            let r = ratio(m, dupfd);
+            out.push(Target {
+                name: format!("{name} within 1.5x of F_DUPFD_QUERY"),
+                value: r,
+                limit: "<= 1.50x".into(),
+                pass: at_most(r, 1.5),
+            });
+            let r = ratio(epoll, m);
+            out.push(Target {
+                name: format!("{name} >= 5x cheaper than the epoll trick"),
+                value: r,
+                limit: ">= 5x".into(),
+                pass: at_least(r, 5.0),
+            });
+            let r = ratio(fdinfo, m);
+            out.push(Target {
+                name: format!("{name} >= 20x cheaper than fdinfo parsing"),
+                value: r,
+                limit: ">= 20x".into(),
+                pass: at_least(r, 20.0),
+            });
+            let s = self
+                .row(k)
+                .and_then(|r| r.scale.as_ref())
+                .and_then(|o| o.median());
+            let r = ratio(s, m);
+            out.push(Target {
+                name: format!("{name} at 10k fds within 1.2x of base"),
+                value: r,
+                limit: "<= 1.20x".into(),
+                pass: at_most(r, 1.2),
+            });
+        }
+        out
+    }
+}
+
+/// `123`, `12.3`, `1.23` — three significant-ish digits, no exponent.
+pub fn fmt_ns(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ratio(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0}x"),
+        Some(v) if v >= 10.0 => format!("{v:.1}x"),
+        Some(v) => format!("{v:.2}x"),
+        None => "—".into(),
+    }
+}
+
+fn outcome_cell(o: &Outcome) -> String {
+    match o {
+        Outcome::Measured(s) => fmt_ns(s.median_ns),
+        Outcome::NotAvailable(e) => format!("n/a: {e}"),
+        Outcome::Failed(e) => format!("FAILED: {e}"),
+    }
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub const TCG_STATEMENT: &str = "Under TCG (QEMU without KVM) absolute times are meaningless: \
+every instruction is translated, so only the ratios between rows of one run count.";
+
+/// The markdown report (header, table, targets, notes).
+pub fn render_markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# fdsame-bench: cost of answering \"same file?\"\n");
+    let _ = writeln!(s, "- kernel: `{}` ({})", r.kernel, r.kernel_version);
+    let _ = writeln!(s, "- machine: {}, nproc {}", r.cpu_model, r.nproc);
+    let _ = writeln!(s, "- date: {}", r.date_utc);
+    let _ = writeln!(
+        s,
+        "- method: {} samples of {} calls ({} for fdinfo/sysfs) per row, CLOCK_MONOTONIC around each batch, per-call = batch/calls; median and p99 (nearest rank) of the samples; each mechanism checked once to answer \"same\" for its dup pair before timing",
+        r.samples, r.batch, r.slow_batch
+    );
+    let _ = writeln!(s, "- at scale: {}", r.scale_setup);
+    let _ = writeln!(s, "- **{TCG_STATEMENT}**\n");
+
+    let floor = r.floor();
+    let noop = r.median(key::GETPPID);
+    let dupfd = r.median(key::F_DUPFD_QUERY);
+    match floor {
+        Some((k, _)) => {
+            let label = r.row(k).map(|x| x.label.as_str()).unwrap_or(k);
+            let _ = writeln!(
+                s,
+                "Floor = cheapest DRM core ioctl on the same fd: **{label}**.\n"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "Floor = cheapest DRM core ioctl: n/a (no DRM device measured).\n"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "| mechanism | median ns | p99 ns | x floor (DRM ioctl) | x no-op syscall | x F_DUPFD_QUERY | at-10k median ns | at-10k / base |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &r.rows {
+        let m = row.base.median();
+        let (med, p99) = match &row.base {
+            Outcome::Measured(st) => (fmt_ns(st.median_ns), fmt_ns(st.p99_ns)),
+            other => (outcome_cell(other), "—".into()),
+        };
+        let rf = m.zip(floor).map(|(m, f)| m / f.1);
+        let rn = m.zip(noop).map(|(m, n)| m / n);
+        let rd = m.zip(dupfd).map(|(m, d)| m / d);
+        let (sc, sr) = match &row.scale {
+            None => ("—".into(), "—".into()),
+            Some(o) => (
+                outcome_cell(o),
+                fmt_ratio(o.median().zip(m).map(|(a, b)| a / b)),
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            md_escape(&row.label),
+            md_escape(&med),
+            p99,
+            fmt_ratio(rf),
+            fmt_ratio(rn),
+            fmt_ratio(rd),
+            md_escape(&sc),
+            sr
+        );
+    }
+
+    let _ = writeln!(s, "\n## Targets\n");
+    let _ = writeln!(s, "| target | measured | limit | verdict |");
+    let _ = writeln!(s, "|---|---:|---:|---|");
+    for t in r.targets() {
+        let verdict = match t.pass {
+            Some(true) => "PASS",
+            Some(false) => "MISS",
+            None => "N/A (input not measured)",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            t.name,
+            fmt_ratio(t.value),
+            t.limit,
+            verdict
+        );
+    }
+
+    let _ = writeln!(s, "\n## What each row does\n");
+    for row in &r.rows {
+        let _ = writeln!(s, "- **{}**: {}", row.label, row.detail);
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+    let _ = writeln!(s, "\nWall time of the whole run: {:.2} s.", r.elapsed_s);
+    s
+}
+
+/// JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.3}"),
+        _ => "null".into(),
+    }
+}
+
+fn json_outcome(o: &Outcome) -> String {
+    match o {
+        Outcome::Measured(s) => format!(
+            "{{\"status\": \"ok\", \"median_ns\": {}, \"p99_ns\": {}, \"samples\": {}, \"batch\": {}}}",
+            json_num(Some(s.median_ns)),
+            json_num(Some(s.p99_ns)),
+            s.samples,
+            s.batch
+        ),
+        Outcome::NotAvailable(e) => format!("{{\"status\": \"n/a\", \"reason\": {}}}", json_str(e)),
+        Outcome::Failed(e) => format!("{{\"status\": \"failed\", \"reason\": {}}}", json_str(e)),
+    }
+}
+
+/// The JSON report (hand-written, stable keys).
+pub fn render_json(r: &Report) -> String {
+    let mut s = String::new();
+    let floor = r.floor();
+    s.push_str("{\n");
+    let _ = writeln!(s, "  \"kernel\": {},", json_str(&r.kernel));
+    let _ = writeln!(s, "  \"kernel_version\": {},", json_str(&r.kernel_version));
+    let _ = writeln!(s, "  \"cpu_model\": {},", json_str(&r.cpu_model));
+    let _ = writeln!(s, "  \"nproc\": {},", r.nproc);
+    let _ = writeln!(s, "  \"date_utc\": {},", json_str(&r.date_utc));
+    let _ = writeln!(s, "  \"statement\": {},", json_str(TCG_STATEMENT));
+    let _ = writeln!(s, "  \"samples\": {},", r.samples);
+    let _ = writeln!(s, "  \"batch\": {},", r.batch);
+    let _ = writeln!(s, "  \"slow_batch\": {},", r.slow_batch);
+    let _ = writeln!(s, "  \"scale_setup\": {},", json_str(&r.scale_setup));
+    let _ = writeln!(
+        s,
+        "  \"floor\": {},",
+        floor
+            .map(|f| json_str(f.0))
+            .unwrap_or_else(|| "null".into())
+    );
+    let _ = writeln!(s, "  \"elapsed_s\": {},", json_num(Some(r.elapsed_s)));
+    let noop = r.median(key::GETPPID);
+    let dupfd = r.median(key::F_DUPFD_QUERY);
+    s.push_str("  \"rows\": [\n");
+    for (i, row) in r.rows.iter().enumerate() {
+        let m = row.base.median();
+        let scale = row.scale.as_ref();
+        let _ = write!(
+            s,
+            "    {{\"key\": {}, \"label\": {}, \"detail\": {}, \"base\": {}, \"at_scale\": {}, \
+             \"ratio_to_floor\": {}, \"ratio_to_noop_syscall\": {}, \"ratio_to_f_dupfd_query\": {}, \
+             \"at_scale_ratio_to_base\": {}}}",
+            json_str(row.key),
+            json_str(&row.label),
+            json_str(&row.detail),
+            json_outcome(&row.base),
+            scale.map(json_outcome).unwrap_or_else(|| "null".into()),
+            json_num(m.zip(floor).map(|(m, f)| m / f.1)),
+            json_num(m.zip(noop).map(|(m, n)| m / n)),
+            json_num(m.zip(dupfd).map(|(m, d)| m / d)),
+            json_num(scale.and_then(Outcome::median).zip(m).map(|(a, b)| a / b)),
+        );
+        s.push_str(if i + 1 < r.rows.len() { ",\n" } else { "\n" });
+    }
+    s.push_str("  ],\n  \"targets\": [\n");
+    let targets = r.targets();
+    for (i, t) in targets.iter().enumerate() {
+        let _ = write!(
+            s,
+            "    {{\"name\": {}, \"value\": {}, \"limit\": {}, \"verdict\": {}}}",
+            json_str(&t.name),
+            json_num(t.value),
+            json_str(&t.limit),
+            json_str(match t.pass {
+                Some(true) => "PASS",
+                Some(false) => "MISS",
+                None => "N/A",
+            })
+        );
+        s.push_str(if i + 1 < targets.len() { ",\n" } else { "\n" });
+    }
+    s.push_str("  ],\n  \"notes\": [");
+    let notes: Vec<String> = r.notes.iter().map(|n| json_str(n)).collect();
+    s.push_str(&notes.join(", "));
+    s.push_str("]\n}\n");
+    s
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Horizontal bar chart of the medians, log-scale x axis; base in blue, at-10k in orange.
+pub fn render_svg(r: &Report) -> String {
+    let mut bars: Vec<(String, f64, bool)> = Vec::new();
+    for row in &r.rows {
+        if let Some(m) = row.base.median() {
+            bars.push((row.label.clone(), m, false));
+        }
+        if let Some(m) = row.scale.as_ref().and_then(|o| o.median()) {
+            bars.push((format!("{} @10k", row.label), m, true));
+        }
+    }
+    let (label_w, plot_w, bar_h, gap, top) = (330.0, 520.0, 16.0, 6.0, 56.0);
+    let height = top + bars.len().max(1) as f64 * (bar_h + gap) + 40.0;
+    let width = label_w + plot_w + 90.0;
+    let (lo, hi) = if bars.is_empty() {
+        (0.0, 1.0)
+    } else {
+        let min = bars
+            .iter()
+            .map(|b| b.1)
+            .fold(f64::INFINITY, f64::min)
+            .max(0.1);
+        let max = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(min * 1.01);
+        (
+            min.log10().floor(),
+            max.log10().ceil().max(min.log10().floor() + 1.0),
+        )
+    };
+    let x_of = |v: f64| label_w + (v.max(0.1).log10() - lo) / (hi - lo) * plot_w;
+
+    let mut s = String::new();
+    let _ = writeln!(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"11\">"
+    );
+    let _ = writeln!(
+        s,
+        "<rect x=\"0\" y=\"0\" width=\"{width:.0}\" height=\"{height:.0}\" fill=\"white\"/>"
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{}</text>",
+        xml_escape(&format!(
+            "Median ns per answer (log scale), kernel {}",
+            r.kernel
+        ))
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"34\">{}</text>",
+        xml_escape("Under TCG absolute times are meaningless; compare bar ratios. Orange: 10k extra fds/dma-bufs.")
+    );
+    let axis_y = top - 6.0;
+    let mut d = lo as i32;
+    while d as f64 <= hi {
+        let x = label_w + (d as f64 - lo) / (hi - lo) * plot_w;
+        let _ = writeln!(
+            s,
+            "<line x1=\"{x:.1}\" y1=\"{axis_y:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#ccc\"/>",
+            height - 30.0
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            height - 16.0,
+            xml_escape(&fmt_ns(10f64.powi(d)))
+        );
+        d += 1;
+    }
+    for (i, (label, v, scale)) in bars.iter().enumerate() {
+        let y = top + i as f64 * (bar_h + gap);
+        let w = (x_of(*v) - label_w).max(2.0);
+        let color = if *scale { "#e8862a" } else { "#3a78c2" };
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            label_w - 6.0,
+            y + bar_h - 4.0,
+            xml_escape(label)
+        );
+        let _ = writeln!(
+            s,
+            "<rect x=\"{label_w:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bar_h:.1}\" fill=\"{color}\"><title>{}</title></rect>",
+            xml_escape(&format!("{label}: {} ns", fmt_ns(*v)))
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            label_w + w + 4.0,
+            y + bar_h - 4.0,
+            xml_escape(&fmt_ns(*v))
+        );
+    }
+    if bars.is_empty() {
+        let _ = writeln!(
+            s,
+            "<text x=\"{label_w:.0}\" y=\"{:.0}\">no measurements</text>",
+            top + 12.0
+        );
+    }
+    let _ = writeln!(s, "</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Stats;
+
+    fn ok(m: f64) -> Outcome {
+        Outcome::Measured(Stats {
+            median_ns: m,
+            p99_ns: m * 1.5,
+            samples: 10,
+            batch: 10,
+        })
+    }
+
+    fn sample() -> Report {
+        let row = |key, label: &str, base, scale| Row {
+            key,
+            label: label.into(),
+            detail: "d".into(),
+            base,
+            scale,
+        };
+        Report {
+            kernel: "7.3.0-fdsame".into(),
+            kernel_version: "#1 SMP".into(),
+            cpu_model: "QEMU TCG <cpu> & co".into(),
+            nproc: 2,
+            date_utc: "2026-01-01 00:00:00 UTC".into(),
+            samples: 10,
+            batch: 10,
+            slow_batch: 2,
+            scale_setup: "10000 eventfd dups".into(),
+            notes: vec!["a \"quoted\" note".into()],
+            rows: vec![
+                row(
+                    key::DRM_FILE_SAME,
+                    "DRM_IOCTL_FILE_SAME",
+                    ok(110.0),
+                    Some(ok(115.0)),
+                ),
+                row(
+                    key::DMA_BUF_SAME,
+                    "DMA_BUF_IOCTL_SAME_OBJECT",
+                    ok(200.0),
+                    Some(ok(400.0)),
+                ),
+                row(
+                    key::F_DUPFD_QUERY,
+                    "fcntl(F_DUPFD_QUERY)",
+                    ok(100.0),
+                    Some(ok(100.0)),
+                ),
+                row(
+                    key::KCMP,
+                    "kcmp",
+                    Outcome::NotAvailable("ENOSYS".into()),
+                    Some(Outcome::NotAvailable("ENOSYS".into())),
+                ),
+                row(
+                    key::EPOLL,
+                    "Mesa epoll | trick",
+                    ok(1000.0),
+                    Some(ok(1000.0)),
+                ),
+                row(key::FDINFO, "fdinfo", ok(5000.0), None),
+                row(key::DRM_GET_CAP, "GET_CAP", ok(105.0), None),
+                row(key::DRM_VERSION, "VERSION", ok(100.0), None),
+                row(key::GETPPID, "getppid", ok(50.0), None),
+            ],
+            elapsed_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn floor_is_cheaper_drm_ioctl() {
+        assert_eq!(sample().floor(), Some((key::DRM_VERSION, 100.0)));
+    }
+
+    #[test]
+    fn targets_verdicts() {
+        let t = sample().targets();
+        assert_eq!(t.len(), 10);
+        // DRM: 1.1x floor PASS, 1.1x dupfd PASS, 9.09x epoll PASS, 45x fdinfo PASS, 1.045x PASS.
+        assert_eq!(t[0].pass, Some(true));
+        assert!((t[0].value.unwrap() - 1.1).abs() < 1e-9);
+        assert_eq!(t[1].pass, Some(true));
+        assert_eq!(t[2].pass, Some(true));
+        assert_eq!(t[3].pass, Some(true));
+        assert_eq!(t[4].pass, Some(true));
+        // dma-buf: 2x floor MISS, 2x dupfd MISS, 5x epoll PASS, 25x fdinfo PASS, 2x scale MISS.
+        assert_eq!(t[5].pass, Some(false));
+        assert_eq!(t[6].pass, Some(false));
+        assert_eq!(t[7].pass, Some(true));
+        assert_eq!(t[8].pass, Some(true));
+        assert_eq!(t[9].pass, Some(false));
+        let mut r = sample();
+        r.rows
+            .retain(|x| x.key != key::DRM_GET_CAP && x.key != key::DRM_VERSION);
+        assert_eq!(r.targets()[0].pass, None);
+    }
+
+    #[test]
+    fn markdown_table() {
+        let md = render_markdown(&sample());
+        assert!(md.contains("7.3.0-fdsame"));
+        assert!(md.contains("2026-01-01 00:00:00 UTC"));
+        assert!(md.contains("absolute times are meaningless"));
+        assert!(md.contains("Floor = cheapest DRM core ioctl on the same fd: **VERSION**"));
+        assert!(
+            md.contains(
+                "| DRM_IOCTL_FILE_SAME | 110 | 165 | 1.10x | 2.20x | 1.10x | 115 | 1.05x |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| kcmp | n/a: ENOSYS | — | — | — | — | n/a: ENOSYS | — |"),
+            "{md}"
+        );
+        assert!(md.contains("| Mesa epoll \\| trick |"));
+        assert!(md.contains("| DMA_BUF_IOCTL_SAME_OBJECT at 10k fds within 1.2x of base | 2.00x | <= 1.20x | MISS |"));
+        // Every table line has the same number of cells.
+        let table: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| mechanism"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(table.len(), 2 + 9);
+        for l in table {
+            assert_eq!(l.replace("\\|", "").matches('|').count(), 9, "{l}");
+        }
+    }
+
+    #[test]
+    fn json_shape() {
+        let j = render_json(&sample());
+        assert!(j.contains("\"floor\": \"drm_version\""));
+        assert!(j.contains("{\"status\": \"n/a\", \"reason\": \"ENOSYS\"}"));
+        assert!(j.contains("a \\\"quoted\\\" note"));
+        // balanced braces/brackets outside strings
+        let (mut depth, mut in_str, mut esc) = (0i32, false, false);
+        for c in j.chars() {
+            if in_str {
+                match (esc, c) {
+                    (true, _) => esc = false,
+                    (false, '\\') => esc = true,
+                    (false, '"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => in_str = true,
+                '{' | '[' => depth += 1,
+                '}' | ']' => {
+                    depth -= 1;
+                    assert!(depth >= 0);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((depth, in_str), (0, false));
+    }
+
+    /// Minimal XML well-formedness check: every tag closes in order, attributes quoted,
+    /// no raw '<' or '&' outside markup/entities.
+    fn assert_well_formed(xml: &str) {
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = xml;
+        let mut roots = 0;
+        while let Some(lt) = rest.find('<') {
+            let text = &rest[..lt];
+            for (i, _) in text.match_indices('&') {
+                let ent = &text[i..];
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+                        .iter()
+                        .any(|e| ent.starts_with(e)),
+                    "bare & in {text:?}"
+                );
+            }
+            let gt = rest[lt..].find('>').expect("unclosed tag") + lt;
+            let tag = &rest[lt + 1..gt];
+            assert!(!tag.contains('<'), "nested < in {tag:?}");
+            assert_eq!(
+                tag.matches('"').count() % 2,
+                0,
+                "unbalanced quotes in {tag:?}"
+            );
+            if tag.starts_with('?') {
+                assert!(tag.ends_with('?'));
+            } else if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(
+                    stack.pop().as_deref(),
+                    Some(name.trim()),
+                    "mismatched </{name}>"
+                );
+            } else {
+                let name = tag
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .to_string();
+                if stack.is_empty() {
+                    roots += 1;
+                }
+                if !tag.ends_with('/') {
+                    stack.push(name);
+                }
+            }
+            rest = &rest[gt + 1..];
+        }
+        assert!(stack.is_empty(), "unclosed {stack:?}");
+        assert_eq!(roots, 1);
+        assert!(rest.trim().is_empty());
+    }
+
+    #[test]
+    fn svg_well_formed() {
+        let svg = render_svg(&sample());
+        assert_well_formed(&svg);
+        assert!(svg.starts_with("<?xml"));
+        assert!(svg.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(svg.contains("QEMU TCG") || svg.contains("7.3.0-fdsame"));
+        // 8 base bars + 4 at-10k bars (kcmp n/a), each with a <rect ...><title>
+        assert_eq!(svg.matches("<title>").count(), 12);
+        assert!(svg.contains("&amp;") || !svg.contains('&'));
+        let empty = Report::default();
+        assert_well_formed(&render_svg(&empty));
+    }
+
+    #[test]
+    fn checker_rejects_bad_xml() {
+        assert!(std::panic::catch_unwind(|| assert_well_formed("<a><b></a></b>")).is_err());
+        assert!(std::panic::catch_unwind(|| assert_well_formed("<a>x & y</a>")).is_err());
+    }
+}

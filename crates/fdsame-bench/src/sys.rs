@@ -1,0 +1,406 @@
+//! Thin raw system helpers: DRM core structs and ioctls used as setup or floors, the dma-heap,
+//! errno names, uname, the UTC date. Everything timed is a direct `libc`/`rustix` call.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use rustix::ioctl::{opcode, Opcode};
+
+/// `fcntl` command of Linux 6.10: is `arg` a dup of `fd`? Not in libc yet.
+pub const F_DUPFD_QUERY: libc::c_int = 1027;
+/// `KCMP_FILE` of `<linux/kcmp.h>`.
+pub const KCMP_FILE: libc::c_long = 0;
+
+/// `struct drm_version`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct DrmVersion {
+    pub version_major: libc::c_int,
+    pub version_minor: libc::c_int,
+    pub version_patchlevel: libc::c_int,
+    pub name_len: libc::size_t,
+    pub name: *mut libc::c_char,
+    pub date_len: libc::size_t,
+    pub date: *mut libc::c_char,
+    pub desc_len: libc::size_t,
+    pub desc: *mut libc::c_char,
+}
+
+impl DrmVersion {
+    /// All lengths zero and all pointers null: the kernel copies no string.
+    pub fn empty() -> Self {
+        DrmVersion {
+            version_major: 0,
+            version_minor: 0,
+            version_patchlevel: 0,
+            name_len: 0,
+            name: std::ptr::null_mut(),
+            date_len: 0,
+            date: std::ptr::null_mut(),
+            desc_len: 0,
+            desc: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// `struct drm_get_cap`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DrmGetCap {
+    pub capability: u64,
+    pub value: u64,
+}
+
+/// `struct drm_mode_create_dumb`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DrmModeCreateDumb {
+    pub height: u32,
+    pub width: u32,
+    pub bpp: u32,
+    pub flags: u32,
+    pub handle: u32,
+    pub pitch: u32,
+    pub size: u64,
+}
+
+/// `struct drm_prime_handle`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DrmPrimeHandle {
+    pub handle: u32,
+    pub flags: u32,
+    pub fd: i32,
+}
+
+/// `struct dma_heap_allocation_data`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DmaHeapAllocationData {
+    pub len: u64,
+    pub fd: u32,
+    pub fd_flags: u32,
+    pub heap_flags: u64,
+}
+
+pub const DRM_IOCTL_VERSION: Opcode = opcode::read_write::<DrmVersion>(b'd', 0x00);
+pub const DRM_IOCTL_GET_CAP: Opcode = opcode::read_write::<DrmGetCap>(b'd', 0x0c);
+pub const DRM_IOCTL_PRIME_HANDLE_TO_FD: Opcode = opcode::read_write::<DrmPrimeHandle>(b'd', 0x2d);
+pub const DRM_IOCTL_MODE_CREATE_DUMB: Opcode = opcode::read_write::<DrmModeCreateDumb>(b'd', 0xB2);
+pub const DMA_HEAP_IOCTL_ALLOC: Opcode = opcode::read_write::<DmaHeapAllocationData>(b'H', 0x0);
+
+pub const DRM_CAP_DUMB_BUFFER: u64 = 0x1;
+pub const DRM_CAP_PRIME: u64 = 0x5;
+pub const DRM_PRIME_CAP_IMPORT: u64 = 0x1;
+pub const DRM_PRIME_CAP_EXPORT: u64 = 0x2;
+
+/// Borrow a raw fd for a rustix call.
+///
+/// # Safety
+/// `fd` must be open for the duration of the borrow.
+pub unsafe fn bfd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    BorrowedFd::borrow_raw(fd)
+}
+
+/// Last errno as an `i32`.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Symbolic name of an errno, for the "n/a: <errno>" cells.
+pub fn errno_name(e: i32) -> String {
+    let s = match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOTTY => "ENOTTY",
+        libc::ENOSPC => "ENOSPC",
+        libc::ERANGE => "ERANGE",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENODATA => "ENODATA",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        _ => return format!("errno {e}"),
+    };
+    s.to_string()
+}
+
+/// `open(2)` returning an `OwnedFd` or the errno.
+pub fn open(path: &CStr, flags: libc::c_int) -> Result<OwnedFd, i32> {
+    // SAFETY: path is NUL-terminated; the returned fd is owned by us.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        // SAFETY: fd was just returned by open.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a dup of `fd` numbered at least `min`.
+pub fn dup_at_least(fd: RawFd, min: RawFd) -> Result<OwnedFd, i32> {
+    // SAFETY: plain fcntl; the returned fd is owned by us.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        // SAFETY: fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(r) })
+    }
+}
+
+/// A fresh eventfd.
+pub fn eventfd() -> Result<OwnedFd, i32> {
+    // SAFETY: plain syscall; the returned fd is owned by us.
+    let r = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        // SAFETY: fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(r) })
+    }
+}
+
+/// DRM driver name of an open DRM fd (two DRM_IOCTL_VERSION calls, as libdrm does).
+pub fn drm_driver_name(fd: RawFd) -> Result<String, i32> {
+    let mut v = DrmVersion::empty();
+    // SAFETY: the struct matches the ioctl's layout; lengths are 0 so nothing is copied out.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(fd),
+            rustix::ioctl::Updater::<{ DRM_IOCTL_VERSION }, _>::new(&mut v),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    let mut name = vec![0u8; v.name_len + 1];
+    let mut v2 = DrmVersion::empty();
+    v2.name_len = v.name_len;
+    v2.name = name.as_mut_ptr().cast();
+    // SAFETY: name has room for name_len bytes.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(fd),
+            rustix::ioctl::Updater::<{ DRM_IOCTL_VERSION }, _>::new(&mut v2),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    name.truncate(v2.name_len.min(v.name_len));
+    Ok(String::from_utf8_lossy(&name)
+        .trim_end_matches('\0')
+        .to_string())
+}
+
+/// Create a 4 KiB vgem dumb buffer and export it as a dma-buf (the GEM handle stays open).
+pub fn vgem_dumb_dmabuf(drm: RawFd) -> Result<OwnedFd, i32> {
+    let mut c = DrmModeCreateDumb {
+        width: 32,
+        height: 32,
+        bpp: 32,
+        ..Default::default()
+    };
+    // SAFETY: layouts match the uAPI.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(drm),
+            rustix::ioctl::Updater::<{ DRM_IOCTL_MODE_CREATE_DUMB }, _>::new(&mut c),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    let mut p = DrmPrimeHandle {
+        handle: c.handle,
+        flags: (libc::O_CLOEXEC | libc::O_RDWR) as u32,
+        fd: -1,
+    };
+    // SAFETY: layouts match the uAPI; the returned fd is owned by us.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(drm),
+            rustix::ioctl::Updater::<{ DRM_IOCTL_PRIME_HANDLE_TO_FD }, _>::new(&mut p),
+        )
+        .map_err(|e| e.raw_os_error())?;
+        Ok(OwnedFd::from_raw_fd(p.fd))
+    }
+}
+
+/// Allocate a dma-buf of `len` bytes from an open dma-heap.
+pub fn heap_alloc(heap: RawFd, len: u64) -> Result<OwnedFd, i32> {
+    let mut a = DmaHeapAllocationData {
+        len,
+        fd: 0,
+        fd_flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
+        heap_flags: 0,
+    };
+    // SAFETY: layout matches the uAPI; the returned fd is owned by us.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(heap),
+            rustix::ioctl::Updater::<{ DMA_HEAP_IOCTL_ALLOC }, _>::new(&mut a),
+        )
+        .map_err(|e| e.raw_os_error())?;
+        Ok(OwnedFd::from_raw_fd(a.fd as RawFd))
+    }
+}
+
+/// Raise RLIMIT_NOFILE so that at least `need` fds fit; returns the new soft limit.
+pub fn raise_nofile(need: u64) -> Result<u64, i32> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return Err(errno());
+        }
+        if rl.rlim_cur >= need {
+            return Ok(rl.rlim_cur);
+        }
+        let new = libc::rlimit {
+            rlim_cur: need,
+            rlim_max: rl.rlim_max.max(need),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &new) != 0 {
+            // Without CAP_SYS_RESOURCE: at least go up to the hard limit.
+            let capped = libc::rlimit {
+                rlim_cur: rl.rlim_max,
+                rlim_max: rl.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &capped) != 0 {
+                return Err(errno());
+            }
+            return Ok(rl.rlim_max);
+        }
+        Ok(need)
+    }
+}
+
+/// `uname -r` and `uname -v`.
+pub fn uname() -> (String, String) {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return ("unknown".into(), String::new());
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (field(&u.release), field(&u.version))
+}
+
+/// First `model name` of /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Online CPUs (nproc).
+pub fn nproc() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch.
+pub fn format_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Current UTC date from the realtime clock.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    format_utc(secs)
+}
+
+/// Highest open fd number of this process (from /proc/self/fd).
+pub fn highest_open_fd() -> RawFd {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+                .max()
+                .unwrap_or(2)
+        })
+        .unwrap_or(2)
+}
+
+/// Convenience: raw fd of an `OwnedFd`.
+pub fn raw(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn drm_struct_sizes() {
+        assert_eq!(std::mem::size_of::<DrmVersion>(), 64);
+        assert_eq!(std::mem::size_of::<DrmGetCap>(), 16);
+        assert_eq!(std::mem::size_of::<DrmModeCreateDumb>(), 32);
+        assert_eq!(std::mem::size_of::<DrmPrimeHandle>(), 12);
+        assert_eq!(std::mem::size_of::<DmaHeapAllocationData>(), 24);
+        // DRM_IOWR(0x00, struct drm_version) as in drm.h: 0xc0406400.
+        assert_eq!(DRM_IOCTL_VERSION as u64, 0xc040_6400);
+        assert_eq!(DRM_IOCTL_GET_CAP as u64, 0xc010_640c);
+        assert_eq!(DRM_IOCTL_MODE_CREATE_DUMB as u64, 0xc020_64b2);
+        assert_eq!(DRM_IOCTL_PRIME_HANDLE_TO_FD as u64, 0xc00c_642d);
+        assert_eq!(DMA_HEAP_IOCTL_ALLOC as u64, 0xc018_4800);
+    }
+}
