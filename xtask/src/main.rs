@@ -1,1 +1,248 @@
-fn main() {}
+//! `cargo xtask`: the project's harness. See `cargo xtask help`.
+
+#[allow(dead_code)] // wired into `cargo xtask igt`
+mod igt;
+mod kernel;
+mod results;
+mod util;
+mod vm;
+
+use kernel::Flavor;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+use util::Result;
+
+const HELP: &str = "\
+cargo xtask COMMAND [OPTIONS]
+
+Commands:
+  kernel [--base B] [--flavor F]   fetch the pinned base, apply linux/<series>, configure, build
+  export [--base B]                write the work tree's commits since `base` back to linux/<series>
+  vm [--base B] [--flavor F] -- CMD...
+                                   boot the patched kernel and run CMD (as root, host root read-only)
+  test [--base B] [--flavor F]     the whole suite: host tests, KUnit and the Rust tests in the guest;
+                                   ends with one `N passed, N failed` line, exits non-zero on any
+                                   failure, kernel warning or missing device node
+  demo [--base B]                  boot the patched kernel and show the CLI answering on real fds
+  help                             this text
+
+Options:
+  --base B     kernel base: 7.3 (default, newest mainline Debian carries) or 6.12 (LTS)
+  --flavor F   vm (default) or debug (KASAN, lockdep, UBSAN, kmemleak, ...: linux/debug.config)
+
+Paths: kernel work tree build/linux-source-<B> (edit the series there, on any branch, commit, then
+`cargo xtask export`), objects build/kbuild-<B>[-debug], VM runs build/vm/<name>/.
+";
+
+struct Args {
+    base: String,
+    flavor: Flavor,
+    rest: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Args> {
+    let mut a = Args { base: "7.3".into(), flavor: Flavor::Vm, rest: vec![] };
+    let mut it = args.iter();
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--base" => a.base = it.next().ok_or("--base needs a value")?.clone(),
+            "--flavor" => a.flavor = Flavor::parse(it.next().ok_or("--flavor needs a value")?)?,
+            "--" => {
+                a.rest = it.cloned().collect();
+                break;
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{HELP}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let r = match cmd {
+        "kernel" => parse(rest).and_then(|a| {
+            let b = kernel::base(&a.base)?;
+            let img = kernel::build(b, a.flavor)?;
+            println!("{}", img.display());
+            Ok(true)
+        }),
+        "export" => parse(rest).and_then(|a| kernel::export(kernel::base(&a.base)?).map(|_| true)),
+        "vm" => parse(rest).and_then(cmd_vm),
+        "test" => parse(rest).and_then(cmd_test),
+        "demo" => parse(rest).and_then(cmd_demo),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(true)
+        }
+        other => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn cmd_vm(a: Args) -> Result<bool> {
+    if a.rest.is_empty() {
+        return Err("vm needs a command after --".into());
+    }
+    let b = kernel::base(&a.base)?;
+    let img = kernel::build(b, a.flavor)?;
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let words: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
+    let script = format!("cd {} || exit 125\n{}\n", shell_quote(&cwd.to_string_lossy()), words.join(" "));
+    let r = vm::run(
+        &vm::VmOpts {
+            kernel: &img,
+            cmdline: "",
+            timeout: Duration::from_secs(900),
+            memory_mb: 2048,
+            name: "adhoc",
+        },
+        &script,
+    )?;
+    print!("{}", r.output);
+    let problems = vm::kernel_problems(&r.dmesg);
+    for p in &problems {
+        eprintln!("xtask: kernel log: {p}");
+    }
+    eprintln!("xtask: guest ran {:.1} s, status {:?}, log {}", r.seconds, r.status, r.dir.display());
+    Ok(r.status == Some(0) && problems.is_empty())
+}
+
+/// Test executables that cargo builds for the given packages (`cargo test --no-run`).
+fn test_executables(packages: &[&str], extra: &[&str]) -> Result<Vec<(String, PathBuf)>> {
+    let mut c = Command::new(env!("CARGO"));
+    c.current_dir(util::root()).args(["test", "--no-run", "--message-format=json"]);
+    for p in packages {
+        c.args(["-p", p]);
+    }
+    c.args(extra);
+    let out = util::output(&mut c)?;
+    let mut v = vec![];
+    for line in out.lines() {
+        // Only test harnesses: a binary target built for CARGO_BIN_EXE_* has an "executable" too.
+        let Some(exe) = results::json_string_field(line, "executable") else { continue };
+        if !line.contains("\"test\":true") {
+            continue;
+        }
+        // The first "name" of a compiler-artifact line is the target's name; the package is the
+        // directory of its manifest.
+        let name = results::json_string_field(line, "name").unwrap_or_default();
+        let package = results::json_string_field(line, "manifest_path")
+            .and_then(|m| PathBuf::from(m).parent().and_then(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        v.push((format!("{package}::{name}"), PathBuf::from(exe)));
+    }
+    Ok(v)
+}
+
+/// Devices every guest test needs; a missing one fails the run.
+const GUEST_NODES: &[&str] = &["/dev/dri/card0", "/dev/dri/card1", "/dev/dri/renderD128", "/dev/dma_heap/system", "/dev/udmabuf"];
+
+fn guest_script(groups: &[(String, PathBuf, Vec<String>)]) -> String {
+    let mut s = String::from("cd /tmp\n");
+    for n in GUEST_NODES {
+        s.push_str(&format!("[ -e {n} ] || echo 'XTASK-MISSING {n}'\n"));
+    }
+    for (label, exe, args) in groups {
+        let args: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        s.push_str(&format!(
+            "echo 'XTASK-BEGIN {label}'\n{} {}\necho \"XTASK-END {label} $?\"\n",
+            shell_quote(&exe.to_string_lossy()),
+            args.join(" ")
+        ));
+    }
+    s
+}
+
+fn cmd_test(a: Args) -> Result<bool> {
+    let b = kernel::base(&a.base)?;
+    let mut summary = results::Summary::default();
+
+    // 1. Host tests: the userspace crates on the host kernel (which lacks the new ioctls).
+    eprintln!("xtask: host tests (cargo test on the host kernel)");
+    let host = test_executables(&["fdsame", "fdsame-cli", "fdsame-bench", "xtask"], &[])?;
+    // fdsame's `vm` tests need the patched kernel: they run in the guest below, not here.
+    for (label, exe) in host.iter().filter(|(l, _)| l != "fdsame::vm") {
+        let (ok, text) = util::capture(Command::new(exe).current_dir(util::root()))?;
+        summary.add_libtest(&format!("host {label}"), &text, ok);
+    }
+
+    // 2. The kernel, and the guest tests built on the host.
+    let img = kernel::build(b, a.flavor)?;
+    let mut groups = vec![];
+    for (label, exe) in test_executables(&["rust-tests"], &[])? {
+        groups.push((format!("guest {label}"), exe, vec!["--test-threads=2".to_string()]));
+    }
+    for (label, exe) in test_executables(&["fdsame"], &["--test", "vm"])? {
+        if label == "fdsame::vm" {
+            groups.push((format!("guest {label}"), exe, vec!["--ignored".into(), "--test-threads=2".into()]));
+        }
+    }
+    if groups.is_empty() {
+        return Err("no guest test executables were built".into());
+    }
+
+    // 3. One boot: KUnit runs at boot (only the suites of the series), then the Rust tests.
+    let r = vm::run(
+        &vm::VmOpts {
+            kernel: &img,
+            cmdline: "kunit.enable=1 kunit.filter_glob=*same*",
+            timeout: Duration::from_secs(if a.flavor == Flavor::Debug { 2400 } else { 900 }),
+            memory_mb: 3072,
+            name: "test",
+        },
+        &guest_script(&groups),
+    )?;
+    eprintln!("xtask: guest ran {:.1} s (log {})", r.seconds, r.dir.display());
+    summary.add_kunit(&r.dmesg, &["drm_file_same", "dma-buf-same"]);
+    for (label, _, _) in &groups {
+        summary.add_guest_block(label, &r.output);
+    }
+    for l in r.output.lines().filter(|l| l.starts_with("XTASK-MISSING ")) {
+        summary.problem(format!("missing device node in the guest: {}", &l[14..]));
+    }
+    if r.status.is_none() {
+        summary.problem("the guest did not finish (see serial.log)".into());
+    }
+    for p in vm::kernel_problems(&r.dmesg) {
+        summary.problem(format!("kernel log: {p}"));
+    }
+    Ok(summary.report())
+}
+
+fn cmd_demo(a: Args) -> Result<bool> {
+    let b = kernel::base(&a.base)?;
+    let img = kernel::build(b, a.flavor)?;
+    util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
+        "build", "-q", "-p", "fdsame-cli", "-p", "rust-tests", "--bins",
+    ]))?;
+    let target = util::root().join("target/debug");
+    let script = util::read(&util::root().join("xtask/demo.sh"))?
+        .replace("@FDSAME@", &target.join("fdsame").to_string_lossy())
+        .replace("@HOLD@", &target.join("hold-dmabufs").to_string_lossy());
+    let r = vm::run(
+        &vm::VmOpts { kernel: &img, cmdline: "", timeout: Duration::from_secs(600), memory_mb: 2048, name: "demo" },
+        &script,
+    )?;
+    print!("{}", r.output);
+    let problems = vm::kernel_problems(&r.dmesg);
+    for p in &problems {
+        eprintln!("xtask: kernel log: {p}");
+    }
+    Ok(r.status == Some(0) && problems.is_empty())
+}

@@ -1,0 +1,407 @@
+//! Kernel bases: fetch a pinned Debian `linux-source-X.Y`, make a git work tree with the series
+//! applied, configure it from `linux/vm.config` (plus a flavour fragment) and build it.
+
+use crate::util::{self, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A pinned kernel base.
+pub struct Base {
+    /// Short name used on the command line and in paths: `7.3`, `6.12`.
+    pub name: &'static str,
+    pub package: &'static str,
+    /// Exact Debian version; the harness never builds another one.
+    pub version: &'static str,
+    /// The suite that carries it, and whether it is on the security archive.
+    pub suite: &'static str,
+    pub security: bool,
+    /// Directory under `linux/` with the series for this base.
+    pub series: &'static str,
+}
+
+pub const BASES: &[Base] = &[
+    Base {
+        name: "7.3",
+        package: "linux-source-7.3",
+        version: "7.3.4-1~bpo13+1",
+        suite: "trixie-backports",
+        security: false,
+        series: "patches",
+    },
+    Base {
+        name: "6.12",
+        package: "linux-source-6.12",
+        version: "6.12.117-1~deb12u1",
+        suite: "bookworm-security",
+        security: true,
+        series: "patches-6.12",
+    },
+];
+
+pub fn base(name: &str) -> Result<&'static Base> {
+    BASES.iter().find(|b| b.name == name).ok_or_else(|| {
+        let names: Vec<_> = BASES.iter().map(|b| b.name).collect();
+        format!("unknown kernel base `{name}` (known: {})", names.join(", "))
+    })
+}
+
+/// Kernel build flavour: the VM fragment alone, or with the debug fragment on top.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Vm,
+    Debug,
+}
+
+impl Flavor {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "vm" => Ok(Flavor::Vm),
+            "debug" => Ok(Flavor::Debug),
+            _ => Err(format!("unknown flavour `{s}` (vm, debug)")),
+        }
+    }
+    fn suffix(self) -> &'static str {
+        match self {
+            Flavor::Vm => "",
+            Flavor::Debug => "-debug",
+        }
+    }
+    fn fragments(self) -> Vec<PathBuf> {
+        let l = util::root().join("linux");
+        match self {
+            Flavor::Vm => vec![l.join("vm.config")],
+            Flavor::Debug => vec![l.join("vm.config"), l.join("debug.config")],
+        }
+    }
+}
+
+pub fn tree_dir(b: &Base) -> PathBuf {
+    util::build_dir().join(format!("linux-source-{}", b.name))
+}
+
+pub fn obj_dir(b: &Base, f: Flavor) -> PathBuf {
+    util::build_dir().join(format!("kbuild-{}{}", b.name, f.suffix()))
+}
+
+pub fn series_dir(b: &Base) -> PathBuf {
+    util::root().join("linux").join(b.series)
+}
+
+/// The patches to `git am`, in order (the cover letter, 0000-*, is not one).
+pub fn series_patches(b: &Base) -> Result<Vec<PathBuf>> {
+    let v: Vec<PathBuf> = util::sorted_files(&series_dir(b), "patch")?
+        .into_iter()
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("0000-"))
+        .collect();
+    if v.is_empty() {
+        return Err(format!("no patches in {}", series_dir(b).display()));
+    }
+    Ok(v)
+}
+
+/// Private apt configuration: a sources list derived from the system's own
+/// (same archive addresses, other suites), lists and cache under build/apt.
+/// The system's apt configuration is never touched.
+fn apt_opts() -> Result<Vec<String>> {
+    let dir = util::build_dir().join("apt");
+    for d in ["lists/partial", "cache/archives/partial"] {
+        fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
+    }
+    let (main, security) = system_archives()?;
+    let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    let mut list = String::new();
+    for b in BASES {
+        let uri = if b.security { &security } else { &main };
+        list.push_str(&format!("deb [signed-by={key}] {uri} {} main\n", b.suite));
+    }
+    let src = dir.join("sources.list");
+    util::write(&src, &list)?;
+    Ok(vec![
+        format!("-o=Dir::Etc::sourcelist={}", src.display()),
+        "-o=Dir::Etc::sourceparts=-".into(),
+        format!("-o=Dir::State::Lists={}", dir.join("lists").display()),
+        format!("-o=Dir::Cache={}", dir.join("cache").display()),
+        "-o=APT::Get::List-Cleanup=0".into(),
+        "-o=Debug::NoLocking=1".into(),
+    ])
+}
+
+/// The main and security archive URIs the system's apt uses.
+fn system_archives() -> Result<(String, String)> {
+    let mut main = None;
+    let mut security = None;
+    let mut consider = |uri: &str, suites: &str| {
+        if suites.split_whitespace().any(|s| s.ends_with("-security")) {
+            security.get_or_insert_with(|| uri.to_string());
+        } else if suites.split_whitespace().any(|s| !s.contains('-')) {
+            main.get_or_insert_with(|| uri.to_string());
+        }
+    };
+    let d822 = Path::new("/etc/apt/sources.list.d/debian.sources");
+    if let Ok(text) = fs::read_to_string(d822) {
+        for stanza in text.split("\n\n") {
+            let field = |k: &str| {
+                stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            };
+            if let (Some(u), Some(s)) = (field("URIs:"), field("Suites:")) {
+                let u = u.split_whitespace().next().unwrap_or("").to_string();
+                consider(&u, &s);
+            }
+        }
+    }
+    if let Ok(text) = fs::read_to_string("/etc/apt/sources.list") {
+        for l in text.lines() {
+            let w: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+            if w.len() >= 3 && w[0] == "deb" {
+                consider(w[1], w[2]);
+            }
+        }
+    }
+    let main = main.ok_or("no Debian archive found in the system's apt sources")?;
+    let security = security.unwrap_or_else(|| format!("{}-security", main.trim_end_matches('/')));
+    Ok((main, security))
+}
+
+/// Downloads the pinned package (verified by apt against the archive keyring) and returns its path.
+pub fn fetch(b: &Base) -> Result<PathBuf> {
+    let debs = util::build_dir().join("apt/debs");
+    fs::create_dir_all(&debs).map_err(|e| e.to_string())?;
+    let file = debs.join(format!(
+        "{}_{}_all.deb",
+        b.package,
+        b.version.replace(':', "%3a")
+    ));
+    if file.exists() {
+        return Ok(file);
+    }
+    let opts = apt_opts()?;
+    eprintln!("xtask: fetching {} {} ({})", b.package, b.version, b.suite);
+    util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
+    let madison = util::output(Command::new("apt-cache").args(&opts).args(["madison", b.package]))?;
+    let versions: Vec<&str> = madison
+        .lines()
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .collect();
+    if !versions.contains(&b.version) {
+        return Err(format!(
+            "{} {} has left the archive; the newest version found is {}. \
+             Pin it in xtask/src/kernel.rs (and check the series still applies) to use it.",
+            b.package,
+            b.version,
+            versions.first().unwrap_or(&"none")
+        ));
+    }
+    util::run(
+        Command::new("apt-get")
+            .args(&opts)
+            .args(["-q", "download", &format!("{}={}", b.package, b.version)])
+            .current_dir(&debs),
+    )?;
+    if !file.exists() {
+        return Err(format!("apt-get download did not produce {}", file.display()));
+    }
+    let (_, sum) = util::capture(Command::new("sha256sum").arg(&file))?;
+    eprintln!("xtask: verified by apt; sha256 {}", sum.split_whitespace().next().unwrap_or("?"));
+    Ok(file)
+}
+
+fn git(tree: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(tree);
+    c.args(["-c", "user.name=fdsame xtask", "-c", "user.email=xtask@fdsame.invalid"]);
+    c
+}
+
+/// Makes sure the work tree exists, with the pristine base on branch `base`.
+pub fn ensure_tree(b: &Base) -> Result<PathBuf> {
+    let tree = tree_dir(b);
+    if tree.join(".git").exists() {
+        return Ok(tree);
+    }
+    let deb = fetch(b)?;
+    let x = util::build_dir().join(format!("apt/x-{}", b.name));
+    let _ = fs::remove_dir_all(&x);
+    util::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&x))?;
+    let tarball = x.join(format!("usr/src/{}.tar.xz", b.package));
+    eprintln!("xtask: extracting {}", tarball.display());
+    let _ = fs::remove_dir_all(&tree);
+    util::run(Command::new("tar").arg("-xf").arg(&tarball).arg("-C").arg(util::build_dir()))?;
+    let _ = fs::remove_dir_all(&x);
+    if !tree.exists() {
+        return Err(format!("{} did not unpack to {}", tarball.display(), tree.display()));
+    }
+    // Debian's tarball ignores everything at the top level; drop that block so that git sees the tree.
+    let gi = tree.join(".gitignore");
+    let text = util::read(&gi)?;
+    if let Some(i) = text.find("# Debian packaging") {
+        let start = text[..i].rfind("\n#\n").map_or(i, |j| j + 1);
+        let end = text[i..].find("!/debian/\n").map_or(text.len(), |j| i + j + "!/debian/\n".len());
+        util::write(&gi, &format!("{}{}", &text[..start], &text[end..]))?;
+    }
+    util::run(git(&tree).args(["init", "-q", "-b", "base"]))?;
+    util::run(git(&tree).args(["add", "-A"]))?;
+    util::run(git(&tree).args([
+        "commit",
+        "-q",
+        "-m",
+        &format!("Linux base: {} {}", b.package, b.version),
+    ]))?;
+    Ok(tree)
+}
+
+/// Applies the series from `linux/` onto branch `series` when it changed since the last apply.
+/// A work tree with uncommitted edits is never reset: those edits would be lost.
+pub fn apply(b: &Base) -> Result<PathBuf> {
+    let tree = ensure_tree(b)?;
+    let patches = series_patches(b)?;
+    let stamp = util::stamp(&patches)?;
+    let stamp_file = tree.join(".git/fdsame-series-stamp");
+    // The stamp names the series and the commit it was applied as (or exported from): the tree is
+    // used as it is only while both still hold.
+    if fs::read_to_string(&stamp_file).ok() == Some(format!("{stamp}:{}", head(&tree)?)) {
+        return Ok(tree);
+    }
+    let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
+    if !dirty.trim().is_empty() {
+        return Err(format!(
+            "{} has uncommitted edits; commit them and run `cargo xtask export` (or stash them) first",
+            tree.display()
+        ));
+    }
+    eprintln!("xtask: applying {} patches from {}", patches.len(), series_dir(b).display());
+    util::run(git(&tree).args(["checkout", "-q", "-B", "series", "base"]))?;
+    let mut am = git(&tree);
+    am.args(["am", "-q", "--whitespace=error"]).args(&patches);
+    if let Err(e) = util::run(&mut am) {
+        let _ = util::run(git(&tree).args(["am", "--abort"]));
+        return Err(format!("the series does not apply to {} {}: {e}", b.package, b.version));
+    }
+    util::write(&stamp_file, &format!("{stamp}:{}", head(&tree)?))?;
+    Ok(tree)
+}
+
+fn head(tree: &Path) -> Result<String> {
+    Ok(util::output(git(tree).args(["rev-parse", "HEAD"]))?.trim().to_string())
+}
+
+fn make(tree: &Path, obj: &Path) -> Command {
+    let mut c = Command::new("make");
+    c.current_dir(tree);
+    c.arg(format!("O={}", obj.display()));
+    c.args(["ARCH=x86_64", "LOCALVERSION="]);
+    if util::which("ccache") {
+        c.arg("CC=ccache gcc");
+    }
+    c
+}
+
+/// Checks that every line of the fragments survived olddefconfig.
+fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
+    let config = util::read(&obj.join(".config"))?;
+    let mut missing = vec![];
+    for f in fragments {
+        for l in util::read(f)?.lines() {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let (k, v) = l.split_once('=').ok_or(format!("bad line in {}: {l}", f.display()))?;
+            let ok = if v == "n" {
+                !config.lines().any(|c| c.starts_with(&format!("{k}=")))
+            } else {
+                config.lines().any(|c| c == l)
+            };
+            if !ok {
+                missing.push(l.to_string());
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("these config lines did not stick: {}", missing.join(", ")))
+    }
+}
+
+/// Configures (when the fragments changed) and builds the kernel; returns the bzImage path.
+pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
+    // One build at a time per machine: two makes in one object directory corrupt it, and two
+    // kernel builds on 2 cores help nobody. The lock is released when the process exits.
+    fs::create_dir_all(util::build_dir()).map_err(|e| e.to_string())?;
+    let lock = fs::File::create(util::build_dir().join(".kernel-build.lock")).map_err(|e| e.to_string())?;
+    if lock.try_lock().is_err() {
+        eprintln!("xtask: another kernel build is running; waiting for it");
+        lock.lock().map_err(|e| e.to_string())?;
+    }
+    std::mem::forget(lock);
+    let tree = apply(b)?;
+    let obj = obj_dir(b, flavor);
+    fs::create_dir_all(&obj).map_err(|e| e.to_string())?;
+    let fragments = flavor.fragments();
+    let stamp = util::stamp(&fragments)?;
+    let stamp_file = obj.join(".fdsame-config-stamp");
+    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(&stamp) || !obj.join(".config").exists() {
+        eprintln!("xtask: configuring {} (tinyconfig + {})", obj.display(), fragments.len());
+        util::run(make(&tree, &obj).arg("-s").arg("tinyconfig"))?;
+        let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
+        merge.current_dir(&tree).arg("-m").arg("-O").arg(&obj).arg(obj.join(".config"));
+        merge.args(&fragments).env("ARCH", "x86_64");
+        let (ok, text) = util::capture(&mut merge)?;
+        if !ok {
+            return Err(format!("merge_config.sh failed:\n{text}"));
+        }
+        util::run(make(&tree, &obj).arg("-s").arg("olddefconfig"))?;
+        verify_config(&obj, &fragments)?;
+        util::write(&stamp_file, &stamp)?;
+    }
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
+    eprintln!("xtask: building {} in {}", b.package, obj.display());
+    let log = obj.join("build.log");
+    let mut c = make(&tree, &obj);
+    c.arg(format!("-j{jobs}")).arg("bzImage");
+    let (ok, text) = util::capture(&mut c)?;
+    util::write(&log, &text)?;
+    if !ok {
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!("kernel build failed (full log {}):\n{}", log.display(), tail.join("\n")));
+    }
+    let warnings = text.lines().filter(|l| l.contains("warning:")).count();
+    eprintln!("xtask: kernel built ({warnings} compiler warnings; log {})", log.display());
+    Ok(obj.join("arch/x86/boot/bzImage"))
+}
+
+/// Exports the work tree's commits since `base` back into `linux/<series>/`.
+pub fn export(b: &Base) -> Result<()> {
+    let tree = tree_dir(b);
+    let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
+    if !dirty.trim().is_empty() {
+        return Err(format!("{} has uncommitted edits: commit them into the right patch first", tree.display()));
+    }
+    let dir = series_dir(b);
+    let cover = util::read(&dir.join("0000-cover-letter.patch")).ok();
+    for p in util::sorted_files(&dir, "patch").unwrap_or_default() {
+        if !p.file_name().unwrap().to_string_lossy().starts_with("0000-") {
+            fs::remove_file(&p).map_err(|e| e.to_string())?;
+        }
+    }
+    util::run(
+        git(&tree)
+            .args(["format-patch", "-q", "--no-signature", "--zero-commit", "-o"])
+            .arg(&dir)
+            .arg("base..HEAD"),
+    )?;
+    if cover.is_none() {
+        eprintln!("xtask: note: {} has no cover letter (0000-cover-letter.patch)", dir.display());
+    }
+    // The work tree now matches the series: record it so that `apply` does not reset it.
+    let patches = series_patches(b)?;
+    let stamp = format!("{}:{}", util::stamp(&patches)?, head(&tree)?);
+    util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
+    let n = patches.len();
+    eprintln!("xtask: exported {n} patches to {}", dir.display());
+    Ok(())
+}

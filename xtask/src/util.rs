@@ -1,0 +1,114 @@
+//! Small helpers: running commands, paths, hashing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// The repository's top directory (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
+}
+
+/// `build/` below the repository: everything generated lives there (git-ignored).
+pub fn build_dir() -> PathBuf {
+    root().join("build")
+}
+
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs a command with inherited stdio; an error names the command.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = status(cmd)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed: {status}", describe(cmd)))
+    }
+}
+
+pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
+    cmd.status().map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))
+}
+
+/// Runs a command and returns its stdout; stderr is passed through.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))?;
+    if !out.status.success() {
+        return Err(format!("`{}` failed: {}", describe(cmd), out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a command quietly and returns (success, stdout + stderr).
+pub fn capture(cmd: &mut Command) -> Result<(bool, String)> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}
+
+pub fn sh(script: &str) -> Command {
+    let mut c = Command::new("bash");
+    c.arg("-euo").arg("pipefail").arg("-c").arg(script);
+    c
+}
+
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(|e| format!("mkdir {}: {e}", p.display()))?;
+    }
+    fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+pub fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))
+}
+
+/// FNV-1a over the contents of files, in the order given: a cheap stamp to
+/// notice that a set of inputs changed (not a security hash).
+pub fn stamp(files: &[PathBuf]) -> Result<String> {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for f in files {
+        let bytes = fs::read(f).map_err(|e| format!("read {}: {e}", f.display()))?;
+        for b in f.file_name().unwrap_or_default().as_encoded_bytes().iter().chain(&bytes) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    Ok(format!("{h:016x}"))
+}
+
+pub fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+pub fn which(prog: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog} >/dev/null"))
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,176 @@
+//! The VM: a bzImage booted under `qemu-system-x86_64 -accel tcg` (nested KVM fails on these
+//! machines) with a tiny busybox initramfs. The host's root is shared read-only over 9p and the
+//! guest chroots into it, so binaries built on the host run unchanged; one directory is shared
+//! read-write for the command script, its output and the guest's kernel log.
+//!
+//! Why not virtme-ng: it needs ACPI, udev on the host and spends ~15 s in systemd-tmpfiles and
+//! udev under TCG; this runner is one init script and boots to the command in ~2 s.
+
+use crate::util::{self, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /host /bin /sbin
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for a in $(cat /proc/cmdline); do case "$a" in xtask.out=*) OUT="${a#xtask.out=}";; esac; done
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host || { echo "XTASK: cannot mount the host root"; reboot -f; }
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xtaskout "/host$OUT" || { echo "XTASK: cannot mount $OUT"; reboot -f; }
+mount -t proc proc /host/proc
+mount -t sysfs sysfs /host/sys
+mount -t devtmpfs devtmpfs /host/dev
+mount -t tmpfs tmpfs /host/tmp
+mount -t tmpfs tmpfs /host/run
+mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
+mkdir -p /host/dev/pts /host/dev/shm
+mount -t tmpfs tmpfs /host/dev/shm
+chmod 0666 /host/dev/dri/renderD* /host/dev/dma_heap/* /host/dev/udmabuf 2>/dev/null
+cd /
+HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin chroot /host /bin/sh "$OUT/cmd.sh" > "/host$OUT/out.txt" 2>&1
+echo $? > "/host$OUT/status"
+dmesg > "/host$OUT/dmesg.txt"
+sync
+echo "XTASK: done, status $(cat /host$OUT/status)"
+reboot -f
+"#;
+
+/// Builds (once, or when the init script changed) the initramfs: busybox and the init script.
+pub fn initramfs() -> Result<PathBuf> {
+    let dir = util::build_dir().join("vm");
+    let img = dir.join("initramfs.cpio.gz");
+    let stamp = dir.join("initramfs.stamp");
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        return Err("/bin/busybox is missing: apt-get install busybox-static".into());
+    }
+    if img.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(INIT) {
+        return Ok(img);
+    }
+    let root = dir.join("initramfs");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(root.join("bin")).map_err(|e| e.to_string())?;
+    fs::copy(busybox, root.join("bin/busybox")).map_err(|e| e.to_string())?;
+    util::write(&root.join("init"), INIT)?;
+    util::run(&mut util::sh(&format!(
+        "cd {} && chmod 755 init bin/busybox && find . | cpio -o -H newc --quiet | gzip -1 > {}",
+        root.display(),
+        img.display()
+    )))?;
+    util::write(&stamp, INIT)?;
+    Ok(img)
+}
+
+pub struct VmRun {
+    /// The command's exit status, or None when the guest never reported one.
+    pub status: Option<i32>,
+    /// What the command printed.
+    pub output: String,
+    /// The guest kernel's log (dmesg at the end, else the serial log).
+    pub dmesg: String,
+    pub seconds: f64,
+    pub dir: PathBuf,
+}
+
+pub struct VmOpts<'a> {
+    pub kernel: &'a Path,
+    /// Extra kernel command-line words (e.g. kunit.enable=1 ...).
+    pub cmdline: &'a str,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+    pub name: &'a str,
+}
+
+/// Boots the kernel, runs `script` (a POSIX sh script, run as root in the chroot of the host
+/// root) and returns what happened. Never hangs: QEMU runs under `timeout`.
+pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
+    let initrd = initramfs()?;
+    let dir = util::build_dir().join("vm").join(opts.name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = dir.canonicalize().map_err(|e| e.to_string())?;
+    util::write(&dir.join("cmd.sh"), script)?;
+    let append = format!(
+        "console=ttyS0 rdinit=/init panic=-1 xtask.out={} {}",
+        dir.display(),
+        opts.cmdline
+    );
+    if append.len() > 2000 {
+        return Err("kernel command line too long (pass scripts, not commands)".into());
+    }
+    let serial = dir.join("serial.log");
+    let mut q = Command::new("timeout");
+    q.args(["--foreground", "-k", "10"])
+        .arg(opts.timeout.as_secs().to_string())
+        .arg("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-nodefaults", "-no-reboot"])
+        .args(["-display", "none", "-monitor", "none"])
+        .arg("-m")
+        .arg(opts.memory_mb.to_string())
+        .arg("-kernel")
+        .arg(opts.kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(&append)
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-virtfs")
+        .arg("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
+        .arg("-virtfs")
+        .arg(format!("local,path={},mount_tag=xtaskout,security_model=none", dir.display()));
+    let t0 = Instant::now();
+    let (_, qemu_text) = util::capture(&mut q)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let status = fs::read_to_string(dir.join("status")).ok().and_then(|s| s.trim().parse().ok());
+    let output = fs::read_to_string(dir.join("out.txt")).unwrap_or_default();
+    let serial_text = fs::read_to_string(&serial).unwrap_or_default();
+    let dmesg = fs::read_to_string(dir.join("dmesg.txt")).unwrap_or(serial_text);
+    if status.is_none() {
+        eprintln!(
+            "xtask: the guest reported no status after {seconds:.0} s (timeout {} s); serial log {}{}",
+            opts.timeout.as_secs(),
+            serial.display(),
+            if qemu_text.trim().is_empty() { String::new() } else { format!("\nqemu: {qemu_text}") }
+        );
+    }
+    Ok(VmRun { status, output, dmesg, seconds, dir })
+}
+
+/// Lines of a kernel log that mean the kernel itself went wrong.
+pub fn kernel_problems(dmesg: &str) -> Vec<String> {
+    const BAD: &[&str] = &[
+        "WARNING:",
+        "BUG:",
+        "Oops",
+        "Kernel panic",
+        "general protection fault",
+        "Call Trace:",
+        "KASAN:",
+        "UBSAN:",
+        "kmemleak:",
+        "possible circular locking",
+        "possible recursive locking",
+        "suspicious RCU usage",
+        "refcount_t:",
+        "list_add corruption",
+        "list_del corruption",
+        "ODEBUG:",
+        "INFO: task",
+        "hung_task",
+        "soft lockup",
+        "stack-protector",
+        "usercopy:",
+    ];
+    dmesg
+        .lines()
+        .filter(|l| BAD.iter().any(|b| l.contains(b)))
+        .filter(|l| !l.contains("kmemleak: Kernel memory leak detector initialized"))
+        .filter(|l| !l.contains("kmemleak: Automatic memory scanning thread started"))
+        .map(str::to_string)
+        .collect()
+}
