@@ -110,9 +110,12 @@ fn parse_level(s: &str) -> Result<Level, String> {
     let norm = s.replace('_', "-");
     Level::ALL
         .into_iter()
-        .find(|l| l.name() == norm || (norm == "client" && *l == Level::DrmClient)
-            || (norm == "device" && *l == Level::DrmDevice)
-            || (norm == "object" && *l == Level::DmaBufObject))
+        .find(|l| {
+            l.name() == norm
+                || (norm == "client" && *l == Level::DrmClient)
+                || (norm == "device" && *l == Level::DrmDevice)
+                || (norm == "object" && *l == Level::DmaBufObject)
+        })
         .ok_or_else(|| {
             let names: Vec<_> = Level::ALL.iter().map(|l| l.name()).collect();
             format!("unknown level {s:?}; one of: {}", names.join(", "))
@@ -132,7 +135,11 @@ fn main() -> ExitCode {
                 eprintln!("fdsame: two files to compare, or a subcommand; see --help");
                 return ExitCode::from(exit::USAGE);
             };
-            let levels = if cli.levels.is_empty() { vec![Level::File] } else { cli.levels.clone() };
+            let levels = if cli.levels.is_empty() {
+                vec![Level::File]
+            } else {
+                cli.levels.clone()
+            };
             compare_cmd(a, b, &levels, cli.mechanism, cli.json)
         }
     };
@@ -188,14 +195,23 @@ fn getfd(pid: i32, fd: i32) -> Result<OwnedFd, String> {
 
 fn obtain(arg: &str) -> Result<Obtained, String> {
     if let Some((pid, fd)) = parse_proc_fd(arg) {
-        return getfd(pid, fd).map(|fd| Obtained { fd, how: "pidfd_getfd" });
+        return getfd(pid, fd).map(|fd| Obtained {
+            fd,
+            how: "pidfd_getfd",
+        });
     }
     use rustix::fs::{open, Mode, OFlags};
     let base = OFlags::CLOEXEC | OFlags::NOCTTY;
     match open(arg, base | OFlags::RDWR, Mode::empty()) {
-        Ok(fd) => Ok(Obtained { fd, how: "open O_RDWR" }),
+        Ok(fd) => Ok(Obtained {
+            fd,
+            how: "open O_RDWR",
+        }),
         Err(_) => open(arg, base | OFlags::RDONLY, Mode::empty())
-            .map(|fd| Obtained { fd, how: "open O_RDONLY" })
+            .map(|fd| Obtained {
+                fd,
+                how: "open O_RDONLY",
+            })
             .map_err(|e| format!("open {arg}: {}", io::Error::from(e))),
     }
 }
@@ -256,9 +272,7 @@ fn compare_cmd(a: &str, b: &str, levels: &[Level], mech: Option<Mechanism>, as_j
         exit::SAME
     };
     if as_json {
-        let side = |arg: &str, o: &Obtained, k: FdKind| {
-            json!({ "arg": arg, "obtained_by": o.how, "kind": kind_name(k), "kind_detail": k.to_string() })
-        };
+        let side = |arg: &str, o: &Obtained, k: FdKind| json!({ "arg": arg, "obtained_by": o.how, "kind": kind_name(k), "kind_detail": k.to_string() });
         let v = json!({
             "a": side(a, &oa, s.kinds[0]),
             "b": side(b, &ob, s.kinds[1]),
@@ -315,7 +329,11 @@ impl Entry {
 
 /// Partitions `items` by the equivalence `same` (union-find on every pair); `unknown`
 /// counts the pairs whose answer was unknown.
-fn partition(items: &[usize], mut same: impl FnMut(usize, usize) -> Answer, unknown: &mut usize) -> Vec<Vec<usize>> {
+fn partition(
+    items: &[usize],
+    mut same: impl FnMut(usize, usize) -> Answer,
+    unknown: &mut usize,
+) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..items.len()).collect();
     fn find(p: &mut [usize], x: usize) -> usize {
         let mut r = x;
@@ -341,9 +359,9 @@ fn partition(items: &[usize], mut same: impl FnMut(usize, usize) -> Answer, unkn
         }
     }
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..items.len() {
+    for (i, item) in items.iter().enumerate() {
         let r = find(&mut parent, i);
-        groups.entry(r).or_default().push(items[i]);
+        groups.entry(r).or_default().push(*item);
     }
     groups.into_values().collect()
 }
@@ -361,7 +379,10 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
         pids.to_vec()
     } else {
         let mut v: Vec<i32> = std::fs::read_dir("/proc")
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         v.retain(|p| *p != me);
         v.sort_unstable();
@@ -386,16 +407,21 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
                 continue;
             }
         };
-        let mut fds: Vec<i32> = list.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+        let mut fds: Vec<i32> = list
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
         fds.sort_unstable();
         for fd in fds {
             let link = format!("{dir}/{fd}");
-            let Ok(target) = std::fs::read_link(&link) else { continue };
+            let Ok(target) = std::fs::read_link(&link) else {
+                continue;
+            };
             let target = target.to_string_lossy().into_owned();
             let is_buf = target.starts_with("/dmabuf:") || target == "anon_inode:dmabuf";
             let is_drm = !is_buf
                 && rustix::fs::stat(link.as_str()).is_ok_and(|st| {
-                    rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+                    rustix::fs::FileType::from_raw_mode(st.st_mode)
+                        == rustix::fs::FileType::CharacterDevice
                         && rustix::fs::major(st.st_rdev) == fdsame::DRM_MAJOR
                 });
             if !(is_buf || is_drm) {
@@ -405,7 +431,13 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
                 Ok(file) => {
                     let kind = FdKind::of(file.as_fd()).unwrap_or(FdKind::Other);
                     if kind.is_drm() || kind.is_dma_buf() {
-                        entries.push(Entry { pid, fd, path: target, kind, file });
+                        entries.push(Entry {
+                            pid,
+                            fd,
+                            path: target,
+                            kind,
+                            file,
+                        });
                     }
                 }
                 Err(e) => {
@@ -419,15 +451,26 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
     let cmp = |x: &Entry, y: &Entry| fdsame::compare(&x.file, &y.file);
     let mut errors: Vec<String> = vec![];
     let mut unknown = 0usize;
-    let level = |i: usize, j: usize, l: Level, errors: &mut Vec<String>| match cmp(&entries[i], &entries[j]) {
+    let level = |i: usize, j: usize, l: Level, errors: &mut Vec<String>| match cmp(
+        &entries[i],
+        &entries[j],
+    ) {
         Ok(s) => s.level(l),
         Err(e) => {
-            errors.push(format!("{} vs {}: {e}", entries[i].label(), entries[j].label()));
+            errors.push(format!(
+                "{} vs {}: {e}",
+                entries[i].label(),
+                entries[j].label()
+            ));
             Answer::Unknown
         }
     };
-    let drm: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].kind.is_drm()).collect();
-    let bufs: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].kind.is_dma_buf()).collect();
+    let drm: Vec<usize> = (0..entries.len())
+        .filter(|i| entries[*i].kind.is_drm())
+        .collect();
+    let bufs: Vec<usize> = (0..entries.len())
+        .filter(|i| entries[*i].kind.is_dma_buf())
+        .collect();
     let mut mechanisms = std::collections::BTreeSet::new();
     for w in drm.windows(2).chain(bufs.windows(2)) {
         if let Ok(s) = cmp(&entries[w[0]], &entries[w[1]]) {
@@ -438,15 +481,31 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
 
     // devices ⊇ clients ⊇ files
     let mut devices = vec![];
-    for dev in partition(&drm, |i, j| level(i, j, Level::DrmDevice, &mut errors), &mut unknown) {
+    for dev in partition(
+        &drm,
+        |i, j| level(i, j, Level::DrmDevice, &mut errors),
+        &mut unknown,
+    ) {
         let mut clients = vec![];
-        for client in partition(&dev, |i, j| level(i, j, Level::DrmClient, &mut errors), &mut unknown) {
-            let files = partition(&client, |i, j| level(i, j, Level::File, &mut errors), &mut unknown);
+        for client in partition(
+            &dev,
+            |i, j| level(i, j, Level::DrmClient, &mut errors),
+            &mut unknown,
+        ) {
+            let files = partition(
+                &client,
+                |i, j| level(i, j, Level::File, &mut errors),
+                &mut unknown,
+            );
             clients.push(files);
         }
         devices.push(clients);
     }
-    let objects = partition(&bufs, |i, j| level(i, j, Level::DmaBufObject, &mut errors), &mut unknown);
+    let objects = partition(
+        &bufs,
+        |i, j| level(i, j, Level::DmaBufObject, &mut errors),
+        &mut unknown,
+    );
 
     if as_json {
         let e = |i: &usize| entries[*i].json();
@@ -473,7 +532,11 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
                 println!("  client #{} (GEM handles shared)", c + 1);
                 for files in files {
                     let labels: Vec<_> = files.iter().map(|i| entries[*i].label()).collect();
-                    let note = if files.len() > 1 { "  [one open file]" } else { "" };
+                    let note = if files.len() > 1 {
+                        "  [one open file]"
+                    } else {
+                        ""
+                    };
                     println!("    {}{note}", labels.join(", "));
                 }
             }
@@ -483,7 +546,10 @@ fn ps(pids: &[i32], as_json: bool) -> u8 {
             println!("dma-buf #{}: {}", o + 1, labels.join(", "));
         }
         if !mechanisms.is_empty() {
-            println!("mechanisms: {}", mechanisms.into_iter().collect::<Vec<_>>().join(", "));
+            println!(
+                "mechanisms: {}",
+                mechanisms.into_iter().collect::<Vec<_>>().join(", ")
+            );
         }
         if unknown > 0 {
             println!("note: {unknown} comparisons were unknown on this kernel; such fds are listed apart");

@@ -10,7 +10,11 @@ fn fdsame() -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
     (
         status.code().expect("killed by a signal"),
         String::from_utf8(stdout).unwrap(),
@@ -63,16 +67,18 @@ fn proc_fd_of_the_tests_own_pipe() {
     // The child's stdin is our pipe's read end: /proc/self/fd/0 in the child is that very
     // open file description, and so is our /proc/ME/fd/R seen through pidfd_getfd.
     let child_stdin = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
-    let (code, out, err) =
-        run(fdsame().args(["--json", &theirs(&r), "/proc/self/fd/0"]).stdin(child_stdin(&r)));
+    let (code, out, err) = run(fdsame()
+        .args(["--json", &theirs(&r), "/proc/self/fd/0"])
+        .stdin(child_stdin(&r)));
     assert_eq!(code, 0, "{out}{err}");
     let v = json(&out);
     assert_eq!(v["levels"]["file"], "same");
     assert_eq!(v["a"]["obtained_by"], "pidfd_getfd");
     assert_eq!(v["holds"], true);
 
-    let (code, out, _) =
-        run(fdsame().args(["--json", &theirs(&w), "/proc/self/fd/0"]).stdin(child_stdin(&r)));
+    let (code, out, _) = run(fdsame()
+        .args(["--json", &theirs(&w), "/proc/self/fd/0"])
+        .stdin(child_stdin(&r)));
     assert_eq!(code, 1, "{out}");
     assert_eq!(json(&out)["levels"]["file"], "different");
 
@@ -101,7 +107,13 @@ fn unknown_is_exit_4() {
     let p = tmpfile("unknown");
     let f = std::fs::File::open(&p).unwrap();
     let (code, out, _) = run(fdsame()
-        .args(["--mechanism", "epoll", "--json", "/proc/self/fd/0", "/proc/self/fd/0"])
+        .args([
+            "--mechanism",
+            "epoll",
+            "--json",
+            "/proc/self/fd/0",
+            "/proc/self/fd/0",
+        ])
         .stdin(Stdio::from(f)));
     assert_eq!(code, 4, "{out}");
     let v = json(&out);
@@ -115,9 +127,13 @@ fn levels_decide_the_exit_code() {
     // Two regular files are not DRM files: the drm-device level does not hold.
     let (code, _, _) = run(fdsame().args(["--level", "drm-device", &p, &p]));
     assert_eq!(code, 1);
-    let (code, out, _) = run(fdsame().args(["-l", "file", "-l", "dma-buf-object", "--json", &p, &p]));
+    let (code, out, _) =
+        run(fdsame().args(["-l", "file", "-l", "dma-buf-object", "--json", &p, &p]));
     assert_eq!(code, 1);
-    assert_eq!(json(&out)["asked"], serde_json::json!(["file", "dma-buf-object"]));
+    assert_eq!(
+        json(&out)["asked"],
+        serde_json::json!(["file", "dma-buf-object"])
+    );
 }
 
 #[test]
@@ -156,11 +172,21 @@ fn unobtainable_fds_are_exit_3() {
 fn help_documents_exit_codes_and_examples() {
     let (code, out, _) = run(fdsame().arg("--help"));
     assert_eq!(code, 0);
-    for needle in ["EXIT STATUS", "EXAMPLES", "fdsame ps", "/proc/PID/fd/N", "pidfd_getfd", "CAP_SYS_PTRACE"] {
+    for needle in [
+        "EXIT STATUS",
+        "EXAMPLES",
+        "fdsame ps",
+        "/proc/PID/fd/N",
+        "pidfd_getfd",
+        "CAP_SYS_PTRACE",
+    ] {
         assert!(out.contains(needle), "--help lacks {needle}");
     }
     for n in 0..=4 {
-        assert!(out.contains(&format!("\n  {n}  ")), "--help lacks exit code {n}");
+        assert!(
+            out.contains(&format!("\n  {n}  ")),
+            "--help lacks exit code {n}"
+        );
     }
 }
 

@@ -49,7 +49,12 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn os(op: &'static str, mechanism: Option<Mechanism>, fd: RawFd, err: io::Error) -> Self {
+    pub(crate) fn os(
+        op: &'static str,
+        mechanism: Option<Mechanism>,
+        fd: RawFd,
+        err: io::Error,
+    ) -> Self {
         Error {
             kind: ErrorKind::Os,
             mechanism,
@@ -57,11 +62,19 @@ impl Error {
             fd: Some(fd),
             other: None,
             errno: err.raw_os_error(),
-            detail: if err.raw_os_error().is_none() { Some(err.to_string()) } else { None },
+            detail: if err.raw_os_error().is_none() {
+                Some(err.to_string())
+            } else {
+                None
+            },
         }
     }
 
-    pub(crate) fn unsupported(mechanism: Mechanism, errno: Option<i32>, detail: impl Into<String>) -> Self {
+    pub(crate) fn unsupported(
+        mechanism: Mechanism,
+        errno: Option<i32>,
+        detail: impl Into<String>,
+    ) -> Self {
         Error {
             kind: ErrorKind::Unsupported,
             mechanism: Some(mechanism),
@@ -206,7 +219,8 @@ impl Error {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn raw_os_error(err: &io::Error) -> Option<i32> {
-    err.raw_os_error().or_else(|| Error::from_io(err).and_then(|e| e.errno))
+    err.raw_os_error()
+        .or_else(|| Error::from_io(err).and_then(|e| e.errno))
 }
 
 impl fmt::Display for Error {

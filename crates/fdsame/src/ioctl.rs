@@ -2,8 +2,8 @@
 //!
 //! These are raw: they return the result bits as the kernel wrote them and the errno as the
 //! kernel answered it ([`std::io::Error::raw_os_error`] is always set on failure). On a kernel
-//! without the series, [`drm_file_same`] fails with `EINVAL` (an unknown DRM core ioctl) and
-//! [`dma_buf_same_object`] with `ENOTTY`.
+//! without the series, [`drm_file_same()`] fails with `EINVAL` (an unknown DRM core ioctl) and
+//! [`dma_buf_same_object()`] with `ENOTTY`.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -32,7 +32,7 @@ pub fn drm_file_same(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Result<u6
     drm_file_same_raw(fd, other.as_raw_fd(), 0)
 }
 
-/// [`drm_file_same`] with a raw `other` descriptor and explicit `flags`, so that tests can
+/// [`drm_file_same()`] with a raw `other` descriptor and explicit `flags`, so that tests can
 /// pass a closed or negative descriptor (`EBADF`) or nonzero flags (`EINVAL`).
 ///
 /// ```no_run
@@ -43,11 +43,18 @@ pub fn drm_file_same(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Result<u6
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn drm_file_same_raw(fd: BorrowedFd<'_>, other: RawFd, flags: u32) -> io::Result<u64> {
-    let mut arg = drm_file_same { fd: other, flags, result: 0 };
+    let mut arg = drm_file_same {
+        fd: other,
+        flags,
+        result: 0,
+    };
     // SAFETY: DRM_IOCTL_FILE_SAME is DRM_IOWR(0xD4, struct drm_file_same) and `arg` is a
     // `drm_file_same`, laid out as the kernel expects (checked by the uapi tests).
     unsafe {
-        ioctl(fd, Updater::<{ DRM_IOCTL_FILE_SAME }, drm_file_same>::new(&mut arg))?;
+        ioctl(
+            fd,
+            Updater::<{ DRM_IOCTL_FILE_SAME }, drm_file_same>::new(&mut arg),
+        )?;
     }
     Ok(arg.result)
 }
@@ -92,7 +99,7 @@ pub fn dma_buf_same_object(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Res
     dma_buf_same_object_raw(fd, other.as_raw_fd(), 0)
 }
 
-/// [`dma_buf_same_object`] with a raw `other` descriptor and explicit `flags`, for tests.
+/// [`dma_buf_same_object()`] with a raw `other` descriptor and explicit `flags`, for tests.
 ///
 /// ```no_run
 /// use std::os::fd::{AsFd, OwnedFd};
@@ -105,11 +112,18 @@ pub fn dma_buf_same_object(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Res
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn dma_buf_same_object_raw(fd: BorrowedFd<'_>, other: RawFd, flags: u32) -> io::Result<u64> {
-    let mut arg = dma_buf_same_object { fd: other, flags, result: 0 };
+    let mut arg = dma_buf_same_object {
+        fd: other,
+        flags,
+        result: 0,
+    };
     // SAFETY: DMA_BUF_IOCTL_SAME_OBJECT is _IOWR('b', 4, struct dma_buf_same_object) and `arg`
     // is a `dma_buf_same_object`, laid out as the kernel expects.
     unsafe {
-        ioctl(fd, Updater::<{ DMA_BUF_IOCTL_SAME_OBJECT }, dma_buf_same_object>::new(&mut arg))?;
+        ioctl(
+            fd,
+            Updater::<{ DMA_BUF_IOCTL_SAME_OBJECT }, dma_buf_same_object>::new(&mut arg),
+        )?;
     }
     Ok(arg.result)
 }

@@ -115,7 +115,10 @@ pub(crate) fn identify(fd: BorrowedFd<'_>) -> io::Result<Identity> {
     let st = fstat(fd)?;
     let inode = (st.st_dev, st.st_ino);
     if fl.contains(OFlags::PATH) {
-        return Ok(Identity { kind: FdKind::Path, inode });
+        return Ok(Identity {
+            kind: FdKind::Path,
+            inode,
+        });
     }
     let ft = FileType::from_raw_mode(st.st_mode);
     if ft == FileType::CharacterDevice && major(st.st_rdev) == DRM_MAJOR {
@@ -126,17 +129,30 @@ pub(crate) fn identify(fd: BorrowedFd<'_>) -> io::Result<Identity> {
             128..=255 => DrmNodeType::Render,
             _ => DrmNodeType::Other,
         };
-        return Ok(Identity { kind: FdKind::Drm { major: DRM_MAJOR, minor, node }, inode });
+        return Ok(Identity {
+            kind: FdKind::Drm {
+                major: DRM_MAJOR,
+                minor,
+                node,
+            },
+            inode,
+        });
     }
     if ft != FileType::CharacterDevice && ft != FileType::BlockDevice && ft != FileType::Directory {
         let f_type = fstatfs(fd)?.f_type as i64;
         if f_type == DMA_BUF_MAGIC
             || (f_type == ANON_INODE_FS_MAGIC && anon_inode_name(fd).as_deref() == Some("dmabuf"))
         {
-            return Ok(Identity { kind: FdKind::DmaBuf, inode });
+            return Ok(Identity {
+                kind: FdKind::DmaBuf,
+                inode,
+            });
         }
     }
-    Ok(Identity { kind: FdKind::Other, inode })
+    Ok(Identity {
+        kind: FdKind::Other,
+        inode,
+    })
 }
 
 /// `anon_inode:NAME` → `NAME`, from the `/proc/self/fd` link.
@@ -144,7 +160,11 @@ fn anon_inode_name(fd: BorrowedFd<'_>) -> Option<String> {
     let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
     let link = link.to_str()?;
     let name = link.strip_prefix("anon_inode:")?;
-    Some(name.trim_start_matches('[').trim_end_matches(']').to_owned())
+    Some(
+        name.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    )
 }
 
 /// The sysfs identity of a DRM device node: the canonical path of

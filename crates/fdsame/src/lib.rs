@@ -185,11 +185,17 @@ impl Mechanism {
             Mechanism::FDupfdQuery => {
                 guarded(self, r, w, || sys::f_dupfd_query(r, w), &[libc::EINVAL]).map(drop)
             }
-            Mechanism::Kcmp => {
-                guarded(self, r, w, || sys::kcmp_file(r, w), &[libc::ENOSYS, libc::EPERM]).map(drop)
+            Mechanism::Kcmp => guarded(
+                self,
+                r,
+                w,
+                || sys::kcmp_file(r, w),
+                &[libc::ENOSYS, libc::EPERM],
+            )
+            .map(drop),
+            Mechanism::Epoll => {
+                guarded(self, r, w, || sys::epoll_same_file(r, w), &[libc::ENOSYS]).map(drop)
             }
-            Mechanism::Epoll => guarded(self, r, w, || sys::epoll_same_file(r, w), &[libc::ENOSYS])
-                .map(drop),
             Mechanism::Sysfs => match std::fs::metadata("/sys/dev/char") {
                 Ok(_) => {
                     set_state(self, AVAILABLE);
@@ -250,7 +256,9 @@ impl FromStr for Mechanism {
         let norm = s.to_ascii_lowercase().replace('_', "-");
         Mechanism::ALL
             .into_iter()
-            .find(|m| m.name() == norm || format!("{m:?}").to_ascii_lowercase() == norm.replace('-', ""))
+            .find(|m| {
+                m.name() == norm || format!("{m:?}").to_ascii_lowercase() == norm.replace('-', "")
+            })
             .ok_or_else(|| ParseMechanismError(s.to_owned()))
     }
 }
@@ -270,6 +278,14 @@ const UNTESTED: i32 = 0;
 const AVAILABLE: i32 = -1;
 /// Per mechanism: `UNTESTED`, `AVAILABLE`, or the errno that showed it unavailable.
 static STATE: [AtomicI32; 7] = [const { AtomicI32::new(UNTESTED) }; 7];
+
+/// Test hook: makes this process believe the kernel answered `errno` to `m`, so that the
+/// fallback chain can be exercised on a kernel that has every mechanism. Not part of the API.
+#[doc(hidden)]
+pub fn __pretend_unavailable(m: Mechanism, errno: i32) {
+    assert!(errno > 0);
+    set_state(m, errno);
+}
 
 fn set_state(m: Mechanism, v: i32) {
     STATE[m as usize].store(v, Ordering::Relaxed);
@@ -293,7 +309,9 @@ fn guarded<T>(
             Ok(Some(v))
         }
         Err(e) => match e.raw_os_error() {
-            Some(errno) if missing.contains(&errno) && m.availability() != Availability::Available => {
+            Some(errno)
+                if missing.contains(&errno) && m.availability() != Availability::Available =>
+            {
                 set_state(m, errno);
                 Ok(None)
             }
@@ -382,7 +400,12 @@ pub enum Level {
 
 impl Level {
     /// Every level.
-    pub const ALL: [Level; 4] = [Level::File, Level::DrmClient, Level::DrmDevice, Level::DmaBufObject];
+    pub const ALL: [Level; 4] = [
+        Level::File,
+        Level::DrmClient,
+        Level::DrmDevice,
+        Level::DmaBufObject,
+    ];
 
     /// The name used in messages, JSON and on the command line: `file`, `drm-client`,
     /// `drm-device`, `dma-buf-object`.
@@ -450,7 +473,13 @@ impl Sameness {
     fn from_kinds(a: FdKind, b: FdKind) -> Sameness {
         let both_drm = a.is_drm() && b.is_drm();
         let both_buf = a.is_dma_buf() && b.is_dma_buf();
-        let na = |applies: bool| if applies { Answer::Unknown } else { Answer::Different };
+        let na = |applies: bool| {
+            if applies {
+                Answer::Unknown
+            } else {
+                Answer::Different
+            }
+        };
         Sameness {
             file: Answer::Unknown,
             drm_client: na(both_drm),
@@ -539,18 +568,25 @@ fn ident(fd: BorrowedFd<'_>) -> Result<Identity, Error> {
 /// The DRM ioctl on whichever descriptor is a DRM device file. `Ok(None)`: missing.
 fn drm_ioctl(a: BorrowedFd<'_>, b: BorrowedFd<'_>, ka: FdKind) -> Result<Option<u64>, Error> {
     let (x, y) = if ka.is_drm() { (a, b) } else { (b, a) };
-    guarded(Mechanism::DrmFileSameIoctl, x, y, || ioctl::drm_file_same(x, y), &[
-        libc::EINVAL,
-        libc::ENOTTY,
-    ])
+    guarded(
+        Mechanism::DrmFileSameIoctl,
+        x,
+        y,
+        || ioctl::drm_file_same(x, y),
+        &[libc::EINVAL, libc::ENOTTY],
+    )
 }
 
 /// The dma-buf ioctl on whichever descriptor is a dma-buf. `Ok(None)`: missing.
 fn dma_buf_ioctl(a: BorrowedFd<'_>, b: BorrowedFd<'_>, ka: FdKind) -> Result<Option<u64>, Error> {
     let (x, y) = if ka.is_dma_buf() { (a, b) } else { (b, a) };
-    guarded(Mechanism::DmaBufSameObjectIoctl, x, y, || ioctl::dma_buf_same_object(x, y), &[
-        libc::ENOTTY,
-    ])
+    guarded(
+        Mechanism::DmaBufSameObjectIoctl,
+        x,
+        y,
+        || ioctl::dma_buf_same_object(x, y),
+        &[libc::ENOTTY],
+    )
 }
 
 fn apply_drm_bits(s: &mut Sameness, bits: u64) {
@@ -582,9 +618,14 @@ fn file_level(
         Mechanism::FDupfdQuery => {
             guarded(m, a, b, || sys::f_dupfd_query(a, b), &[libc::EINVAL])?.map(Answer::from)
         }
-        Mechanism::Kcmp => {
-            guarded(m, a, b, || sys::kcmp_file(a, b), &[libc::ENOSYS, libc::EPERM])?.map(Answer::from)
-        }
+        Mechanism::Kcmp => guarded(
+            m,
+            a,
+            b,
+            || sys::kcmp_file(a, b),
+            &[libc::ENOSYS, libc::EPERM],
+        )?
+        .map(Answer::from),
         Mechanism::Epoll => guarded(m, a, b, || sys::epoll_same_file(a, b), &[libc::ENOSYS])?
             .map(|o| o.map_or(Answer::Unknown, Answer::from)),
         Mechanism::Fstat => Some(if ia.inode != ib.inode || ia.kind != ib.kind {
@@ -606,13 +647,27 @@ fn device_by_fstat(ia: &Identity, ib: &Identity) -> Answer {
 }
 
 /// The DRM device level by sysfs. `Ok(None)`: no sysfs.
-fn device_by_sysfs(a: BorrowedFd<'_>, ia: &Identity, ib: &Identity) -> Result<Option<Answer>, Error> {
+fn device_by_sysfs(
+    a: BorrowedFd<'_>,
+    ia: &Identity,
+    ib: &Identity,
+) -> Result<Option<Answer>, Error> {
     let m = Mechanism::Sysfs;
     if m.availability() == Availability::Unavailable {
         return Ok(None);
     }
-    let (FdKind::Drm { major: ma, minor: na, .. }, FdKind::Drm { major: mb, minor: nb, .. }) =
-        (ia.kind, ib.kind)
+    let (
+        FdKind::Drm {
+            major: ma,
+            minor: na,
+            ..
+        },
+        FdKind::Drm {
+            major: mb,
+            minor: nb,
+            ..
+        },
+    ) = (ia.kind, ib.kind)
     else {
         unreachable!("sysfs is only asked about DRM device files")
     };
@@ -650,7 +705,12 @@ fn chain(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<Sameness, Error> {
             return Ok(s);
         }
     }
-    for m in [Mechanism::FDupfdQuery, Mechanism::Kcmp, Mechanism::Epoll, Mechanism::Fstat] {
+    for m in [
+        Mechanism::FDupfdQuery,
+        Mechanism::Kcmp,
+        Mechanism::Epoll,
+        Mechanism::Fstat,
+    ] {
         match file_level(m, a, b, &ia, &ib)? {
             Some(Answer::Unknown) | None => continue,
             Some(answer) => {
@@ -689,7 +749,10 @@ fn forced(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) -> Result<Sameness
     match m {
         Mechanism::DrmFileSameIoctl => {
             if !(ia.kind.is_drm() || ib.kind.is_drm()) {
-                return Err(Error::not_applicable(m, "neither file descriptor is a DRM device file"));
+                return Err(Error::not_applicable(
+                    m,
+                    "neither file descriptor is a DRM device file",
+                ));
             }
             let bits = drm_ioctl(a, b, ia.kind)?.ok_or_else(|| unsupported(m))?;
             apply_drm_bits(&mut s, bits);
@@ -697,7 +760,10 @@ fn forced(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) -> Result<Sameness
         }
         Mechanism::DmaBufSameObjectIoctl => {
             if !(ia.kind.is_dma_buf() || ib.kind.is_dma_buf()) {
-                return Err(Error::not_applicable(m, "neither file descriptor is a dma-buf"));
+                return Err(Error::not_applicable(
+                    m,
+                    "neither file descriptor is a dma-buf",
+                ));
             }
             let bits = dma_buf_ioctl(a, b, ia.kind)?.ok_or_else(|| unsupported(m))?;
             apply_dma_buf_bits(&mut s, bits);
@@ -705,7 +771,10 @@ fn forced(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) -> Result<Sameness
         }
         Mechanism::Sysfs => {
             if !(ia.kind.is_drm() && ib.kind.is_drm()) {
-                return Err(Error::not_applicable(m, "sysfs compares two DRM device files"));
+                return Err(Error::not_applicable(
+                    m,
+                    "sysfs compares two DRM device files",
+                ));
             }
             s.drm_device = device_by_sysfs(a, &ia, &ib)?.ok_or_else(|| unsupported(m))?;
             s.device_mechanism = Some(m);
@@ -729,19 +798,39 @@ fn forced(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) -> Result<Sameness
 mod tests {
     use super::*;
 
-    const CARD: FdKind = FdKind::Drm { major: DRM_MAJOR, minor: 0, node: DrmNodeType::Primary };
-    const RENDER: FdKind = FdKind::Drm { major: DRM_MAJOR, minor: 128, node: DrmNodeType::Render };
+    const CARD: FdKind = FdKind::Drm {
+        major: DRM_MAJOR,
+        minor: 0,
+        node: DrmNodeType::Primary,
+    };
+    const RENDER: FdKind = FdKind::Drm {
+        major: DRM_MAJOR,
+        minor: 128,
+        node: DrmNodeType::Render,
+    };
 
     #[test]
     fn kinds_alone() {
         let s = Sameness::from_kinds(CARD, FdKind::Other);
-        assert_eq!((s.file, s.drm_client, s.drm_device, s.dma_buf_object),
-            (Answer::Unknown, Answer::Different, Answer::Different, Answer::Different));
+        assert_eq!(
+            (s.file, s.drm_client, s.drm_device, s.dma_buf_object),
+            (
+                Answer::Unknown,
+                Answer::Different,
+                Answer::Different,
+                Answer::Different
+            )
+        );
         let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
-        assert_eq!((s.drm_client, s.drm_device, s.dma_buf_object),
-            (Answer::Different, Answer::Different, Answer::Unknown));
+        assert_eq!(
+            (s.drm_client, s.drm_device, s.dma_buf_object),
+            (Answer::Different, Answer::Different, Answer::Unknown)
+        );
         let s = Sameness::from_kinds(CARD, RENDER);
-        assert_eq!((s.drm_client, s.drm_device), (Answer::Unknown, Answer::Unknown));
+        assert_eq!(
+            (s.drm_client, s.drm_device),
+            (Answer::Unknown, Answer::Unknown)
+        );
     }
 
     #[test]
@@ -755,7 +844,10 @@ mod tests {
         let mut s = Sameness::from_kinds(CARD, RENDER);
         s.file = Answer::Different;
         s.infer();
-        assert_eq!((s.drm_client, s.drm_device), (Answer::Different, Answer::Unknown));
+        assert_eq!(
+            (s.drm_client, s.drm_device),
+            (Answer::Different, Answer::Unknown)
+        );
         // Unknown file: nothing inferred about the client.
         let mut s = Sameness::from_kinds(CARD, CARD);
         s.infer();
@@ -764,7 +856,10 @@ mod tests {
         let mut s = Sameness::from_kinds(CARD, RENDER);
         s.drm_device = Answer::Different;
         s.infer();
-        assert_eq!((s.file, s.drm_client), (Answer::Different, Answer::Different));
+        assert_eq!(
+            (s.file, s.drm_client),
+            (Answer::Different, Answer::Different)
+        );
         // dma-bufs: object follows the file.
         for f in [Answer::Same, Answer::Different] {
             let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
@@ -778,11 +873,17 @@ mod tests {
     fn ioctl_bits() {
         let mut s = Sameness::from_kinds(CARD, RENDER);
         apply_drm_bits(&mut s, DRM_FILE_SAME_DEVICE);
-        assert_eq!((s.file, s.drm_client, s.drm_device), (Answer::Different, Answer::Different, Answer::Same));
+        assert_eq!(
+            (s.file, s.drm_client, s.drm_device),
+            (Answer::Different, Answer::Different, Answer::Same)
+        );
         // A DRM file against a dma-buf: only the file bit means anything.
         let mut s = Sameness::from_kinds(CARD, FdKind::DmaBuf);
         apply_drm_bits(&mut s, 0);
-        assert_eq!((s.file, s.drm_device, s.dma_buf_object), (Answer::Different, Answer::Different, Answer::Different));
+        assert_eq!(
+            (s.file, s.drm_device, s.dma_buf_object),
+            (Answer::Different, Answer::Different, Answer::Different)
+        );
         let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
         apply_dma_buf_bits(&mut s, DMA_BUF_SAME_ALL);
         assert_eq!((s.file, s.dma_buf_object), (Answer::Same, Answer::Same));

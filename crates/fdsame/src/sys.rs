@@ -51,7 +51,9 @@ pub fn f_dupfd_query_raw(a: BorrowedFd<'_>, b: RawFd) -> io::Result<bool> {
         0 => Ok(false),
         1 => Ok(true),
         r if r < 0 => Err(io::Error::last_os_error()),
-        r => Err(io::Error::other(format!("fcntl(F_DUPFD_QUERY) answered {r}"))),
+        r => Err(io::Error::other(format!(
+            "fcntl(F_DUPFD_QUERY) answered {r}"
+        ))),
     }
 }
 

@@ -10,13 +10,19 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use fdsame::{compare, compare_with, Answer, Availability, ErrorKind, FdKind, Level, Mechanism};
 
-const FILE_MECHANISMS: [Mechanism; 4] =
-    [Mechanism::FDupfdQuery, Mechanism::Kcmp, Mechanism::Epoll, Mechanism::Fstat];
+const FILE_MECHANISMS: [Mechanism; 4] = [
+    Mechanism::FDupfdQuery,
+    Mechanism::Kcmp,
+    Mechanism::Epoll,
+    Mechanism::Fstat,
+];
 
 /// `uname -r` as (major, minor).
 fn kernel_version() -> (u32, u32) {
     let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut it = rel.split(|c: char| !c.is_ascii_digit()).map(|s| s.parse::<u32>().unwrap_or(0));
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|s| s.parse::<u32>().unwrap_or(0));
     (it.next().unwrap(), it.next().unwrap())
 }
 
@@ -36,17 +42,34 @@ fn eventfd() -> OwnedFd {
 fn scm_rights_copy(fd: BorrowedFd<'_>) -> OwnedFd {
     use rustix::net::*;
     use std::mem::MaybeUninit;
-    let (s1, s2) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-        .unwrap();
+    let (s1, s2) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
     let fds = [fd];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = SendAncillaryBuffer::new(&mut space);
     assert!(cmsg.push(SendAncillaryMessage::ScmRights(&fds)));
-    sendmsg(&s1, &[io::IoSlice::new(b"f")], &mut cmsg, SendFlags::empty()).unwrap();
+    sendmsg(
+        &s1,
+        &[io::IoSlice::new(b"f")],
+        &mut cmsg,
+        SendFlags::empty(),
+    )
+    .unwrap();
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
     let mut buf = [0u8; 1];
-    recvmsg(&s2, &mut [io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC).unwrap();
+    recvmsg(
+        &s2,
+        &mut [io::IoSliceMut::new(&mut buf)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .unwrap();
     let mut got = None;
     for msg in cmsg.drain() {
         if let RecvAncillaryMessage::ScmRights(mut it) = msg {
@@ -67,7 +90,9 @@ fn check_pair(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, same_file: bool)
     assert_eq!(s.drm_device, Answer::Different, "{what}");
     assert_eq!(s.dma_buf_object, Answer::Different, "{what}");
     assert_eq!(s.device_mechanism, None, "{what}");
-    let chain_mech = s.mechanism.unwrap_or_else(|| panic!("{what}: nothing answered the file level"));
+    let chain_mech = s
+        .mechanism
+        .unwrap_or_else(|| panic!("{what}: nothing answered the file level"));
 
     // The chain picked the first available mechanism that could tell.
     let first = FILE_MECHANISMS
@@ -96,7 +121,11 @@ fn check_pair(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, same_file: bool)
         }
     }
     // The ioctls and sysfs cannot compare these kinds: a clean NotApplicable.
-    for m in [Mechanism::DrmFileSameIoctl, Mechanism::DmaBufSameObjectIoctl, Mechanism::Sysfs] {
+    for m in [
+        Mechanism::DrmFileSameIoctl,
+        Mechanism::DmaBufSameObjectIoctl,
+        Mechanism::Sysfs,
+    ] {
         let err = compare_with(a, b, m).unwrap_err();
         let e = fdsame::Error::from_io(&err).expect("payload");
         assert_eq!(e.kind(), ErrorKind::NotApplicable, "{what}: {m}");
@@ -120,10 +149,17 @@ fn assert_unavailable(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) {
 fn availability_matches_this_kernel() {
     let (maj, min) = kernel_version();
     // F_DUPFD_QUERY came with 6.10.
-    let expect = if (maj, min) >= (6, 10) { Availability::Available } else { Availability::Unavailable };
+    let expect = if (maj, min) >= (6, 10) {
+        Availability::Available
+    } else {
+        Availability::Unavailable
+    };
     assert_eq!(Mechanism::FDupfdQuery.probe(), expect, "kernel {maj}.{min}");
     if expect == Availability::Unavailable {
-        assert_eq!(Mechanism::FDupfdQuery.unavailable_errno(), Some(libc::EINVAL));
+        assert_eq!(
+            Mechanism::FDupfdQuery.unavailable_errno(),
+            Some(libc::EINVAL)
+        );
     }
     // kcmp: either available, or absent/forbidden with ENOSYS/EPERM, never untested.
     match Mechanism::Kcmp.probe() {
@@ -136,7 +172,11 @@ fn availability_matches_this_kernel() {
     }
     assert_eq!(Mechanism::Epoll.probe(), Availability::Available);
     assert_eq!(Mechanism::Fstat.probe(), Availability::Available);
-    assert_eq!(Mechanism::Sysfs.probe(), Availability::Available, "/sys is mounted here");
+    assert_eq!(
+        Mechanism::Sysfs.probe(),
+        Availability::Available,
+        "/sys is mounted here"
+    );
     // The ioctls cannot be probed without a DRM file or a dma-buf; this host has neither.
     if std::fs::metadata("/dev/dri").is_err() {
         assert_eq!(Mechanism::DrmFileSameIoctl.probe(), Availability::Untested);
@@ -189,17 +229,38 @@ fn regular_files() {
 
     // Regular files are not pollable: the epoll trick cannot tell, and says so.
     for (x, y) in [(&f1, &dup), (&f1, &f2)] {
-        assert_eq!(compare_with(x, y, Mechanism::Epoll).unwrap().file, Answer::Unknown);
-        assert_eq!(fdsame::sys::epoll_same_file(x.as_fd(), y.as_fd()).unwrap(), None);
+        assert_eq!(
+            compare_with(x, y, Mechanism::Epoll).unwrap().file,
+            Answer::Unknown
+        );
+        assert_eq!(
+            fdsame::sys::epoll_same_file(x.as_fd(), y.as_fd()).unwrap(),
+            None
+        );
     }
     // fstat: the same inode tells nothing, different inodes are different files.
-    assert_eq!(compare_with(&f1, &f2, Mechanism::Fstat).unwrap().file, Answer::Unknown);
-    assert_eq!(compare_with(&f1, &dup, Mechanism::Fstat).unwrap().file, Answer::Unknown);
-    assert_eq!(compare_with(&f1, &g, Mechanism::Fstat).unwrap().file, Answer::Different);
+    assert_eq!(
+        compare_with(&f1, &f2, Mechanism::Fstat).unwrap().file,
+        Answer::Unknown
+    );
+    assert_eq!(
+        compare_with(&f1, &dup, Mechanism::Fstat).unwrap().file,
+        Answer::Unknown
+    );
+    assert_eq!(
+        compare_with(&f1, &g, Mechanism::Fstat).unwrap().file,
+        Answer::Different
+    );
     // A pollable file against a regular one: epoll knows they differ.
     let (r, _w) = rustix::pipe::pipe().unwrap();
-    assert_eq!(compare_with(&r, &f1, Mechanism::Epoll).unwrap().file, Answer::Different);
-    assert_eq!(compare_with(&f1, &r, Mechanism::Epoll).unwrap().file, Answer::Unknown);
+    assert_eq!(
+        compare_with(&r, &f1, Mechanism::Epoll).unwrap().file,
+        Answer::Different
+    );
+    assert_eq!(
+        compare_with(&f1, &r, Mechanism::Epoll).unwrap().file,
+        Answer::Unknown
+    );
     check_pair("pipe vs file", r.as_fd(), f1.as_fd(), false);
 }
 
@@ -208,16 +269,29 @@ fn scm_rights_and_pidfd_getfd() {
     let (r, w) = rustix::pipe::pipe().unwrap();
     let got = scm_rights_copy(r.as_fd());
     assert_ne!(got.as_raw_fd(), r.as_raw_fd());
-    check_pair("pipe r vs its SCM_RIGHTS copy", r.as_fd(), got.as_fd(), true);
-    check_pair("pipe w vs r's SCM_RIGHTS copy", w.as_fd(), got.as_fd(), false);
+    check_pair(
+        "pipe r vs its SCM_RIGHTS copy",
+        r.as_fd(),
+        got.as_fd(),
+        true,
+    );
+    check_pair(
+        "pipe w vs r's SCM_RIGHTS copy",
+        w.as_fd(),
+        got.as_fd(),
+        false,
+    );
     let p = tmpfile("scm");
     let f = File::open(&p).unwrap();
     let got = scm_rights_copy(f.as_fd());
     check_pair("file vs its SCM_RIGHTS copy", f.as_fd(), got.as_fd(), true);
 
     // pidfd_getfd on ourselves: the very same open file description.
-    let me = rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty())
-        .unwrap();
+    let me = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .unwrap();
     let theirs = rustix::process::pidfd_getfd(
         &me,
         r.as_raw_fd(),
@@ -230,21 +304,35 @@ fn scm_rights_and_pidfd_getfd() {
 #[test]
 fn sockets_and_o_path() {
     use rustix::net::*;
-    let (s1, s2) =
-        socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
+    let (s1, s2) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
     let dup = s1.try_clone().unwrap();
     check_pair("socket vs dup", s1.as_fd(), dup.as_fd(), true);
     check_pair("socket pair ends", s1.as_fd(), s2.as_fd(), false);
 
     let p = tmpfile("opath");
-    let path_fd = rustix::fs::open(&p, rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .unwrap();
+    let path_fd = rustix::fs::open(
+        &p,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
     let f = File::open(&p).unwrap();
     assert_eq!(FdKind::of(path_fd.as_fd()).unwrap(), FdKind::Path);
     assert_eq!(FdKind::of(f.as_fd()).unwrap(), FdKind::Other);
     let path_dup = path_fd.try_clone().unwrap();
     check_pair("O_PATH vs its dup", path_fd.as_fd(), path_dup.as_fd(), true);
-    check_pair("O_PATH vs an open of the same file", path_fd.as_fd(), f.as_fd(), false);
+    check_pair(
+        "O_PATH vs an open of the same file",
+        path_fd.as_fd(),
+        f.as_fd(),
+        false,
+    );
 
     // /dev/null: a character device, but not DRM; not pollable by epoll.
     let n1 = File::open("/dev/null").unwrap();
@@ -268,9 +356,9 @@ fn all_mechanisms_agree_on_every_pair() {
         f.try_clone().unwrap().into(),
         f2.into(),
         scm_rights_copy(e.as_fd()),
-        r.into(),
-        w.into(),
-        e.into(),
+        r,
+        w,
+        e,
         f.into(),
     ];
     // Which open file description each entry refers to.
@@ -288,11 +376,20 @@ fn all_mechanisms_agree_on_every_pair() {
                     }
                 }
             }
-            assert!(!answers.is_empty() || ofd[i] == 3 || ofd[i] == 4, "{i} vs {j}: nothing could tell");
+            assert!(
+                !answers.is_empty() || ofd[i] == 3 || ofd[i] == 4,
+                "{i} vs {j}: nothing could tell"
+            );
             for (m, ans) in &answers {
-                assert_eq!(*ans, truth, "{i} vs {j}: {m} says {ans}, answers {answers:?}");
+                assert_eq!(
+                    *ans, truth,
+                    "{i} vs {j}: {m} says {ans}, answers {answers:?}"
+                );
             }
-            assert_eq!(compare(a, b).unwrap().level(Level::File), answers.first().map_or(Answer::Unknown, |x| x.1));
+            assert_eq!(
+                compare(a, b).unwrap().level(Level::File),
+                answers.first().map_or(Answer::Unknown, |x| x.1)
+            );
             compared += 1;
         }
     }
@@ -342,7 +439,10 @@ fn error_conversion_keeps_errno_and_names() {
     // An Os error built from a failing mechanism keeps the errno in both places.
     let e: io::Error = fdsame::Error::from_io(&err).unwrap().clone().into();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-    assert_eq!(fdsame::raw_os_error(&io::Error::from_raw_os_error(libc::EBADF)), Some(libc::EBADF));
+    assert_eq!(
+        fdsame::raw_os_error(&io::Error::from_raw_os_error(libc::EBADF)),
+        Some(libc::EBADF)
+    );
 
     if Mechanism::FDupfdQuery.probe() == Availability::Unavailable {
         let err = compare_with(&r, &r, Mechanism::FDupfdQuery).unwrap_err();
@@ -356,5 +456,9 @@ fn mechanism_names_round_trip() {
         assert_eq!(m.name().parse::<Mechanism>().unwrap(), m);
         assert_eq!(format!("{m:?}").parse::<Mechanism>().unwrap(), m);
     }
-    assert!("nope".parse::<Mechanism>().unwrap_err().to_string().contains("kcmp"));
+    assert!("nope"
+        .parse::<Mechanism>()
+        .unwrap_err()
+        .to_string()
+        .contains("kcmp"));
 }

@@ -66,8 +66,11 @@ fn open_render(driver: &str) -> Card {
 
 /// A dma-buf exported by vgem (dumb buffer + PRIME), with the client it came from.
 fn vgem_dma_buf(card: &Card) -> OwnedFd {
-    let db = card.create_dumb_buffer((64, 64), DrmFourcc::Xrgb8888, 32).unwrap();
-    card.buffer_to_prime_fd(db.handle(), (libc::O_CLOEXEC | libc::O_RDWR) as u32).unwrap()
+    let db = card
+        .create_dumb_buffer((64, 64), DrmFourcc::Xrgb8888, 32)
+        .unwrap();
+    card.buffer_to_prime_fd(db.handle(), (libc::O_CLOEXEC | libc::O_RDWR) as u32)
+        .unwrap()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,14 +92,27 @@ impl Expect {
     }
 }
 
-const DIFFERENT: Expect = Expect { file: false, client: false, device: false, object: false };
+const DIFFERENT: Expect = Expect {
+    file: false,
+    client: false,
+    device: false,
+    object: false,
+};
 
 /// The core assertion: chain, ioctl and every forced mechanism.
 fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl: Mechanism) {
     let s = compare(a, b).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(s.mechanism, Some(ioctl), "{what}: the chain must pick the ioctl");
+    assert_eq!(
+        s.mechanism,
+        Some(ioctl),
+        "{what}: the chain must pick the ioctl"
+    );
     for level in Level::ALL {
-        assert_eq!(s.level(level), expect.answer(level), "{what}: {level} (by the chain)");
+        assert_eq!(
+            s.level(level),
+            expect.answer(level),
+            "{what}: {level} (by the chain)"
+        );
     }
     for m in Mechanism::ALL {
         match compare_with(a, b, m) {
@@ -104,7 +120,11 @@ fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl
                 for level in Level::ALL {
                     let got = f.level(level);
                     if got != Answer::Unknown {
-                        assert_eq!(got, s.level(level), "{what}: {m} disagrees with {ioctl} on {level}");
+                        assert_eq!(
+                            got,
+                            s.level(level),
+                            "{what}: {m} disagrees with {ioctl} on {level}"
+                        );
                     }
                 }
                 if m == ioctl {
@@ -112,7 +132,8 @@ fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl
                 }
             }
             Err(err) => {
-                let e = fdsame::Error::from_io(&err).unwrap_or_else(|| panic!("{what}: {m}: {err}"));
+                let e =
+                    fdsame::Error::from_io(&err).unwrap_or_else(|| panic!("{what}: {m}: {err}"));
                 assert_eq!(e.mechanism(), Some(m));
                 // Only a mechanism that cannot compare these kinds may refuse; the generic
                 // ones are all configured in the VM kernel.
@@ -131,13 +152,27 @@ fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl
 #[test]
 #[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_generic_mechanisms_are_configured() {
-    assert_eq!(Mechanism::Kcmp.probe(), Availability::Available, "CONFIG_KCMP=y");
-    assert_eq!(Mechanism::Epoll.probe(), Availability::Available, "CONFIG_EPOLL=y");
+    assert_eq!(
+        Mechanism::Kcmp.probe(),
+        Availability::Available,
+        "CONFIG_KCMP=y"
+    );
+    assert_eq!(
+        Mechanism::Epoll.probe(),
+        Availability::Available,
+        "CONFIG_EPOLL=y"
+    );
     assert_eq!(Mechanism::Sysfs.probe(), Availability::Available);
     let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut it = rel.split(|c: char| !c.is_ascii_digit()).map(|s| s.parse::<u32>().unwrap_or(0));
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|s| s.parse::<u32>().unwrap_or(0));
     let v = (it.next().unwrap(), it.next().unwrap());
-    let expect = if v >= (6, 10) { Availability::Available } else { Availability::Unavailable };
+    let expect = if v >= (6, 10) {
+        Availability::Available
+    } else {
+        Availability::Unavailable
+    };
     assert_eq!(Mechanism::FDupfdQuery.probe(), expect);
 }
 
@@ -145,34 +180,88 @@ fn vm_generic_mechanisms_are_configured() {
 #[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_drm_dups_reopens_and_nodes() {
     let card = open_card("vgem");
-    assert!(matches!(FdKind::of(card.as_fd()).unwrap(), FdKind::Drm { .. }));
+    assert!(matches!(
+        FdKind::of(card.as_fd()).unwrap(),
+        FdKind::Drm { .. }
+    ));
     let dup = card.0.try_clone().unwrap();
     let reopen = open_card("vgem");
     let render = open_render("vgem");
     let render2 = open_render("vgem");
     let vkms = open_card("vkms");
 
-    let same = Expect { file: true, client: true, device: true, object: false };
-    let same_dev = Expect { file: false, client: false, device: true, object: false };
+    let same = Expect {
+        file: true,
+        client: true,
+        device: true,
+        object: false,
+    };
+    let same_dev = Expect {
+        file: false,
+        client: false,
+        device: true,
+        object: false,
+    };
     let m = Mechanism::DrmFileSameIoctl;
     check("card vs itself", card.as_fd(), card.as_fd(), same, m);
     check("card vs dup", card.as_fd(), dup.as_fd(), same, m);
     check("card vs reopen", card.as_fd(), reopen.as_fd(), same_dev, m);
-    check("card vs render of the same device", card.as_fd(), render.as_fd(), same_dev, m);
-    check("render vs render reopen", render.as_fd(), render2.as_fd(), same_dev, m);
+    check(
+        "card vs render of the same device",
+        card.as_fd(),
+        render.as_fd(),
+        same_dev,
+        m,
+    );
+    check(
+        "render vs render reopen",
+        render.as_fd(),
+        render2.as_fd(),
+        same_dev,
+        m,
+    );
     check("vgem vs vkms", card.as_fd(), vkms.as_fd(), DIFFERENT, m);
-    check("vgem render vs vkms", render.as_fd(), vkms.as_fd(), DIFFERENT, m);
+    check(
+        "vgem render vs vkms",
+        render.as_fd(),
+        vkms.as_fd(),
+        DIFFERENT,
+        m,
+    );
 
     // SCM_RIGHTS-like copy through pidfd_getfd of ourselves: the same client.
-    let me = rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty())
-        .unwrap();
-    let got = rustix::process::pidfd_getfd(&me, render.as_fd().as_raw_fd(), rustix::process::PidfdGetfdFlags::empty())
-        .unwrap();
-    check("render vs pidfd_getfd(render)", render.as_fd(), got.as_fd(), same, m);
+    let me = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .unwrap();
+    let got = rustix::process::pidfd_getfd(
+        &me,
+        render.as_fd().as_raw_fd(),
+        rustix::process::PidfdGetfdFlags::empty(),
+    )
+    .unwrap();
+    check(
+        "render vs pidfd_getfd(render)",
+        render.as_fd(),
+        got.as_fd(),
+        same,
+        m,
+    );
 
     // sysfs alone agrees on the device level for nodes of one device and of two.
-    assert_eq!(compare_with(&card, &render, Mechanism::Sysfs).unwrap().drm_device, Answer::Same);
-    assert_eq!(compare_with(&card, &vkms, Mechanism::Sysfs).unwrap().drm_device, Answer::Different);
+    assert_eq!(
+        compare_with(&card, &render, Mechanism::Sysfs)
+            .unwrap()
+            .drm_device,
+        Answer::Same
+    );
+    assert_eq!(
+        compare_with(&card, &vkms, Mechanism::Sysfs)
+            .unwrap()
+            .drm_device,
+        Answer::Different
+    );
 }
 
 #[test]
@@ -197,8 +286,18 @@ fn vm_drm_vs_other_kinds() {
         ("O_PATH of the same node", path.as_fd()),
         ("dma-buf exported by it", buf.as_fd()),
     ] {
-        assert_eq!(fdsame::ioctl::drm_file_same(card.as_fd(), other).unwrap(), 0, "{what}");
-        check(&format!("card vs {what}"), card.as_fd(), other, DIFFERENT, m);
+        assert_eq!(
+            fdsame::ioctl::drm_file_same(card.as_fd(), other).unwrap(),
+            0,
+            "{what}"
+        );
+        check(
+            &format!("card vs {what}"),
+            card.as_fd(),
+            other,
+            DIFFERENT,
+            m,
+        );
     }
 }
 
@@ -209,14 +308,35 @@ fn vm_drm_ioctl_errors() {
     let render = open_render("vgem");
     let fd = card.as_fd();
     let errno = |r: std::io::Result<u64>| r.unwrap_err().raw_os_error();
-    assert_eq!(errno(fdsame::ioctl::drm_file_same_raw(fd, -1, 0)), Some(libc::EBADF));
-    assert_eq!(errno(fdsame::ioctl::drm_file_same_raw(fd, (1 << 20) + 7, 0)), Some(libc::EBADF));
-    assert_eq!(errno(fdsame::ioctl::drm_file_same_raw(fd, render.as_fd().as_raw_fd(), 1)), Some(libc::EINVAL));
-    assert_eq!(errno(fdsame::ioctl::drm_file_same_raw(fd, render.as_fd().as_raw_fd(), 1 << 31)), Some(libc::EINVAL));
+    assert_eq!(
+        errno(fdsame::ioctl::drm_file_same_raw(fd, -1, 0)),
+        Some(libc::EBADF)
+    );
+    assert_eq!(
+        errno(fdsame::ioctl::drm_file_same_raw(fd, (1 << 20) + 7, 0)),
+        Some(libc::EBADF)
+    );
+    assert_eq!(
+        errno(fdsame::ioctl::drm_file_same_raw(
+            fd,
+            render.as_fd().as_raw_fd(),
+            1
+        )),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        errno(fdsame::ioctl::drm_file_same_raw(
+            fd,
+            render.as_fd().as_raw_fd(),
+            1 << 31
+        )),
+        Some(libc::EINVAL)
+    );
     // SAFETY: the kernel refuses these pointers; nothing in this process is written.
     let err = unsafe { fdsame::ioctl::drm_file_same_ptr(fd, 8 as *mut drm_file_same) }.unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EFAULT));
-    let ok = fdsame::ioctl::drm_file_same_raw(render.as_fd(), render.as_fd().as_raw_fd(), 0).unwrap();
+    let ok =
+        fdsame::ioctl::drm_file_same_raw(render.as_fd(), render.as_fd().as_raw_fd(), 0).unwrap();
     assert_eq!(ok, DRM_FILE_SAME_ALL, "render node, itself");
     assert_eq!(ok & !DRM_FILE_SAME_ALL, 0);
 }
@@ -230,29 +350,58 @@ fn vm_dma_buf_dups_and_two_buffers() {
     let dup = buf.try_clone().unwrap();
     let other = vgem_dma_buf(&card);
     let m = Mechanism::DmaBufSameObjectIoctl;
-    let same = Expect { file: true, client: false, device: false, object: true };
+    let same = Expect {
+        file: true,
+        client: false,
+        device: false,
+        object: true,
+    };
     check("dma-buf vs dup", buf.as_fd(), dup.as_fd(), same, m);
     check("two dma-bufs", buf.as_fd(), other.as_fd(), DIFFERENT, m);
 
     // Importing into another client and exporting again gives back the same dma-buf.
     let card2 = open_card("vgem");
     let h = card2.prime_fd_to_buffer(buf.as_fd()).unwrap();
-    let again = card2.buffer_to_prime_fd(h, (libc::O_CLOEXEC | libc::O_RDWR) as u32).unwrap();
-    check("dma-buf vs re-export through another client", buf.as_fd(), again.as_fd(), same, m);
+    let again = card2
+        .buffer_to_prime_fd(h, (libc::O_CLOEXEC | libc::O_RDWR) as u32)
+        .unwrap();
+    check(
+        "dma-buf vs re-export through another client",
+        buf.as_fd(),
+        again.as_fd(),
+        same,
+        m,
+    );
 
     let (r, _w) = rustix::pipe::pipe().unwrap();
-    assert_eq!(fdsame::ioctl::dma_buf_same_object(buf.as_fd(), r.as_fd()).unwrap(), 0);
+    assert_eq!(
+        fdsame::ioctl::dma_buf_same_object(buf.as_fd(), r.as_fd()).unwrap(),
+        0
+    );
     check("dma-buf vs pipe", buf.as_fd(), r.as_fd(), DIFFERENT, m);
 
     let fd = buf.as_fd();
     let errno = |r: std::io::Result<u64>| r.unwrap_err().raw_os_error();
-    assert_eq!(errno(fdsame::ioctl::dma_buf_same_object_raw(fd, -1, 0)), Some(libc::EBADF));
-    assert_eq!(errno(fdsame::ioctl::dma_buf_same_object_raw(fd, dup.as_raw_fd(), 1)), Some(libc::EINVAL));
+    assert_eq!(
+        errno(fdsame::ioctl::dma_buf_same_object_raw(fd, -1, 0)),
+        Some(libc::EBADF)
+    );
+    assert_eq!(
+        errno(fdsame::ioctl::dma_buf_same_object_raw(
+            fd,
+            dup.as_raw_fd(),
+            1
+        )),
+        Some(libc::EINVAL)
+    );
     // SAFETY: the kernel refuses this pointer; nothing in this process is written.
     let err = unsafe { fdsame::ioctl::dma_buf_same_object_ptr(fd, 8 as *mut dma_buf_same_object) }
         .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EFAULT));
-    assert_eq!(fdsame::ioctl::dma_buf_same_object(fd, dup.as_fd()).unwrap(), DMA_BUF_SAME_ALL);
+    assert_eq!(
+        fdsame::ioctl::dma_buf_same_object(fd, dup.as_fd()).unwrap(),
+        DMA_BUF_SAME_ALL
+    );
 }
 
 /// A dma-buf from the system heap (another exporter), via DMA_HEAP_IOCTL_ALLOC.
@@ -277,7 +426,9 @@ fn heap_dma_buf() -> OwnedFd {
     unsafe {
         rustix::ioctl::ioctl(
             &heap,
-            rustix::ioctl::Updater::<{ DMA_HEAP_IOCTL_ALLOC }, DmaHeapAllocationData>::new(&mut data),
+            rustix::ioctl::Updater::<{ DMA_HEAP_IOCTL_ALLOC }, DmaHeapAllocationData>::new(
+                &mut data,
+            ),
         )
         .unwrap();
         std::os::fd::FromRawFd::from_raw_fd(data.fd as i32)
@@ -293,12 +444,23 @@ fn vm_dma_bufs_of_two_exporters() {
     assert_eq!(FdKind::of(heap_buf.as_fd()).unwrap(), FdKind::DmaBuf);
     let dup = heap_buf.try_clone().unwrap();
     let m = Mechanism::DmaBufSameObjectIoctl;
-    check("heap dma-buf vs vgem dma-buf", heap_buf.as_fd(), vgem_buf.as_fd(), DIFFERENT, m);
+    check(
+        "heap dma-buf vs vgem dma-buf",
+        heap_buf.as_fd(),
+        vgem_buf.as_fd(),
+        DIFFERENT,
+        m,
+    );
     check(
         "heap dma-buf vs dup",
         heap_buf.as_fd(),
         dup.as_fd(),
-        Expect { file: true, client: false, device: false, object: true },
+        Expect {
+            file: true,
+            client: false,
+            device: false,
+            object: true,
+        },
         m,
     );
 }
