@@ -136,7 +136,8 @@ fn test_executables(packages: &[&str], extra: &[&str]) -> Result<Vec<(String, Pa
     for line in out.lines() {
         // Only test harnesses: a binary target built for CARGO_BIN_EXE_* has an "executable" too.
         let Some(exe) = results::json_string_field(line, "executable") else { continue };
-        if !line.contains("\"test\":true") {
+        let profile = line.split("\"profile\":{").nth(1).and_then(|p| p.split('}').next()).unwrap_or("");
+        if !profile.contains("\"test\":true") {
             continue;
         }
         // The first "name" of a compiler-artifact line is the target's name; the package is the
