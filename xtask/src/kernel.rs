@@ -326,10 +326,9 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
     }
 }
 
-/// Configures (when the fragments changed) and builds the kernel; returns the bzImage path.
-pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
-    // One build at a time per machine: two makes in one object directory corrupt it, and two
-    // kernel builds on 2 cores help nobody. The lock is released when the process exits.
+/// Takes the machine-wide kernel build lock for the rest of this process: two makes in one
+/// object directory corrupt it, and two kernel builds on 2 cores help nobody.
+pub fn lock_builds() -> Result<()> {
     fs::create_dir_all(util::build_dir()).map_err(|e| e.to_string())?;
     let lock = fs::File::create(util::build_dir().join(".kernel-build.lock")).map_err(|e| e.to_string())?;
     if lock.try_lock().is_err() {
@@ -337,8 +336,20 @@ pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
         lock.lock().map_err(|e| e.to_string())?;
     }
     std::mem::forget(lock);
+    Ok(())
+}
+
+/// Configures (when the fragments changed) and builds the kernel; returns the bzImage path.
+pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
+    lock_builds()?;
     let tree = apply(b)?;
-    let obj = obj_dir(b, flavor);
+    build_tree(b, &tree, &obj_dir(b, flavor), flavor)
+}
+
+/// Configures and builds any work tree of base `b` (the patched one, or for comparisons an
+/// unpatched worktree) into `obj`. Callers take [`lock_builds`] first.
+pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<PathBuf> {
+    let (tree, obj) = (tree.to_path_buf(), obj.to_path_buf());
     fs::create_dir_all(&obj).map_err(|e| e.to_string())?;
     let fragments = flavor.fragments();
     let stamp = util::stamp(&fragments)?;
