@@ -3,6 +3,7 @@
 #[allow(dead_code)] // wired into `cargo xtask igt`
 mod igt;
 mod kernel;
+mod regression;
 mod results;
 mod util;
 mod vm;
@@ -25,6 +26,8 @@ Commands:
                                    ends with one `N passed, N failed` line, exits non-zero on any
                                    failure, kernel warning or missing device node
   demo [--base B]                  boot the patched kernel and show the CLI answering on real fds
+  igt-regression [...]             upstream IGT (Debian sid packages) on the unpatched and the
+                                   patched kernel, compared test by test (its own command: sid moves)
   help                             this text
 
 Options:
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         "vm" => parse(rest).and_then(cmd_vm),
         "test" => parse(rest).and_then(cmd_test),
         "demo" => parse(rest).and_then(cmd_demo),
+        "igt-regression" => regression::cmd(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(true)
