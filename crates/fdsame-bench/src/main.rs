@@ -9,6 +9,7 @@ mod mech;
 mod report;
 mod stats;
 mod sys;
+mod timer;
 
 use std::ffi::CString;
 use std::os::fd::{OwnedFd, RawFd};
@@ -19,7 +20,7 @@ use std::time::Instant;
 use fdsame::uapi;
 
 use report::{key, Report, Row};
-use stats::{measure, Outcome};
+use stats::{Job, Outcome};
 use sys::raw;
 
 const HELP: &str = "\
@@ -28,13 +29,19 @@ fdsame-bench: cost per answer of the ways to tell whether two fds are the same t
 USAGE: fdsame-bench [OPTIONS]
 
 OPTIONS:
-  --samples N       timed samples per row (default 201; --quick: 31)
+  --samples N       timed samples per row and condition, split over the rounds (default 600;
+                    --quick: 30)
   --batch K         calls per sample for syscall-sized rows (default 100; --quick: 16)
   --slow-batch K    calls per sample for the fdinfo and sysfs rows (default 10; --quick: 4)
   --scale-fds N     extra open fds (dups of one eventfd) for the at-scale pass (default 10000)
   --scale-bufs N    extra live 4 KiB dma-bufs for the at-scale pass (default 10000)
   --no-scale        skip the at-scale pass
+  --rounds R        alternate R base passes and R at-scale passes (default 3); within a pass
+                    all rows are interleaved sample by sample, so drift hits them alike
   --quick           small N and K (for the host or a smoke test)
+  --timer T         auto (default), monotonic or tsc: auto uses CLOCK_MONOTONIC unless it steps
+                    by more than 1 µs (a jiffies clocksource in a minimal TCG guest), then the TSC
+                    calibrated against CLOCK_MONOTONIC
   --out DIR         also write DIR/bench.md, DIR/bench.json, DIR/bench.svg
   -h, --help        this text
 
@@ -52,12 +59,16 @@ struct Opts {
     scale_bufs: usize,
     scale: bool,
     out: Option<PathBuf>,
+    timer: String,
+    rounds: usize,
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
     let (mut samples, mut batch, mut slow) = (None, None, None);
     let (mut scale_fds, mut scale_bufs) = (10_000, 10_000);
     let (mut quick, mut scale, mut out) = (false, true, None);
+    let mut timer = "auto".to_string();
+    let mut rounds = 3;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> Result<usize, String> {
@@ -73,13 +84,20 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
             "--samples" => samples = Some(num("--samples")?.max(1)),
             "--batch" => batch = Some(num("--batch")?.max(1)),
             "--slow-batch" => slow = Some(num("--slow-batch")?.max(1)),
+            "--rounds" => rounds = num("--rounds")?.max(1),
             "--scale-fds" => scale_fds = num("--scale-fds")?,
             "--scale-bufs" => scale_bufs = num("--scale-bufs")?,
+            "--timer" => {
+                timer = it
+                    .next()
+                    .ok_or("--timer needs auto, monotonic or tsc")?
+                    .clone()
+            }
             "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a directory")?)),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    let d = if quick { (31, 16, 4) } else { (201, 100, 10) };
+    let d = if quick { (30, 16, 4) } else { (600, 100, 10) };
     Ok(Some(Opts {
         samples: samples.unwrap_or(d.0),
         batch: batch.unwrap_or(d.1),
@@ -88,6 +106,8 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
         scale_bufs,
         scale,
         out,
+        timer,
+        rounds,
     }))
 }
 
@@ -445,115 +465,71 @@ fn negative_checks(env: &Env, notes: &mut Vec<String>) -> Vec<(&'static str, Str
     wrong
 }
 
-fn run(opts: &Opts) -> Report {
+/// Pooled per-call samples of one row in one condition, or its final outcome.
+#[derive(Default)]
+struct Acc {
+    samples: Vec<f64>,
+    batch: usize,
+    fin: Option<Outcome>,
+}
+
+impl Acc {
+    fn add(&mut self, t: stats::Timed, batch: usize) {
+        if self.fin.is_some() {
+            return;
+        }
+        match t {
+            Ok(v) => {
+                self.samples.extend(v);
+                self.batch = batch;
+            }
+            Err(o) => self.fin = Some(o),
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        self.fin
+            .clone()
+            .unwrap_or_else(|| stats::finish(&self.samples, self.batch))
+    }
+}
+
+/// Time `jobs` interleaved and pool the results into `accs` by row key.
+fn time_into(jobs: &mut [Job<'_>], samples: usize, accs: &mut Vec<(&'static str, Acc)>) {
+    let timed = stats::time_interleaved(jobs, samples);
+    for (j, t) in jobs.iter().zip(timed) {
+        match accs.iter_mut().find(|(key, _)| *key == j.key) {
+            Some((_, acc)) => acc.add(t, j.batch),
+            None => {
+                let mut acc = Acc::default();
+                acc.add(t, j.batch);
+                accs.push((j.key, acc));
+            }
+        }
+    }
+}
+
+fn run(opts: &Opts, timer: String) -> Report {
     let t_start = Instant::now();
     let (kernel, kernel_version) = sys::uname();
     let env = setup();
     let mut notes = env.notes.clone();
-    let (n, k, ks) = (opts.samples, opts.batch, opts.slow_batch);
+    let (k, ks) = (opts.batch, opts.slow_batch);
+    let rounds = opts.rounds.max(1);
+    let per_round = opts.samples.div_ceil(rounds);
     // SAFETY: plain syscall.
     let pid = unsafe { libc::getpid() };
     let na = |why: &str| Outcome::NotAvailable(why.to_string());
-    let mut rows: Vec<Row> = Vec::new();
 
     let drm_fds = env.drm.as_ref().map(Pair::fds);
     let dma_fds = env.dmabuf.as_ref().map(Pair::fds);
     let (ga, gb) = env.generic.fds();
     let g = &env.generic.what;
+    let (sa, sb) = env.sysfs.as_ref().map_or((ga, gb), Pair::fds);
+    let no_vgem = "no vgem device";
 
-    macro_rules! row {
-        ($key:expr, $label:expr, $detail:expr, $outcome:expr) => {{
-            let label: String = $label.into();
-            log(&format!("measuring {label}"));
-            let base = $outcome;
-            rows.push(Row {
-                key: $key,
-                label,
-                detail: $detail,
-                base,
-                scale: None,
-            });
-        }};
-    }
-
-    row!(
-        key::DRM_FILE_SAME,
-        "DRM_IOCTL_FILE_SAME",
-        format!(
-            "ioctl(a, DRM_IOCTL_FILE_SAME, {{fd = b}}) on {}; same = FILE bit",
-            env.drm.as_ref().map_or("(no vgem)", |p| p.what.as_str())
-        ),
-        match drm_fds {
-            Some((a, b)) => measure(|| mech::drm_file_same(a, b), n, k),
-            None => na("no vgem device"),
-        }
-    );
-    row!(
-        key::DMA_BUF_SAME,
-        "DMA_BUF_IOCTL_SAME_OBJECT",
-        format!(
-            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on {}; same = FILE bit",
-            env.dmabuf
-                .as_ref()
-                .map_or("(no dma-buf)", |p| p.what.as_str())
-        ),
-        match dma_fds {
-            Some((a, b)) => measure(|| mech::dma_buf_same(a, b), n, k),
-            None => na(if env.heap.is_some() {
-                "dma-buf export failed"
-            } else {
-                "no vgem device"
-            }),
-        }
-    );
-    row!(
-        key::F_DUPFD_QUERY,
-        "fcntl(F_DUPFD_QUERY)",
-        format!("fcntl(a, F_DUPFD_QUERY = 1027, b) == 1 on {g}"),
-        measure(|| mech::f_dupfd_query(ga, gb), n, k)
-    );
-    row!(
-        key::KCMP,
-        "kcmp(KCMP_FILE)",
-        format!("syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0 on {g} (pid fetched once)"),
-        measure(|| mech::kcmp(pid, ga, gb), n, k)
-    );
-    row!(
-        key::EPOLL,
-        "Mesa epoll trick",
-        format!("Mesa os_same_file_description() epoll branch: epoll_create1, fcntl(a, F_DUPFD_CLOEXEC, 0) -> tmp, EPOLL_CTL_ADD tmp, dup2(b, tmp), EPOLL_CTL_ADD tmp (EEXIST = same), close(tmp), close(epfd); on {g}"),
-        measure(|| mech::mesa_epoll(ga, gb), n, k)
-    );
-    row!(
-        key::FSTAT,
-        "fstat pair",
-        format!("fstat(a), fstat(b), compare st_dev/st_ino/st_rdev (same inode only) on {g}"),
-        measure(|| mech::fstat_pair(ga, gb), n, k)
-    );
-    row!(
-        key::FDINFO,
-        "/proc/self/fdinfo parse",
-        format!("open/read/close /proc/self/fdinfo/a and /b into a stack buffer, parse drm-client-id (else mnt_id+ino), compare; on {g}"),
-        measure(|| mech::fdinfo_pair(ga, gb), n, ks)
-    );
-    row!(
-        key::SYSFS,
-        "sysfs device lookup",
-        format!(
-            "fstat -> st_rdev -> readlink /sys/dev/char/MAJ:MIN/device for a and b, compare targets (same device only); on {}",
-            env.sysfs.as_ref().map_or(g.as_str(), |p| p.what.as_str())
-        ),
-        match &env.sysfs {
-            Some(p) => {
-                let (a, b) = p.fds();
-                measure(|| mech::sysfs_pair(a, b), n, ks)
-            }
-            None => measure(|| mech::sysfs_pair(ga, gb), n, ks),
-        }
-    );
-
-    // Floors. GET_CAP(DUMB_BUFFER) only answers on KMS drivers; vgem is render-only, so fall
-    // back to DRM_CAP_PRIME, which drm_getcap() answers in the same early switch.
+    // GET_CAP(DUMB_BUFFER) only answers on KMS drivers; vgem is render-only, so fall back to
+    // DRM_CAP_PRIME, which drm_getcap() answers in its first, driver-independent switch.
     let (cap_label, cap, expect) = match drm_fds {
         Some((a, _)) if mech::drm_get_cap(a, sys::DRM_CAP_DUMB_BUFFER, 1) == Ok(true) => (
             "DRM_IOCTL_GET_CAP(DUMB_BUFFER)",
@@ -565,7 +541,9 @@ fn run(opts: &Opts) -> Report {
                 Err(e) => sys::errno_name(e),
                 Ok(_) => "value 0".into(),
             };
-            notes.push(format!("GET_CAP(DRM_CAP_DUMB_BUFFER) on vgem: {why} (not a KMS driver); the GET_CAP floor uses DRM_CAP_PRIME instead"));
+            notes.push(format!(
+                "GET_CAP(DRM_CAP_DUMB_BUFFER) on vgem: {why} (not a KMS driver); the GET_CAP floor uses DRM_CAP_PRIME instead"
+            ));
             (
                 "DRM_IOCTL_GET_CAP(PRIME)",
                 sys::DRM_CAP_PRIME,
@@ -574,30 +552,238 @@ fn run(opts: &Opts) -> Report {
         }
         None => ("DRM_IOCTL_GET_CAP", 0, 0),
     };
-    row!(
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut row = |key: &'static str, label: String, detail: String| {
+        rows.push(Row {
+            key,
+            label,
+            detail,
+            base: na("not measured"),
+            scale: None,
+        });
+    };
+    row(
+        key::DRM_FILE_SAME,
+        "DRM_IOCTL_FILE_SAME".into(),
+        format!(
+            "ioctl(a, DRM_IOCTL_FILE_SAME, {{fd = b}}) on {}; same = FILE bit",
+            env.drm.as_ref().map_or("(no vgem)", |p| p.what.as_str())
+        ),
+    );
+    row(
+        key::DMA_BUF_SAME,
+        "DMA_BUF_IOCTL_SAME_OBJECT".into(),
+        format!(
+            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on {}; same = FILE bit",
+            env.dmabuf
+                .as_ref()
+                .map_or("(no dma-buf)", |p| p.what.as_str())
+        ),
+    );
+    row(
+        key::F_DUPFD_QUERY,
+        "fcntl(F_DUPFD_QUERY)".into(),
+        format!("fcntl(a, F_DUPFD_QUERY = 1027, b) == 1 on {g}"),
+    );
+    row(
+        key::KCMP,
+        "kcmp(KCMP_FILE)".into(),
+        format!("syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0 on {g} (pid fetched once)"),
+    );
+    row(
+        key::EPOLL,
+        "Mesa epoll trick".into(),
+        format!(
+            "Mesa os_same_file_description() epoll branch: epoll_create1(EPOLL_CLOEXEC), fcntl(a, F_DUPFD_CLOEXEC, 0) -> tmp, EPOLL_CTL_ADD tmp, dup2(b, tmp), EPOLL_CTL_ADD tmp (EEXIST = same), close(tmp), close(epfd); on {g}"
+        ),
+    );
+    row(
+        key::FSTAT,
+        "fstat pair".into(),
+        format!("fstat(a), fstat(b), compare st_dev/st_ino/st_rdev (same inode only) on {g}"),
+    );
+    row(
+        key::FDINFO,
+        "/proc/self/fdinfo parse".into(),
+        format!(
+            "open/read/close /proc/self/fdinfo/a and /b into a stack buffer, parse drm-client-id (else mnt_id+ino), compare; on {g}"
+        ),
+    );
+    row(
+        key::SYSFS,
+        "sysfs device lookup".into(),
+        format!(
+            "fstat -> st_rdev -> readlink /sys/dev/char/MAJ:MIN/device for a and b, compare targets (same device only); on {}",
+            env.sysfs.as_ref().map_or(g.as_str(), |p| p.what.as_str())
+        ),
+    );
+    row(
         key::DRM_GET_CAP,
         format!("floor: {cap_label}"),
         format!("ioctl(a, DRM_IOCTL_GET_CAP, {{capability = {cap}}}) on the DRM fd"),
-        match drm_fds {
-            Some((a, _)) => measure(|| mech::drm_get_cap(a, cap, expect), n, k),
-            None => na("no vgem device"),
-        }
     );
-    row!(
+    row(
         key::DRM_VERSION,
-        "floor: DRM_IOCTL_VERSION (0 lengths)",
+        "floor: DRM_IOCTL_VERSION (0 lengths)".into(),
         "ioctl(a, DRM_IOCTL_VERSION, {all lengths 0, no strings copied}) on the DRM fd".into(),
-        match drm_fds {
-            Some((a, _)) => measure(|| mech::drm_version_empty(a), n, k),
-            None => na("no vgem device"),
-        }
     );
-    row!(
+    row(
         key::GETPPID,
-        "floor: syscall(SYS_getppid)",
+        "floor: syscall(SYS_getppid)".into(),
         "libc::syscall(SYS_getppid): a no-op syscall, not cached".into(),
-        measure(mech::getppid, n, k)
     );
+
+    // The base jobs: fds stay the same over all rounds.
+    let mut base_na: Vec<(&'static str, Outcome)> = Vec::new();
+    let mut base_jobs: Vec<Job<'_>> = Vec::new();
+    match drm_fds {
+        Some((a, b)) => {
+            base_jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
+                mech::drm_file_same(a, b)
+            }));
+            base_jobs.push(Job::new(key::DRM_GET_CAP, k, move || {
+                mech::drm_get_cap(a, cap, expect)
+            }));
+            base_jobs.push(Job::new(key::DRM_VERSION, k, move || {
+                mech::drm_version_empty(a)
+            }));
+        }
+        None => {
+            for key in [key::DRM_FILE_SAME, key::DRM_GET_CAP, key::DRM_VERSION] {
+                base_na.push((key, na(no_vgem)));
+            }
+        }
+    }
+    match dma_fds {
+        Some((a, b)) => base_jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
+            mech::dma_buf_same(a, b)
+        })),
+        None => base_na.push((
+            key::DMA_BUF_SAME,
+            na(if env.drm.is_some() || env.heap.is_some() {
+                "dma-buf export failed"
+            } else {
+                no_vgem
+            }),
+        )),
+    }
+    base_jobs.push(Job::new(key::F_DUPFD_QUERY, k, move || {
+        mech::f_dupfd_query(ga, gb)
+    }));
+    base_jobs.push(Job::new(key::KCMP, k, move || mech::kcmp(pid, ga, gb)));
+    base_jobs.push(Job::new(key::EPOLL, k, move || mech::mesa_epoll(ga, gb)));
+    base_jobs.push(Job::new(key::FSTAT, k, move || mech::fstat_pair(ga, gb)));
+    base_jobs.push(Job::new(key::FDINFO, ks, move || mech::fdinfo_pair(ga, gb)));
+    base_jobs.push(Job::new(key::SYSFS, ks, move || mech::sysfs_pair(sa, sb)));
+    base_jobs.push(Job::new(key::GETPPID, k, mech::getppid));
+
+    let mut base_acc: Vec<(&'static str, Acc)> = Vec::new();
+    let mut scale_acc: Vec<(&'static str, Acc)> = Vec::new();
+    let mut scale_na: Vec<(&'static str, Outcome)> = Vec::new();
+    let mut scale_setup = if opts.scale {
+        String::new()
+    } else {
+        "skipped (--no-scale)".into()
+    };
+    let mut scale_ok = opts.scale;
+    for r in 1..=rounds {
+        log(&format!(
+            "round {r}/{rounds}: {per_round} samples of {} base rows, interleaved",
+            base_jobs.len()
+        ));
+        time_into(&mut base_jobs, per_round, &mut base_acc);
+        if !scale_ok {
+            continue;
+        }
+        log(&format!(
+            "round {r}/{rounds}: at-scale setup ({} fds, {} dma-bufs)",
+            opts.scale_fds, opts.scale_bufs
+        ));
+        match setup_scale(&env, opts) {
+            Ok(sc) => {
+                let (ga, gb) = sc.generic.fds();
+                let mut jobs: Vec<Job<'_>> = Vec::new();
+                scale_na.clear();
+                match sc.drm.as_ref().map(Pair::fds) {
+                    Some((a, b)) => jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
+                        mech::drm_file_same(a, b)
+                    })),
+                    None => scale_na.push((key::DRM_FILE_SAME, na(no_vgem))),
+                }
+                match sc.dmabuf.as_ref().map(Pair::fds) {
+                    Some((a, b)) => jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
+                        mech::dma_buf_same(a, b)
+                    })),
+                    None => scale_na.push((
+                        key::DMA_BUF_SAME,
+                        na(if env.drm.is_none() && env.heap.is_none() {
+                            no_vgem
+                        } else {
+                            "no dma-buf"
+                        }),
+                    )),
+                }
+                jobs.push(Job::new(key::F_DUPFD_QUERY, k, move || {
+                    mech::f_dupfd_query(ga, gb)
+                }));
+                jobs.push(Job::new(key::KCMP, k, move || mech::kcmp(pid, ga, gb)));
+                jobs.push(Job::new(key::EPOLL, k, move || mech::mesa_epoll(ga, gb)));
+                log(&format!(
+                    "round {r}/{rounds}: {per_round} samples of {} at-scale rows, interleaved",
+                    jobs.len()
+                ));
+                time_into(&mut jobs, per_round, &mut scale_acc);
+                if r == 1 {
+                    scale_setup = sc.setup.clone();
+                } else {
+                    scale_setup.push_str(&format!(
+                        "; round {r}: {}",
+                        sc.setup.rsplit("; ").next().unwrap_or("")
+                    ));
+                }
+            }
+            Err(e) => {
+                scale_ok = false;
+                scale_acc.clear();
+                scale_na = [
+                    key::DRM_FILE_SAME,
+                    key::DMA_BUF_SAME,
+                    key::F_DUPFD_QUERY,
+                    key::KCMP,
+                    key::EPOLL,
+                ]
+                .into_iter()
+                .map(|k| {
+                    (
+                        k,
+                        Outcome::NotAvailable(format!("at-scale setup failed: {e}")),
+                    )
+                })
+                .collect();
+                scale_setup = format!("setup failed: {e}");
+            }
+        }
+    }
+    if opts.scale && scale_ok {
+        scale_setup.push_str(&format!(
+            "; {rounds} rounds, each a base pass then an at-scale pass with freshly created fds/dma-bufs, samples pooled per condition"
+        ));
+    }
+
+    for row in rows.iter_mut() {
+        if let Some((_, o)) = base_na.iter().find(|(k, _)| *k == row.key) {
+            row.base = o.clone();
+        } else if let Some((_, acc)) = base_acc.iter().find(|(k, _)| *k == row.key) {
+            row.base = acc.outcome();
+        }
+        if let Some((_, o)) = scale_na.iter().find(|(k, _)| *k == row.key) {
+            row.scale = Some(o.clone());
+        } else if let Some((_, acc)) = scale_acc.iter().find(|(k, _)| *k == row.key) {
+            row.scale = Some(acc.outcome());
+        }
+    }
+    drop(base_jobs);
 
     for (k, why) in negative_checks(&env, &mut notes) {
         if let Some(r) = rows.iter_mut().find(|r| r.key == k) {
@@ -605,67 +791,17 @@ fn run(opts: &Opts) -> Report {
         }
     }
 
-    let scale_setup = if opts.scale {
-        log(&format!(
-            "at-scale setup: {} fds, {} dma-bufs",
-            opts.scale_fds, opts.scale_bufs
-        ));
-        match setup_scale(&env, opts) {
-            Ok(sc) => {
-                let (ga, gb) = sc.generic.fds();
-                let mut set = |key: &str, o: Outcome| {
-                    if let Some(r) = rows.iter_mut().find(|r| r.key == key) {
-                        log(&format!("measuring {} at scale", r.label));
-                        r.scale = Some(o);
-                    }
-                };
-                set(
-                    key::DRM_FILE_SAME,
-                    match sc.drm.as_ref().map(Pair::fds) {
-                        Some((a, b)) => measure(|| mech::drm_file_same(a, b), n, k),
-                        None => na("no vgem device"),
-                    },
-                );
-                set(
-                    key::DMA_BUF_SAME,
-                    match sc.dmabuf.as_ref().map(Pair::fds) {
-                        Some((a, b)) => measure(|| mech::dma_buf_same(a, b), n, k),
-                        None => na(if env.drm.is_none() && env.heap.is_none() {
-                            "no vgem device"
-                        } else {
-                            "no dma-buf"
-                        }),
-                    },
-                );
-                set(
-                    key::F_DUPFD_QUERY,
-                    measure(|| mech::f_dupfd_query(ga, gb), n, k),
-                );
-                set(key::KCMP, measure(|| mech::kcmp(pid, ga, gb), n, k));
-                set(key::EPOLL, measure(|| mech::mesa_epoll(ga, gb), n, k));
-                sc.setup
-            }
-            Err(e) => {
-                for r in rows.iter_mut().take(5) {
-                    r.scale = Some(Outcome::NotAvailable(format!("at-scale setup failed: {e}")));
-                }
-                format!("setup failed: {e}")
-            }
-        }
-    } else {
-        "skipped (--no-scale)".into()
-    };
-
     Report {
         kernel,
         kernel_version,
         cpu_model: sys::cpu_model(),
         nproc: sys::nproc(),
         date_utc: sys::now_utc(),
-        samples: n,
+        samples: per_round * rounds,
         batch: k,
         slow_batch: ks,
         scale_setup,
+        timer,
         notes,
         rows,
         elapsed_s: t_start.elapsed().as_secs_f64(),
@@ -685,7 +821,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = run(&opts);
+    let timer = match timer::init(&opts.timer) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fdsame-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log(&format!("timer: {timer}"));
+    let report = run(&opts, timer);
     let md = report::render_markdown(&report);
     print!("{md}");
     if let Some(dir) = &opts.out {
@@ -726,14 +870,14 @@ mod tests {
         let o = parse_args(&args("")).unwrap().unwrap();
         assert_eq!(
             (o.samples, o.batch, o.slow_batch, o.scale_fds, o.scale),
-            (201, 100, 10, 10_000, true)
+            (600, 100, 10, 10_000, true)
         );
         let o = parse_args(&args("--batch 7 --quick --out /tmp/x --no-scale"))
             .unwrap()
             .unwrap();
         assert_eq!(
             (o.samples, o.batch, o.slow_batch, o.scale),
-            (31, 7, 4, false)
+            (30, 7, 4, false)
         );
         assert_eq!(o.out, Some(PathBuf::from("/tmp/x")));
         assert_eq!(parse_args(&args("--help")).unwrap(), None);

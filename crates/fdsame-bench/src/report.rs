@@ -44,6 +44,8 @@ pub struct Report {
     pub slow_batch: usize,
     /// How the at-scale process looked (fd counts, buffer source, fd numbers).
     pub scale_setup: String,
+    /// Which clock timed the batches.
+    pub timer: String,
     /// Free-form notes (devices found, pairs used, fallbacks).
     pub notes: Vec<String>,
     pub rows: Vec<Row>,
@@ -96,7 +98,7 @@ impl Report {
             (key::DMA_BUF_SAME, "DMA_BUF_IOCTL_SAME_OBJECT"),
         ] {
             let m = self.median(k);
-            let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+            let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?).filter(|v| v.is_finite());
             let at_most = |v: Option<f64>, lim: f64| v.map(|v| v <= lim);
             let at_least = |v: Option<f64>, lim: f64| v.map(|v| v >= lim);
             let r = ratio(m, floor);
@@ -155,7 +157,7 @@ pub fn fmt_ns(v: f64) -> String {
 }
 
 fn fmt_ratio(v: Option<f64>) -> String {
-    match v {
+    match v.filter(|v| v.is_finite()) {
         Some(v) if v >= 100.0 => format!("{v:.0}x"),
         Some(v) if v >= 10.0 => format!("{v:.1}x"),
         Some(v) => format!("{v:.2}x"),
@@ -187,9 +189,10 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(s, "- date: {}", r.date_utc);
     let _ = writeln!(
         s,
-        "- method: {} samples of {} calls ({} for fdinfo/sysfs) per row, CLOCK_MONOTONIC around each batch, per-call = batch/calls; median and p99 (nearest rank) of the samples; each mechanism checked once to answer \"same\" for its dup pair before timing",
+        "- method: {} samples of {} calls ({} for fdinfo/sysfs) per row and condition; every sample times one batch with the timer below, per-call = batch time / calls; the rows of a pass are interleaved sample by sample; median and p99 (nearest rank) over the samples; each mechanism is checked once to answer \"same\" for its dup pair before it is timed",
         r.samples, r.batch, r.slow_batch
     );
+    let _ = writeln!(s, "- timer: {}", r.timer);
     let _ = writeln!(s, "- at scale: {}", r.scale_setup);
     let _ = writeln!(s, "- **{TCG_STATEMENT}**\n");
 
@@ -336,6 +339,7 @@ pub fn render_json(r: &Report) -> String {
     let _ = writeln!(s, "  \"batch\": {},", r.batch);
     let _ = writeln!(s, "  \"slow_batch\": {},", r.slow_batch);
     let _ = writeln!(s, "  \"scale_setup\": {},", json_str(&r.scale_setup));
+    let _ = writeln!(s, "  \"timer\": {},", json_str(&r.timer));
     let _ = writeln!(
         s,
         "  \"floor\": {},",
@@ -535,6 +539,7 @@ mod tests {
             batch: 10,
             slow_batch: 2,
             scale_setup: "10000 eventfd dups".into(),
+            timer: "CLOCK_MONOTONIC".into(),
             notes: vec!["a \"quoted\" note".into()],
             rows: vec![
                 row(

@@ -1,7 +1,6 @@
 //! Timing and order statistics.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use crate::sys::errno_name;
 
@@ -75,42 +74,106 @@ pub fn summarize(per_call_ns: &[f64], batch: usize) -> Option<Stats> {
     })
 }
 
-/// Check `f` once (it must answer `Ok(true)`, "same"), warm up with one batch, then time
-/// `samples` batches of `batch` calls with the monotonic clock; per-call = batch time / batch.
-pub fn measure<F>(mut f: F, samples: usize, batch: usize) -> Outcome
-where
-    F: FnMut() -> Result<bool, i32>,
-{
-    let samples = samples.max(1);
-    let batch = batch.max(1);
-    match f() {
-        Ok(true) => {}
-        Ok(false) => return Outcome::Failed("answered \"not the same\" for a dup pair".into()),
-        Err(e) => return Outcome::NotAvailable(errno_name(e)),
+/// One mechanism to time: a call answering "same?" and its batch size.
+pub struct Job<'a> {
+    pub key: &'static str,
+    pub f: Box<dyn FnMut() -> Result<bool, i32> + 'a>,
+    pub batch: usize,
+}
+
+impl<'a> Job<'a> {
+    pub fn new(key: &'static str, batch: usize, f: impl FnMut() -> Result<bool, i32> + 'a) -> Self {
+        Job {
+            key,
+            f: Box::new(f),
+            batch: batch.max(1),
+        }
     }
+}
+
+/// Per-job result of one `time_interleaved` call: per-call samples in ns, or a final outcome
+/// (n/a at the check, or failed).
+pub type Timed = Result<Vec<f64>, Outcome>;
+
+/// Check every job once (it must answer `Ok(true)`, "same"), warm each up with one batch, then
+/// time `samples` rounds; in every round each job still valid times one batch of `batch`
+/// calls with the monotonic timer (per-call = batch time / batch). Interleaving the jobs
+/// round by round spreads any drift of the machine (TCG, a loaded host) over all of them
+/// alike, so the ratios between them stay honest.
+pub fn time_interleaved(jobs: &mut [Job<'_>], samples: usize) -> Vec<Timed> {
+    let mut out: Vec<Timed> = jobs
+        .iter_mut()
+        .map(|j| match (j.f)() {
+            Ok(true) => Ok(Vec::with_capacity(samples)),
+            Ok(false) => Err(Outcome::Failed(
+                "answered \"not the same\" for a dup pair".into(),
+            )),
+            Err(e) => Err(Outcome::NotAvailable(errno_name(e))),
+        })
+        .collect();
+    for (j, o) in jobs.iter_mut().zip(out.iter_mut()) {
+        if o.is_ok() {
+            if let Err(e) = run_batch(j) {
+                *o = Err(e);
+            }
+        }
+    }
+    for _ in 0..samples {
+        for (j, o) in jobs.iter_mut().zip(out.iter_mut()) {
+            let Ok(v) = o else { continue };
+            match run_batch(j) {
+                Ok(ns) => v.push(ns),
+                Err(e) => *o = Err(e),
+            }
+        }
+    }
+    out
+}
+
+/// Time one batch; per-call ns, or `Failed` if any call did not answer "same".
+fn run_batch(j: &mut Job<'_>) -> Result<f64, Outcome> {
     let mut bad: Option<Result<bool, i32>> = None;
-    for _ in 0..batch {
-        match black_box(f()) {
+    let t0 = crate::timer::now();
+    for _ in 0..j.batch {
+        match black_box((j.f)()) {
             Ok(true) => {}
             other => bad = Some(other),
         }
     }
-    let mut per_call = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let t0 = Instant::now();
-        for _ in 0..batch {
-            match black_box(f()) {
-                Ok(true) => {}
-                other => bad = Some(other),
-            }
-        }
-        let dt = t0.elapsed();
-        per_call.push(dt.as_nanos() as f64 / batch as f64);
-    }
+    let dt = crate::timer::now().wrapping_sub(t0);
     match bad {
-        Some(Ok(_)) => Outcome::Failed("answer changed to \"not the same\" while timing".into()),
-        Some(Err(e)) => Outcome::Failed(format!("{} while timing", errno_name(e))),
-        None => Outcome::Measured(summarize(&per_call, batch).expect("samples >= 1")),
+        None => Ok(crate::timer::to_ns(dt) / j.batch as f64),
+        Some(Ok(_)) => Err(Outcome::Failed(
+            "answer changed to \"not the same\" while timing".into(),
+        )),
+        Some(Err(e)) => Err(Outcome::Failed(format!("{} while timing", errno_name(e)))),
+    }
+}
+
+/// The outcome of pooled per-call samples.
+pub fn finish(per_call: &[f64], batch: usize) -> Outcome {
+    match summarize(per_call, batch) {
+        Some(s) if s.median_ns > 0.0 && s.median_ns.is_finite() => Outcome::Measured(s),
+        Some(_) => Outcome::Failed(
+            "clock too coarse: median batch time 0 (raise --batch or use --timer tsc)".into(),
+        ),
+        None => Outcome::Failed("no samples".into()),
+    }
+}
+
+/// Measure one mechanism alone (`samples` batches of `batch` calls).
+#[cfg(test)]
+pub fn measure<F>(f: F, samples: usize, batch: usize) -> Outcome
+where
+    F: FnMut() -> Result<bool, i32>,
+{
+    let mut jobs = [Job::new("test", batch, f)];
+    match time_interleaved(&mut jobs, samples.max(1))
+        .pop()
+        .expect("one job")
+    {
+        Ok(v) => finish(&v, batch.max(1)),
+        Err(o) => o,
     }
 }
 
