@@ -733,3 +733,119 @@ fn bits(r: u64, names: &[(u64, &str)]) -> String {
         format!("{} ({r:#x})", parts.join("|"))
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leak accounting (debugfs), reporting and forked children (races.rs, edge.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// debugfs list of every live dma-buf.
+pub const DMA_BUF_BUFINFO: &str = "/sys/kernel/debug/dma_buf/bufinfo";
+/// debugfs directory of DRM (one numbered entry per minor, linking to its device's directory).
+pub const DRI_DEBUGFS: &str = "/sys/kernel/debug/dri";
+
+/// Number of live dma-bufs in the whole system (the `Total N objects` line of
+/// [`DMA_BUF_BUFINFO`]). Panics when debugfs is not there: a test that counts leaks must not
+/// pass without counting.
+pub fn dmabuf_count() -> usize {
+    let text = fs::read_to_string(DMA_BUF_BUFINFO)
+        .unwrap_or_else(|e| panic!("reading {DMA_BUF_BUFINFO} (debugfs must be mounted): {e}"));
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("Total ")
+                .and_then(|r| r.strip_suffix(" bytes"))
+                .and_then(|r| r.split(" objects").next())
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no `Total N objects` line in {DMA_BUF_BUFINFO}:\n{text}"))
+}
+
+/// Open DRM clients (`struct drm_file`s) per DRM minor, from `<DRI_DEBUGFS>/<minor>/clients`
+/// (one line per open file of the minor's device after a header line). Panics when debugfs or
+/// the files are missing, or when no minor is listed.
+pub fn drm_client_counts() -> std::collections::BTreeMap<u32, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let dir = fs::read_dir(DRI_DEBUGFS)
+        .unwrap_or_else(|e| panic!("reading {DRI_DEBUGFS} (debugfs must be mounted): {e}"));
+    for e in dir.filter_map(|e| e.ok()) {
+        let Ok(minor) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let path = e.path().join("clients");
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+        let n = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+        out.insert(minor, n);
+    }
+    assert!(!out.is_empty(), "no DRM minor in {DRI_DEBUGFS}");
+    out
+}
+
+/// Waits (up to 5 s) until `now()` equals `expected` and returns the last value seen: file
+/// releases are synchronous on close, but a reader should not fail on a moment's lag.
+pub fn settle<T: PartialEq + Clone>(expected: &T, mut now: impl FnMut() -> T) -> T {
+    let t0 = std::time::Instant::now();
+    loop {
+        let v = now();
+        if &v == expected || t0.elapsed() > std::time::Duration::from_secs(5) {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Writes one line to stderr directly (not through `eprintln!`, which libtest captures), so
+/// that figures such as compare counts appear in the harness log of a passing test.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let mut e = io::stderr().lock();
+    let _ = writeln!(e, "{line}");
+    let _ = e.flush();
+}
+
+/// Runs `f` in a forked child and returns its verdict: `Ok` if it returned `Ok` and exited 0,
+/// otherwise the child's message (or how it died). The child has 60 s (SIGALRM) and leaves
+/// with `_exit`, never running the parent's destructors. Keep `f` simple: it runs in a fork
+/// of a multi-threaded process (glibc keeps malloc usable there; avoid stdout/stderr).
+pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    // SAFETY: the child only runs `f` and `_exit`s; see the function's documentation.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        drop(rd);
+        // SAFETY: plain syscalls in the child.
+        unsafe { libc::alarm(60) };
+        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| Err("the child panicked".into()));
+        let code = match verdict {
+            Ok(()) => 0,
+            Err(msg) => {
+                let _ = rustix::io::write(&wr, msg.as_bytes());
+                1
+            }
+        };
+        // SAFETY: leaves the child without unwinding or running atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop(wr);
+    let mut msg = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(&rd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => msg.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("reading the child's pipe: {e}"),
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid: {}", io::Error::last_os_error());
+    let msg = String::from_utf8_lossy(&msg).into_owned();
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 && msg.is_empty() {
+        Ok(())
+    } else if libc::WIFSIGNALED(status) {
+        Err(format!("child killed by signal {} {msg}", libc::WTERMSIG(status)))
+    } else {
+        Err(format!("child exited {}: {msg}", libc::WEXITSTATUS(status)))
+    }
+}
