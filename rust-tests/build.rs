@@ -13,7 +13,16 @@ fn main() {
     let cc = std::env::var("CC32").unwrap_or_else(|_| "gcc".into());
     println!("cargo:rerun-if-env-changed=CC32");
     let result = Command::new(&cc)
-        .args(["-m32", "-static", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o"])
+        .args([
+            "-m32",
+            "-static",
+            "-O2",
+            "-std=gnu11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-o",
+        ])
         .arg(&out)
         .arg(src)
         .output();

@@ -767,11 +767,17 @@ pub fn drm_client_counts() -> std::collections::BTreeMap<u32, usize> {
     let dir = fs::read_dir(DRI_DEBUGFS)
         .unwrap_or_else(|e| panic!("reading {DRI_DEBUGFS} (debugfs must be mounted): {e}"));
     for e in dir.filter_map(|e| e.ok()) {
-        let Ok(minor) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(minor) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         let path = e.path().join("clients");
         let text = fs::read_to_string(&path)
             .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
-        let n = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+        let n = text
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .count();
         out.insert(minor, n);
     }
     assert!(!out.is_empty(), "no DRM minor in {DRI_DEBUGFS}");
@@ -844,7 +850,10 @@ pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 && msg.is_empty() {
         Ok(())
     } else if libc::WIFSIGNALED(status) {
-        Err(format!("child killed by signal {} {msg}", libc::WTERMSIG(status)))
+        Err(format!(
+            "child killed by signal {} {msg}",
+            libc::WTERMSIG(status)
+        ))
     } else {
         Err(format!("child exited {}: {msg}", libc::WEXITSTATUS(status)))
     }

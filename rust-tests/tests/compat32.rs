@@ -46,14 +46,30 @@ fn compat32_program_passes_every_check() {
     let summary = text
         .lines()
         .find(|l| l.starts_with("compat32: "))
-        .unwrap_or_else(|| panic!("no summary line from {BIN} (status {}):\n{text}{err}", out.status));
+        .unwrap_or_else(|| {
+            panic!(
+                "no summary line from {BIN} (status {}):\n{text}{err}",
+                out.status
+            )
+        });
     report(summary);
     let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert!(failed.is_empty(), "32-bit checks failed:\n{}\n\nfull output:\n{text}{err}", failed.join("\n"));
-    assert!(out.status.success(), "{BIN} exited with {}:\n{text}{err}", out.status);
+    assert!(
+        failed.is_empty(),
+        "32-bit checks failed:\n{}\n\nfull output:\n{text}{err}",
+        failed.join("\n")
+    );
+    assert!(
+        out.status.success(),
+        "{BIN} exited with {}:\n{text}{err}",
+        out.status
+    );
     for name in REQUIRED {
         let line = format!("PASS {name} = ");
-        assert!(text.lines().any(|l| l.starts_with(&line)), "check `{name}` missing or not passed:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(&line)),
+            "check `{name}` missing or not passed:\n{text}"
+        );
     }
     let n: usize = summary
         .trim_start_matches("compat32: ")
@@ -61,7 +77,11 @@ fn compat32_program_passes_every_check() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("check count");
-    assert_eq!(n, text.lines().filter(|l| l.starts_with("PASS ")).count(), "summary count vs PASS lines");
+    assert_eq!(
+        n,
+        text.lines().filter(|l| l.starts_with("PASS ")).count(),
+        "summary count vs PASS lines"
+    );
     assert!(n >= REQUIRED.len());
 }
 
@@ -71,5 +91,9 @@ fn compat32_program_is_32_bit() {
     let bytes = std::fs::read(BIN).unwrap_or_else(|e| panic!("reading {BIN}: {e}"));
     assert_eq!(&bytes[..4], b"\x7fELF", "{BIN} is not ELF");
     assert_eq!(bytes[4], 1, "{BIN} is not ELFCLASS32");
-    assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), 3, "{BIN} is not EM_386");
+    assert_eq!(
+        u16::from_le_bytes([bytes[18], bytes[19]]),
+        3,
+        "{BIN} is not EM_386"
+    );
 }

@@ -87,27 +87,68 @@ fn lease_lessee_vs_lessor_is_device_only() {
         })
         .expect("no vkms plane for the first CRTC");
     let (lessee_id, lessee) = lessor
-        .create_lease(&[conn.into(), crtc.into(), plane.into()], libc::O_CLOEXEC as u32)
+        .create_lease(
+            &[conn.into(), crtc.into(), plane.into()],
+            libc::O_CLOEXEC as u32,
+        )
         .expect("DRM_IOCTL_MODE_CREATE_LEASE on vkms");
 
     // A lessee is a new drm_file of the same device, on a new struct file: DEVICE only.
-    assert_eq!(drm_bits(drm_ok(lessee.as_fd(), lessor.raw())), drm_bits(DEVICE), "lessee -> lessor");
-    assert_eq!(drm_bits(drm_ok(lessor.as_fd(), lessee.as_raw_fd())), drm_bits(DEVICE), "lessor -> lessee");
+    assert_eq!(
+        drm_bits(drm_ok(lessee.as_fd(), lessor.raw())),
+        drm_bits(DEVICE),
+        "lessee -> lessor"
+    );
+    assert_eq!(
+        drm_bits(drm_ok(lessor.as_fd(), lessee.as_raw_fd())),
+        drm_bits(DEVICE),
+        "lessor -> lessee"
+    );
     let d = dup(lessee.as_fd());
-    assert_eq!(drm_ok(lessee.as_fd(), d.as_raw_fd()), ALL, "lessee -> its dup");
+    assert_eq!(
+        drm_ok(lessee.as_fd(), d.as_raw_fd()),
+        ALL,
+        "lessee -> its dup"
+    );
     assert_eq!(drm_ok(d.as_fd(), lessee.as_raw_fd()), ALL, "dup -> lessee");
-    assert_eq!(drm_ok(lessee.as_fd(), lessee.as_raw_fd()), ALL, "lessee -> itself");
+    assert_eq!(
+        drm_ok(lessee.as_fd(), lessee.as_raw_fd()),
+        ALL,
+        "lessee -> itself"
+    );
     let other = lessor.reopen();
-    assert_eq!(drm_ok(lessee.as_fd(), other.raw()), DEVICE, "lessee -> another open of vkms");
+    assert_eq!(
+        drm_ok(lessee.as_fd(), other.raw()),
+        DEVICE,
+        "lessee -> another open of vkms"
+    );
     let vgem = open_vgem_card();
     assert_eq!(drm_ok(lessee.as_fd(), vgem.raw()), 0, "lessee -> vgem");
-    assert_eq!(drm_ok(vgem.as_fd(), lessee.as_raw_fd()), 0, "vgem -> lessee");
+    assert_eq!(
+        drm_ok(vgem.as_fd(), lessee.as_raw_fd()),
+        0,
+        "vgem -> lessee"
+    );
 
     // After the lessor revokes the lease, the lessee file stays what it is.
-    lessor.revoke_lease(lessee_id).expect("DRM_IOCTL_MODE_REVOKE_LEASE");
-    assert_eq!(drm_ok(lessee.as_fd(), lessor.raw()), DEVICE, "revoked lessee -> lessor");
-    assert_eq!(drm_ok(lessor.as_fd(), lessee.as_raw_fd()), DEVICE, "lessor -> revoked lessee");
-    assert_eq!(drm_ok(lessee.as_fd(), d.as_raw_fd()), ALL, "revoked lessee -> its dup");
+    lessor
+        .revoke_lease(lessee_id)
+        .expect("DRM_IOCTL_MODE_REVOKE_LEASE");
+    assert_eq!(
+        drm_ok(lessee.as_fd(), lessor.raw()),
+        DEVICE,
+        "revoked lessee -> lessor"
+    );
+    assert_eq!(
+        drm_ok(lessor.as_fd(), lessee.as_raw_fd()),
+        DEVICE,
+        "lessor -> revoked lessee"
+    );
+    assert_eq!(
+        drm_ok(lessee.as_fd(), d.as_raw_fd()),
+        ALL,
+        "revoked lessee -> its dup"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,13 +188,17 @@ fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, 
         let _ = rustix::io::write(&c2p_w, &fd.to_ne_bytes());
         let mut b = [0u8; 1];
         let _ = rustix::io::read(&p2c_r, &mut b); // EOF when the parent is done
-        // SAFETY: leaves the child.
+                                                  // SAFETY: leaves the child.
         unsafe { libc::_exit(0) };
     }
     drop(c2p_w);
     drop(p2c_r);
     let mut b = [0u8; 4];
-    assert_eq!(rustix::io::read(&c2p_r, &mut b).expect("read child fd"), 4, "the child died");
+    assert_eq!(
+        rustix::io::read(&c2p_r, &mut b).expect("read child fd"),
+        4,
+        "the child died"
+    );
     let fd = RawFd::from_ne_bytes(b);
     assert!(fd >= 0, "the child could not make its fd");
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parent(pid, fd)));
@@ -164,7 +209,10 @@ fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, 
     if let Err(p) = r {
         std::panic::resume_unwind(p);
     }
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status:#x}"
+    );
 }
 
 #[test]
@@ -179,10 +227,26 @@ fn pidfd_getfd_of_another_process_drm() {
             let pidfd = pidfd_open(pid);
             let g1 = pidfd_getfd(pidfd.as_fd(), child_fd);
             let g2 = pidfd_getfd(pidfd.as_fd(), child_fd);
-            assert_eq!(drm_bits(drm_ok(g1.as_fd(), own.raw())), drm_bits(DEVICE), "child's open -> parent's open");
-            assert_eq!(drm_bits(drm_ok(own.as_fd(), g1.as_raw_fd())), drm_bits(DEVICE), "parent's open -> child's open");
-            assert_eq!(drm_ok(g1.as_fd(), g2.as_raw_fd()), ALL, "two pidfd_getfd of one child fd");
-            assert_eq!(drm_ok(g2.as_fd(), g1.as_raw_fd()), ALL, "two pidfd_getfd of one child fd (reverse)");
+            assert_eq!(
+                drm_bits(drm_ok(g1.as_fd(), own.raw())),
+                drm_bits(DEVICE),
+                "child's open -> parent's open"
+            );
+            assert_eq!(
+                drm_bits(drm_ok(own.as_fd(), g1.as_raw_fd())),
+                drm_bits(DEVICE),
+                "parent's open -> child's open"
+            );
+            assert_eq!(
+                drm_ok(g1.as_fd(), g2.as_raw_fd()),
+                ALL,
+                "two pidfd_getfd of one child fd"
+            );
+            assert_eq!(
+                drm_ok(g2.as_fd(), g1.as_raw_fd()),
+                ALL,
+                "two pidfd_getfd of one child fd (reverse)"
+            );
         },
     );
 }
@@ -197,10 +261,22 @@ fn pidfd_getfd_of_another_process_dmabuf() {
             let pidfd = pidfd_open(pid);
             let g1 = pidfd_getfd(pidfd.as_fd(), child_fd);
             let g2 = pidfd_getfd(pidfd.as_fd(), child_fd);
-            assert_eq!(buf_ok(g1.as_fd(), g2.as_raw_fd()), BUF_SAME, "two pidfd_getfd of one child dma-buf");
+            assert_eq!(
+                buf_ok(g1.as_fd(), g2.as_raw_fd()),
+                BUF_SAME,
+                "two pidfd_getfd of one child dma-buf"
+            );
             assert_eq!(buf_ok(g2.as_fd(), g1.as_raw_fd()), BUF_SAME, "reverse");
-            assert_eq!(buf_ok(g1.as_fd(), own.as_raw_fd()), 0, "child's buffer -> parent's buffer");
-            assert_eq!(buf_ok(own.as_fd(), g1.as_raw_fd()), 0, "parent's buffer -> child's buffer");
+            assert_eq!(
+                buf_ok(g1.as_fd(), own.as_raw_fd()),
+                0,
+                "child's buffer -> parent's buffer"
+            );
+            assert_eq!(
+                buf_ok(own.as_fd(), g1.as_raw_fd()),
+                0,
+                "parent's buffer -> child's buffer"
+            );
         },
     );
 }
@@ -259,16 +335,40 @@ fn std_fds_are_zero_unless_drm_and_dup2_onto_them_is_all() {
             }
             // SAFETY: a valid open fd.
             let t = unsafe { BorrowedFd::borrow_raw(target) };
-            check(&format!("vgem -> fd {target}"), file_same(vgem.as_fd(), target, 0), Ok(ALL))?;
-            check(&format!("fd {target} -> vgem"), file_same(t, vgem.raw(), 0), Ok(ALL))?;
-            check(&format!("fd {target} -> itself"), file_same(t, target, 0), Ok(ALL))?;
+            check(
+                &format!("vgem -> fd {target}"),
+                file_same(vgem.as_fd(), target, 0),
+                Ok(ALL),
+            )?;
+            check(
+                &format!("fd {target} -> vgem"),
+                file_same(t, vgem.raw(), 0),
+                Ok(ALL),
+            )?;
+            check(
+                &format!("fd {target} -> itself"),
+                file_same(t, target, 0),
+                Ok(ALL),
+            )?;
             // SAFETY: as above.
             if unsafe { libc::dup2(buf.as_raw_fd(), target) } != target {
                 return Err(format!("dup2 dma-buf onto {target}: errno {}", errno()));
             }
-            check(&format!("dma-buf -> fd {target}"), dmabuf_same(buf.as_fd(), target, 0), Ok(BUF_SAME))?;
-            check(&format!("fd {target} -> dma-buf"), dmabuf_same(t, buf.as_raw_fd(), 0), Ok(BUF_SAME))?;
-            check(&format!("vgem -> dma-buf on fd {target}"), file_same(vgem.as_fd(), target, 0), Ok(0))
+            check(
+                &format!("dma-buf -> fd {target}"),
+                dmabuf_same(buf.as_fd(), target, 0),
+                Ok(BUF_SAME),
+            )?;
+            check(
+                &format!("fd {target} -> dma-buf"),
+                dmabuf_same(t, buf.as_raw_fd(), 0),
+                Ok(BUF_SAME),
+            )?;
+            check(
+                &format!("vgem -> dma-buf on fd {target}"),
+                file_same(vgem.as_fd(), target, 0),
+                Ok(0),
+            )
         });
         verdict.unwrap_or_else(|e| panic!("fd {target}: {e}"));
     }
@@ -287,16 +387,25 @@ fn highest_fd_number_is_all_and_nofile_is_ebadf() {
             .trim()
             .parse()
             .map_err(|e| format!("nr_open: {e}"))?;
-        let lim = libc::rlimit { rlim_cur: nr_open, rlim_max: nr_open };
+        let lim = libc::rlimit {
+            rlim_cur: nr_open,
+            rlim_max: nr_open,
+        };
         // SAFETY: plain syscalls.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
             return Err(format!("setrlimit NOFILE {nr_open}: errno {}", errno()));
         }
-        let mut got = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut got = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: as above.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut got) };
         if got.rlim_cur != nr_open {
-            return Err(format!("RLIMIT_NOFILE is {} after setting {nr_open}", got.rlim_cur));
+            return Err(format!(
+                "RLIMIT_NOFILE is {} after setting {nr_open}",
+                got.rlim_cur
+            ));
         }
         let top = (nr_open - 1) as RawFd;
         let nofile = nr_open as RawFd;
@@ -306,11 +415,31 @@ fn highest_fd_number_is_all_and_nofile_is_ebadf() {
         }
         // SAFETY: the fd was just made.
         let t = unsafe { BorrowedFd::borrow_raw(top) };
-        check(&format!("vgem -> fd {top}"), file_same(vgem.as_fd(), top, 0), Ok(ALL))?;
-        check(&format!("fd {top} -> vgem"), file_same(t, vgem.raw(), 0), Ok(ALL))?;
-        check(&format!("vgem -> fd {nofile} (= RLIMIT_NOFILE)"), file_same(vgem.as_fd(), nofile, 0), Err(EBADF))?;
-        check(&format!("fd {top} -> fd {nofile}"), file_same(t, nofile, 0), Err(EBADF))?;
-        check("vgem -> fd i32::MAX", file_same(vgem.as_fd(), i32::MAX, 0), Err(EBADF))?;
+        check(
+            &format!("vgem -> fd {top}"),
+            file_same(vgem.as_fd(), top, 0),
+            Ok(ALL),
+        )?;
+        check(
+            &format!("fd {top} -> vgem"),
+            file_same(t, vgem.raw(), 0),
+            Ok(ALL),
+        )?;
+        check(
+            &format!("vgem -> fd {nofile} (= RLIMIT_NOFILE)"),
+            file_same(vgem.as_fd(), nofile, 0),
+            Err(EBADF),
+        )?;
+        check(
+            &format!("fd {top} -> fd {nofile}"),
+            file_same(t, nofile, 0),
+            Err(EBADF),
+        )?;
+        check(
+            "vgem -> fd i32::MAX",
+            file_same(vgem.as_fd(), i32::MAX, 0),
+            Err(EBADF),
+        )?;
         // SAFETY: as above.
         if unsafe { libc::dup2(vgem.raw(), nofile) } != -1 || errno() != EBADF {
             return Err(format!("dup2 onto {nofile} did not fail with EBADF"));
@@ -322,10 +451,26 @@ fn highest_fd_number_is_all_and_nofile_is_ebadf() {
         }
         // SAFETY: the fd was just made.
         let t2 = unsafe { BorrowedFd::borrow_raw(top2) };
-        check(&format!("dma-buf -> fd {top2}"), dmabuf_same(buf.as_fd(), top2, 0), Ok(BUF_SAME))?;
-        check(&format!("fd {top2} -> fd {top2}"), dmabuf_same(t2, top2, 0), Ok(BUF_SAME))?;
-        check(&format!("fd {top2} -> fd {top}"), dmabuf_same(t2, top, 0), Ok(0))?;
-        check(&format!("dma-buf -> fd {nofile}"), dmabuf_same(buf.as_fd(), nofile, 0), Err(EBADF))?;
+        check(
+            &format!("dma-buf -> fd {top2}"),
+            dmabuf_same(buf.as_fd(), top2, 0),
+            Ok(BUF_SAME),
+        )?;
+        check(
+            &format!("fd {top2} -> fd {top2}"),
+            dmabuf_same(t2, top2, 0),
+            Ok(BUF_SAME),
+        )?;
+        check(
+            &format!("fd {top2} -> fd {top}"),
+            dmabuf_same(t2, top, 0),
+            Ok(0),
+        )?;
+        check(
+            &format!("dma-buf -> fd {nofile}"),
+            dmabuf_same(buf.as_fd(), nofile, 0),
+            Err(EBADF),
+        )?;
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -355,18 +500,50 @@ fn o_path_is_zero_and_ioctl_on_o_path_is_ebadf() {
     let p2 = o_path(vgem.path());
     // An O_PATH file of the node is not an open DRM file (f_op is empty_fops): 0, both ways
     // round not possible (ioctl on O_PATH fails in ioctl(2) itself).
-    assert_eq!(drm_ok(vgem.as_fd(), p.as_raw_fd()), 0, "vgem -> O_PATH of its node");
+    assert_eq!(
+        drm_ok(vgem.as_fd(), p.as_raw_fd()),
+        0,
+        "vgem -> O_PATH of its node"
+    );
     let via_proc = o_path(format!("/proc/self/fd/{}", vgem.raw()));
-    assert_eq!(drm_ok(vgem.as_fd(), via_proc.as_raw_fd()), 0, "vgem -> O_PATH via /proc/self/fd");
-    assert_errno(file_same(p.as_fd(), vgem.raw(), 0), EBADF, "DRM ioctl ON an O_PATH fd");
-    assert_errno(file_same(p.as_fd(), p2.as_raw_fd(), 0), EBADF, "DRM ioctl ON an O_PATH fd vs O_PATH");
-    assert_errno(file_same(p.as_fd(), p.as_raw_fd(), 0), EBADF, "DRM ioctl ON an O_PATH fd vs itself");
+    assert_eq!(
+        drm_ok(vgem.as_fd(), via_proc.as_raw_fd()),
+        0,
+        "vgem -> O_PATH via /proc/self/fd"
+    );
+    assert_errno(
+        file_same(p.as_fd(), vgem.raw(), 0),
+        EBADF,
+        "DRM ioctl ON an O_PATH fd",
+    );
+    assert_errno(
+        file_same(p.as_fd(), p2.as_raw_fd(), 0),
+        EBADF,
+        "DRM ioctl ON an O_PATH fd vs O_PATH",
+    );
+    assert_errno(
+        file_same(p.as_fd(), p.as_raw_fd(), 0),
+        EBADF,
+        "DRM ioctl ON an O_PATH fd vs itself",
+    );
 
     let buf = dma_heap_alloc(4096);
     let bp = o_path(format!("/proc/self/fd/{}", buf.as_raw_fd()));
-    assert_eq!(buf_ok(buf.as_fd(), bp.as_raw_fd()), 0, "dma-buf -> O_PATH of its own inode");
-    assert_errno(dmabuf_same(bp.as_fd(), buf.as_raw_fd(), 0), EBADF, "dma-buf ioctl ON an O_PATH fd");
-    assert_eq!(drm_ok(vgem.as_fd(), bp.as_raw_fd()), 0, "vgem -> O_PATH of a dma-buf");
+    assert_eq!(
+        buf_ok(buf.as_fd(), bp.as_raw_fd()),
+        0,
+        "dma-buf -> O_PATH of its own inode"
+    );
+    assert_errno(
+        dmabuf_same(bp.as_fd(), buf.as_raw_fd(), 0),
+        EBADF,
+        "dma-buf ioctl ON an O_PATH fd",
+    );
+    assert_eq!(
+        drm_ok(vgem.as_fd(), bp.as_raw_fd()),
+        0,
+        "vgem -> O_PATH of a dma-buf"
+    );
 }
 
 /// Reopening a dma-buf through /proc/self/fd/N: the dma-buf inode is an anonymous inode with
@@ -375,22 +552,42 @@ fn o_path_is_zero_and_ioctl_on_o_path_is_ebadf() {
 #[test]
 fn dmabuf_reopen_via_proc_is_enxio() {
     require_guest();
-    let bufs = [("dma-heap", dma_heap_alloc(4096)), ("udmabuf", udmabuf()), ("vgem", vgem_dmabuf(&open_vgem_card()))];
+    let bufs = [
+        ("dma-heap", dma_heap_alloc(4096)),
+        ("udmabuf", udmabuf()),
+        ("vgem", vgem_dmabuf(&open_vgem_card())),
+    ];
     for (name, buf) in &bufs {
         let path = format!("/proc/self/fd/{}", buf.as_raw_fd());
-        for flags in [rustix::fs::OFlags::RDWR, rustix::fs::OFlags::RDONLY, rustix::fs::OFlags::WRONLY] {
-            let r = rustix::fs::open(&path, flags | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty());
+        for flags in [
+            rustix::fs::OFlags::RDWR,
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::OFlags::WRONLY,
+        ] {
+            let r = rustix::fs::open(
+                &path,
+                flags | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            );
             match r {
                 Ok(fd) => panic!(
                     "{name}: open({path}, {flags:?}) succeeded (fd {}): result {}; expected ENXIO",
                     fd.as_raw_fd(),
                     dmabuf_bits(buf_ok(buf.as_fd(), fd.as_raw_fd()))
                 ),
-                Err(e) => assert_eq!(e, rustix::io::Errno::NXIO, "{name}: open({path}, {flags:?})"),
+                Err(e) => assert_eq!(
+                    e,
+                    rustix::io::Errno::NXIO,
+                    "{name}: open({path}, {flags:?})"
+                ),
             }
         }
         // The dma-buf is unharmed.
-        assert_eq!(buf_ok(buf.as_fd(), buf.as_raw_fd()), BUF_SAME, "{name} after the reopen attempts");
+        assert_eq!(
+            buf_ok(buf.as_fd(), buf.as_raw_fd()),
+            BUF_SAME,
+            "{name} after the reopen attempts"
+        );
     }
 }
 
@@ -422,25 +619,71 @@ fn unprivileged_user_render_node_and_dma_heap() {
         // The card node is root's only (0600); the render node and the heap are open to all.
         match DrmNode::open(&card) {
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => {}
-            other => return Err(format!("nobody opening {}: {other:?}, expected EACCES", card.display())),
+            other => {
+                return Err(format!(
+                    "nobody opening {}: {other:?}, expected EACCES",
+                    card.display()
+                ))
+            }
         }
-        let a = DrmNode::open(&render).map_err(|e| format!("nobody opening {}: {e}", render.display()))?;
+        let a = DrmNode::open(&render)
+            .map_err(|e| format!("nobody opening {}: {e}", render.display()))?;
         let b = DrmNode::open(&render).map_err(|e| format!("second open: {e}"))?;
         let d = a.dup();
-        check("render vs its dup", file_same(a.as_fd(), d.as_raw_fd(), 0), Ok(ALL))?;
+        check(
+            "render vs its dup",
+            file_same(a.as_fd(), d.as_raw_fd(), 0),
+            Ok(ALL),
+        )?;
         check("dup vs render", file_same(d.as_fd(), a.raw(), 0), Ok(ALL))?;
-        check("two opens of render", file_same(a.as_fd(), b.raw(), 0), Ok(DEVICE))?;
-        check("two opens of render (rev)", file_same(b.as_fd(), a.raw(), 0), Ok(DEVICE))?;
-        check("render vs root's inherited vgem card", file_same(a.as_fd(), root_vgem.raw(), 0), Ok(DEVICE))?;
-        check("render vs closed", file_same(a.as_fd(), closed_fd_number(300), 0), Err(EBADF))?;
-        check("flags as nobody", file_same(a.as_fd(), d.as_raw_fd(), 1), Err(libc::EINVAL))?;
+        check(
+            "two opens of render",
+            file_same(a.as_fd(), b.raw(), 0),
+            Ok(DEVICE),
+        )?;
+        check(
+            "two opens of render (rev)",
+            file_same(b.as_fd(), a.raw(), 0),
+            Ok(DEVICE),
+        )?;
+        check(
+            "render vs root's inherited vgem card",
+            file_same(a.as_fd(), root_vgem.raw(), 0),
+            Ok(DEVICE),
+        )?;
+        check(
+            "render vs closed",
+            file_same(a.as_fd(), closed_fd_number(300), 0),
+            Err(EBADF),
+        )?;
+        check(
+            "flags as nobody",
+            file_same(a.as_fd(), d.as_raw_fd(), 1),
+            Err(libc::EINVAL),
+        )?;
         let x = dma_heap_alloc(4096);
         let y = dma_heap_alloc(4096);
         let xd = dup(x.as_fd());
-        check("heap buffer vs its dup", dmabuf_same(x.as_fd(), xd.as_raw_fd(), 0), Ok(BUF_SAME))?;
-        check("heap dup vs buffer", dmabuf_same(xd.as_fd(), x.as_raw_fd(), 0), Ok(BUF_SAME))?;
-        check("two heap buffers", dmabuf_same(x.as_fd(), y.as_raw_fd(), 0), Ok(0))?;
-        check("heap buffer vs render", dmabuf_same(x.as_fd(), a.raw(), 0), Ok(0))?;
+        check(
+            "heap buffer vs its dup",
+            dmabuf_same(x.as_fd(), xd.as_raw_fd(), 0),
+            Ok(BUF_SAME),
+        )?;
+        check(
+            "heap dup vs buffer",
+            dmabuf_same(xd.as_fd(), x.as_raw_fd(), 0),
+            Ok(BUF_SAME),
+        )?;
+        check(
+            "two heap buffers",
+            dmabuf_same(x.as_fd(), y.as_raw_fd(), 0),
+            Ok(0),
+        )?;
+        check(
+            "heap buffer vs render",
+            dmabuf_same(x.as_fd(), a.raw(), 0),
+            Ok(0),
+        )?;
         Ok(())
     })
     .unwrap_or_else(|e| panic!("as nobody: {e}"));
@@ -453,7 +696,9 @@ fn unprivileged_user_render_node_and_dma_heap() {
 /// Raw ioctl `req` on `fd` with pointer `p`; the errno or Ok.
 fn raw(fd: BorrowedFd<'_>, req: rustix::ioctl::Opcode, p: *mut c_void) -> Result<(), i32> {
     // SAFETY: `p` is either our own 16 bytes or a pointer the kernel cannot (fully) access.
-    unsafe { raw_ioctl(fd, req, p) }.map(|_| ()).map_err(|e| e.raw_os_error().unwrap())
+    unsafe { raw_ioctl(fd, req, p) }
+        .map(|_| ())
+        .map_err(|e| e.raw_os_error().unwrap())
 }
 
 fn arg16(fd: RawFd, flags: u32, result: u64) -> [u8; 16] {
@@ -488,12 +733,30 @@ fn read_only_and_unmapped_argument_pointers() {
         ("valid argument", 0, 0, Err(libc::EFAULT), Err(libc::EFAULT)),
         ("flags 1", 0, 1, Err(libc::EFAULT), Err(libc::EINVAL)),
         ("closed fd", closed, 0, Err(libc::EFAULT), Err(EBADF)),
-        ("closed fd and flags", closed, 1, Err(libc::EFAULT), Err(libc::EINVAL)),
+        (
+            "closed fd and flags",
+            closed,
+            1,
+            Err(libc::EFAULT),
+            Err(libc::EINVAL),
+        ),
     ];
     for (what, other, flags, want_drm, want_buf) in cases {
         for (name, fd, other_default, req, want) in [
-            ("DRM_IOCTL_FILE_SAME", vgem.as_fd(), vd.as_raw_fd(), DRM_IOCTL_FILE_SAME, want_drm),
-            ("DMA_BUF_IOCTL_SAME_OBJECT", buf.as_fd(), bd.as_raw_fd(), DMA_BUF_IOCTL_SAME_OBJECT, want_buf),
+            (
+                "DRM_IOCTL_FILE_SAME",
+                vgem.as_fd(),
+                vd.as_raw_fd(),
+                DRM_IOCTL_FILE_SAME,
+                want_drm,
+            ),
+            (
+                "DMA_BUF_IOCTL_SAME_OBJECT",
+                buf.as_fd(),
+                bd.as_raw_fd(),
+                DMA_BUF_IOCTL_SAME_OBJECT,
+                want_buf,
+            ),
         ] {
             let other = if other == 0 { other_default } else { other };
             let page = Mapping::new(1, ProtFlags::READ | ProtFlags::WRITE);
@@ -512,21 +775,39 @@ fn read_only_and_unmapped_argument_pointers() {
                 // SAFETY: the pointer is inside our read-only page.
                 let p = unsafe { page.ptr().cast::<u8>().add(off) }.cast::<c_void>();
                 let got = raw(fd, req, p);
-                assert_eq!(got, want, "{name} on a read-only page (offset {off}), {what}");
+                assert_eq!(
+                    got, want,
+                    "{name} on a read-only page (offset {off}), {what}"
+                );
                 // SAFETY: readable page of ours.
                 let now = unsafe { std::slice::from_raw_parts(page.ptr().cast::<u8>(), ps) };
-                assert!(now == &before[..], "{name}, {what}: the kernel wrote into a read-only page");
+                assert!(
+                    now == &before[..],
+                    "{name}, {what}: the kernel wrote into a read-only page"
+                );
             }
         }
     }
     // Unmapped: EFAULT, nothing else can happen (the argument cannot even be read).
     for (name, fd, req) in [
         ("DRM_IOCTL_FILE_SAME", vgem.as_fd(), DRM_IOCTL_FILE_SAME),
-        ("DMA_BUF_IOCTL_SAME_OBJECT", buf.as_fd(), DMA_BUF_IOCTL_SAME_OBJECT),
+        (
+            "DMA_BUF_IOCTL_SAME_OBJECT",
+            buf.as_fd(),
+            DMA_BUF_IOCTL_SAME_OBJECT,
+        ),
     ] {
         let p = unapped();
-        assert_eq!(raw(fd, req, p), Err(libc::EFAULT), "{name} with an unmapped pointer");
-        assert_eq!(raw(fd, req, std::ptr::null_mut()), Err(libc::EFAULT), "{name} with NULL");
+        assert_eq!(
+            raw(fd, req, p),
+            Err(libc::EFAULT),
+            "{name} with an unmapped pointer"
+        );
+        assert_eq!(
+            raw(fd, req, std::ptr::null_mut()),
+            Err(libc::EFAULT),
+            "{name} with NULL"
+        );
     }
 }
 
@@ -549,35 +830,91 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
     for bit in 0..32 {
         let flags = 1u32 << bit;
         for other in [vd.as_raw_fd(), closed, -1, i32::MIN, i32::MAX] {
-            let mut d = drm_file_same { fd: other, flags, result: SENTINEL };
-            assert_errno(file_same_arg(vgem.as_fd(), &mut d), libc::EINVAL, &format!("DRM flags {flags:#x} fd {other}"));
+            let mut d = drm_file_same {
+                fd: other,
+                flags,
+                result: SENTINEL,
+            };
+            assert_errno(
+                file_same_arg(vgem.as_fd(), &mut d),
+                libc::EINVAL,
+                &format!("DRM flags {flags:#x} fd {other}"),
+            );
             assert_eq!(d.result, SENTINEL, "DRM: result changed on EINVAL");
-            assert_eq!((d.fd, d.flags), (other, flags), "DRM: argument changed on EINVAL");
-            let mut m = dma_buf_same_object { fd: other, flags, result: SENTINEL };
-            let fd = if other == vd.as_raw_fd() { bd.as_raw_fd() } else { other };
+            assert_eq!(
+                (d.fd, d.flags),
+                (other, flags),
+                "DRM: argument changed on EINVAL"
+            );
+            let mut m = dma_buf_same_object {
+                fd: other,
+                flags,
+                result: SENTINEL,
+            };
+            let fd = if other == vd.as_raw_fd() {
+                bd.as_raw_fd()
+            } else {
+                other
+            };
             m.fd = fd;
-            assert_errno(dmabuf_same_arg(buf.as_fd(), &mut m), libc::EINVAL, &format!("dma-buf flags {flags:#x} fd {fd}"));
+            assert_errno(
+                dmabuf_same_arg(buf.as_fd(), &mut m),
+                libc::EINVAL,
+                &format!("dma-buf flags {flags:#x} fd {fd}"),
+            );
             assert_eq!(m.result, SENTINEL, "dma-buf: result changed on EINVAL");
         }
     }
     // EBADF leaves result alone too.
     for other in [closed, -1, i32::MAX] {
-        let mut d = drm_file_same { fd: other, flags: 0, result: SENTINEL };
+        let mut d = drm_file_same {
+            fd: other,
+            flags: 0,
+            result: SENTINEL,
+        };
         assert_errno(file_same_arg(vgem.as_fd(), &mut d), EBADF, "DRM closed fd");
         assert_eq!(d.result, SENTINEL, "DRM: result changed on EBADF");
-        let mut m = dma_buf_same_object { fd: other, flags: 0, result: SENTINEL };
-        assert_errno(dmabuf_same_arg(buf.as_fd(), &mut m), EBADF, "dma-buf closed fd");
+        let mut m = dma_buf_same_object {
+            fd: other,
+            flags: 0,
+            result: SENTINEL,
+        };
+        assert_errno(
+            dmabuf_same_arg(buf.as_fd(), &mut m),
+            EBADF,
+            "dma-buf closed fd",
+        );
         assert_eq!(m.result, SENTINEL, "dma-buf: result changed on EBADF");
     }
     // Each opcode on the other kind of fd: ENOTTY, argument untouched.
-    let mut d = drm_file_same { fd: vd.as_raw_fd(), flags: 0, result: SENTINEL };
+    let mut d = drm_file_same {
+        fd: vd.as_raw_fd(),
+        flags: 0,
+        result: SENTINEL,
+    };
     // SAFETY: 16 bytes of ours with the right layout.
-    let r = unsafe { raw_ioctl(buf.as_fd(), DRM_IOCTL_FILE_SAME, (&mut d as *mut drm_file_same).cast()) };
+    let r = unsafe {
+        raw_ioctl(
+            buf.as_fd(),
+            DRM_IOCTL_FILE_SAME,
+            (&mut d as *mut drm_file_same).cast(),
+        )
+    };
     assert_errno(r, libc::ENOTTY, "DRM_IOCTL_FILE_SAME on a dma-buf");
     assert_eq!(d.result, SENTINEL);
-    let mut m = dma_buf_same_object { fd: bd.as_raw_fd(), flags: 0, result: SENTINEL };
+    let mut m = dma_buf_same_object {
+        fd: bd.as_raw_fd(),
+        flags: 0,
+        result: SENTINEL,
+    };
     // SAFETY: as above.
-    let r = unsafe { raw_ioctl(vgem.as_fd(), DMA_BUF_IOCTL_SAME_OBJECT, (&mut m as *mut dma_buf_same_object).cast()) };
+    let r = unsafe {
+        raw_ioctl(
+            vgem.as_fd(),
+            DMA_BUF_IOCTL_SAME_OBJECT,
+            (&mut m as *mut dma_buf_same_object).cast(),
+        )
+    };
     assert_errno(r, libc::ENOTTY, "DMA_BUF_IOCTL_SAME_OBJECT on a DRM fd");
     assert_eq!(m.result, SENTINEL);
 }
@@ -656,7 +993,10 @@ fn expected(a: Truth, b: Truth) -> Option<u64> {
 fn random_pairs_only_equality_bits_and_symmetric() {
     require_guest();
     let _g = vkms_lock();
-    let mut z = Zoo { fds: vec![], next: 0 };
+    let mut z = Zoo {
+        fds: vec![],
+        next: 0,
+    };
     let (vgem_dev, vkms_dev) = (1000, 1001);
     let vgem = open_vgem_card();
     let vgem_path = vgem.path().to_path_buf();
@@ -686,7 +1026,16 @@ fn random_pairs_only_equality_bits_and_symmetric() {
     z.add("eventfd", eventfd(), Truth::Other);
     z.add("regular file", regular_file(), Truth::Other);
     z.add("O_PATH vgem node", o_path(&vgem_path), Truth::Other);
-    z.add("/dev/null", rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap(), Truth::Other);
+    z.add(
+        "/dev/null",
+        rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDWR,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap(),
+        Truth::Other,
+    );
     let (pr, pw) = rustix::pipe::pipe().unwrap();
     z.add("pipe r", pr, Truth::Other);
     z.add("pipe w", pw, Truth::Other);
@@ -712,7 +1061,11 @@ fn random_pairs_only_equality_bits_and_symmetric() {
                     let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
                     let r = raw(fa.as_fd(), req, a.as_mut_ptr().cast());
                     assert!(r.is_err(), "{req:#x} on {na} succeeded");
-                    assert_eq!(a, arg16(fb.as_raw_fd(), 0, SENTINEL), "{req:#x} on {na} wrote into the argument");
+                    assert_eq!(
+                        a,
+                        arg16(fb.as_raw_fd(), 0, SENTINEL),
+                        "{req:#x} on {na} wrote into the argument"
+                    );
                 }
                 continue;
             }
@@ -723,7 +1076,11 @@ fn random_pairs_only_equality_bits_and_symmetric() {
         let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
         let known = if is_drm { ALL } else { BUF_SAME };
         assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
-        assert_eq!(&a[..8], &arg16(fb.as_raw_fd(), 0, 0)[..8], "{na} ~ {nb}: fd/flags rewritten");
+        assert_eq!(
+            &a[..8],
+            &arg16(fb.as_raw_fd(), 0, 0)[..8],
+            "{na} ~ {nb}: fd/flags rewritten"
+        );
         assert_eq!(Some(r), expected(*ta, *tb), "{na} ~ {nb}: {r:#x}");
         *seen.entry(r).or_default() += 1;
         // Symmetry: b ~ a gives the same answer whenever b is a file of the same kind.
@@ -733,15 +1090,23 @@ fn random_pairs_only_equality_bits_and_symmetric() {
             _ => None,
         };
         if let Some(back) = back {
-            assert_eq!(back, r, "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}");
+            assert_eq!(
+                back, r,
+                "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}"
+            );
         }
     }
     let mut seen: Vec<_> = seen.into_iter().collect();
     seen.sort();
-    report(&format!("edge: {pairs} random pairs over {n} fds, results {seen:?}"));
+    report(&format!(
+        "edge: {pairs} random pairs over {n} fds, results {seen:?}"
+    ));
     // Every kind of answer came up (the zoo is built so that each one can).
     for want in [0, DEVICE, ALL, BUF_SAME] {
-        assert!(seen.iter().any(|(r, _)| *r == want), "result {want:#x} never came up: {seen:?}");
+        assert!(
+            seen.iter().any(|(r, _)| *r == want),
+            "result {want:#x} never came up: {seen:?}"
+        );
     }
     vgem.close_buffer(h).ok();
 }

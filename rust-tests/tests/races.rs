@@ -100,9 +100,18 @@ fn heap_buf(heap: RawFd) -> OwnedFd {
     };
     // SAFETY: `data` has the layout DMA_HEAP_IOCTL_ALLOC encodes.
     let r = unsafe {
-        libc::ioctl(heap, DMA_HEAP_IOCTL_ALLOC as _, (&mut data as *mut dma_heap_allocation_data).cast::<c_void>())
+        libc::ioctl(
+            heap,
+            DMA_HEAP_IOCTL_ALLOC as _,
+            (&mut data as *mut dma_heap_allocation_data).cast::<c_void>(),
+        )
     };
-    assert_eq!(r, 0, "DMA_HEAP_IOCTL_ALLOC: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        r,
+        0,
+        "DMA_HEAP_IOCTL_ALLOC: {}",
+        std::io::Error::last_os_error()
+    );
     // SAFETY: the kernel installed a new fd for us.
     unsafe { std::os::fd::FromRawFd::from_raw_fd(data.fd as RawFd) }
 }
@@ -118,7 +127,12 @@ fn apply(slot: RawFd, src: Source) {
         Source::FreshOpen(path) => {
             let c = CString::new(path.as_os_str().as_bytes()).unwrap();
             let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-            assert!(fd >= 0, "open {}: {}", path.display(), std::io::Error::last_os_error());
+            assert!(
+                fd >= 0,
+                "open {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
             let r = unsafe { libc::dup3(fd, slot, libc::O_CLOEXEC) };
             assert_eq!(r, slot, "dup3: {}", std::io::Error::last_os_error());
             unsafe { libc::close(fd) };
@@ -175,7 +189,13 @@ struct Figures {
 }
 
 /// Runs `compares` compares on 2 threads while 2 mutator threads flip the slots.
-fn race(req: libc::c_ulong, target: Target, slots: &[Slot], extra_valid: &[Outcome], compares: u64) -> Figures {
+fn race(
+    req: libc::c_ulong,
+    target: Target,
+    slots: &[Slot],
+    extra_valid: &[Outcome],
+    compares: u64,
+) -> Figures {
     let slots = Arc::new(
         slots
             .iter()
@@ -269,18 +289,26 @@ struct Ledger {
 
 impl Ledger {
     fn take() -> Self {
-        Self { bufs: dmabuf_count(), clients: drm_client_counts() }
+        Self {
+            bufs: dmabuf_count(),
+            clients: drm_client_counts(),
+        }
     }
 
     /// Asserts that the counters see what the test holds (so that "back to where they started"
     /// means something): at least `bufs` more dma-bufs, and more clients on some DRM minor.
     fn assert_counts_see(&self, bufs: usize, clients: bool) {
         let now = dmabuf_count();
-        assert!(now >= self.bufs + bufs, "debugfs counts {now} dma-bufs, started at {}, {bufs} are held", self.bufs);
+        assert!(
+            now >= self.bufs + bufs,
+            "debugfs counts {now} dma-bufs, started at {}, {bufs} are held",
+            self.bufs
+        );
         if clients {
             let c = drm_client_counts();
             assert!(
-                c.iter().any(|(m, n)| *n > self.clients.get(m).copied().unwrap_or(0)),
+                c.iter()
+                    .any(|(m, n)| *n > self.clients.get(m).copied().unwrap_or(0)),
                 "debugfs shows no new DRM client while the test holds some: {c:?} vs {:?}",
                 self.clients
             );
@@ -291,8 +319,11 @@ impl Ledger {
     fn check(self, name: &str, f: &Figures) {
         let bufs = settle(&self.bufs, dmabuf_count);
         let clients = settle(&self.clients, drm_client_counts);
-        let outcomes: Vec<String> =
-            f.outcomes.iter().map(|((class, o), n)| format!("{class}:{o}={n}")).collect();
+        let outcomes: Vec<String> = f
+            .outcomes
+            .iter()
+            .map(|((class, o), n)| format!("{class}:{o}={n}"))
+            .collect();
         report(&format!(
             "races[{name}]: {} compares, {} mutations, {:.1} s, outcomes {{{}}}, dma-bufs before/after {}/{}, \
              drm clients before/after {:?}/{:?}",
@@ -305,8 +336,14 @@ impl Ledger {
             self.clients,
             clients
         ));
-        assert_eq!(bufs, self.bufs, "{name}: dma-bufs leaked (debugfs {DMA_BUF_BUFINFO})");
-        assert_eq!(clients, self.clients, "{name}: drm_files leaked (debugfs {DRI_DEBUGFS}/*/clients)");
+        assert_eq!(
+            bufs, self.bufs,
+            "{name}: dma-bufs leaked (debugfs {DMA_BUF_BUFINFO})"
+        );
+        assert_eq!(
+            clients, self.clients,
+            "{name}: drm_files leaked (debugfs {DRI_DEBUGFS}/*/clients)"
+        );
     }
 }
 
@@ -370,11 +407,22 @@ fn drm_other_fd_flips() {
                     Source::Dup(vkms.raw()),
                     Source::Close,
                 ],
-                valid: vec![Outcome::Bits(ALL), Outcome::Bits(DEVICE), Outcome::Bits(0), eb],
+                valid: vec![
+                    Outcome::Bits(ALL),
+                    Outcome::Bits(DEVICE),
+                    Outcome::Bits(0),
+                    eb,
+                ],
             },
         ];
         ledger.assert_counts_see(0, true);
-        let f = race(DRM_IOCTL_FILE_SAME as _, Target::Fixed(a.raw()), &slots, &[], compares_per_test());
+        let f = race(
+            DRM_IOCTL_FILE_SAME as _,
+            Target::Fixed(a.raw()),
+            &slots,
+            &[],
+            compares_per_test(),
+        );
         assert_seen(
             "drm_other_fd_flips",
             &f,
@@ -410,7 +458,12 @@ fn drm_both_fds_flip() {
         ];
         let slots: Vec<Slot> = s
             .iter()
-            .map(|&fd| Slot { fd, class: "both-flip", sources: sources.clone(), valid: vec![] })
+            .map(|&fd| Slot {
+                fd,
+                class: "both-flip",
+                sources: sources.clone(),
+                valid: vec![],
+            })
             .collect();
         // The ioctl fd may be: closed (EBADF from ioctl(2)), an eventfd (ENOTTY), vgem or vkms.
         let valid = [
@@ -421,7 +474,13 @@ fn drm_both_fds_flip() {
             Outcome::Errno(libc::ENOTTY),
         ];
         ledger.assert_counts_see(0, true);
-        let f = race(DRM_IOCTL_FILE_SAME as _, Target::Slots, &slots, &valid, compares_per_test());
+        let f = race(
+            DRM_IOCTL_FILE_SAME as _,
+            Target::Slots,
+            &slots,
+            &valid,
+            compares_per_test(),
+        );
         assert_seen(
             "drm_both_fds_flip",
             &f,
@@ -487,7 +546,13 @@ fn dmabuf_other_fd_flips() {
             },
         ];
         ledger.assert_counts_see(3, true);
-        let f = race(DMA_BUF_IOCTL_SAME_OBJECT as _, Target::Fixed(b.as_raw_fd()), &slots, &[], compares_per_test());
+        let f = race(
+            DMA_BUF_IOCTL_SAME_OBJECT as _,
+            Target::Fixed(b.as_raw_fd()),
+            &slots,
+            &[],
+            compares_per_test(),
+        );
         assert_seen(
             "dmabuf_other_fd_flips",
             &f,
@@ -528,7 +593,12 @@ fn dmabuf_both_fds_flip() {
         ];
         let slots: Vec<Slot> = s
             .iter()
-            .map(|&fd| Slot { fd, class: "both-flip", sources: sources.clone(), valid: vec![] })
+            .map(|&fd| Slot {
+                fd,
+                class: "both-flip",
+                sources: sources.clone(),
+                valid: vec![],
+            })
             .collect();
         let valid = [
             Outcome::Bits(BUF_SAME),
@@ -537,7 +607,13 @@ fn dmabuf_both_fds_flip() {
             Outcome::Errno(libc::ENOTTY),
         ];
         ledger.assert_counts_see(2, false);
-        let f = race(DMA_BUF_IOCTL_SAME_OBJECT as _, Target::Slots, &slots, &valid, compares_per_test());
+        let f = race(
+            DMA_BUF_IOCTL_SAME_OBJECT as _,
+            Target::Slots,
+            &slots,
+            &valid,
+            compares_per_test(),
+        );
         assert_seen(
             "dmabuf_both_fds_flip",
             &f,
