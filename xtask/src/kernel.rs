@@ -326,28 +326,28 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
     }
 }
 
-/// Takes the machine-wide kernel build lock for the rest of this process: two makes in one
-/// object directory corrupt it, and two kernel builds on 2 cores help nobody.
-pub fn lock_builds() -> Result<()> {
+/// Takes the machine-wide kernel build lock, held until the returned file is dropped: two makes
+/// in one object directory corrupt it (and a series apply rewrites the tree under a build), and two
+/// kernel builds on 2 cores help nobody.
+pub fn lock_builds() -> Result<fs::File> {
     fs::create_dir_all(util::build_dir()).map_err(|e| e.to_string())?;
     let lock = fs::File::create(util::build_dir().join(".kernel-build.lock")).map_err(|e| e.to_string())?;
     if lock.try_lock().is_err() {
         eprintln!("xtask: another kernel build is running; waiting for it");
         lock.lock().map_err(|e| e.to_string())?;
     }
-    std::mem::forget(lock);
-    Ok(())
+    Ok(lock)
 }
 
 /// Configures (when the fragments changed) and builds the kernel; returns the bzImage path.
 pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
-    lock_builds()?;
+    let _lock = lock_builds()?;
     let tree = apply(b)?;
     build_tree(b, &tree, &obj_dir(b, flavor), flavor)
 }
 
 /// Configures and builds any work tree of base `b` (the patched one, or for comparisons an
-/// unpatched worktree) into `obj`. Callers take [`lock_builds`] first.
+/// unpatched worktree) into `obj`. Callers hold [`lock_builds`] while it runs.
 pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<PathBuf> {
     let (tree, obj) = (tree.to_path_buf(), obj.to_path_buf());
     fs::create_dir_all(&obj).map_err(|e| e.to_string())?;

@@ -1,6 +1,5 @@
 //! `cargo xtask`: the project's harness. See `cargo xtask help`.
 
-#[allow(dead_code)] // wired into `cargo xtask igt`
 mod igt;
 mod kernel;
 mod regression;
@@ -202,6 +201,18 @@ fn cmd_test(a: Args) -> Result<bool> {
         return Err("no guest test executables were built".into());
     }
 
+    // IGT, when an IGT build is given from outside (its source is never vendored here).
+    let igt_build = igt_build_dir()?;
+    let igt_results = util::build_dir().join("vm/test/igt-results");
+    let mut script = guest_script(&groups);
+    if let Some(dir) = &igt_build {
+        let tests = ["igt@core_file_same", "igt@dmabuf_same_object"];
+        let igt = igt::guest_script(&vm::guest_path(dir).to_string_lossy(), &igt_results.to_string_lossy(), &tests);
+        script.push_str(&format!(
+            "echo 'XTASK-BEGIN igt'\ncat > /tmp/igt.sh <<'XTASK_IGT_EOF'\n{igt}XTASK_IGT_EOF\nsh /tmp/igt.sh\necho \"XTASK-END igt $?\"\n"
+        ));
+    }
+
     // 3. One boot: KUnit runs at boot (only the suites of the series), then the Rust tests.
     let r = vm::run(
         &vm::VmOpts {
@@ -211,7 +222,7 @@ fn cmd_test(a: Args) -> Result<bool> {
             memory_mb: 3072,
             name: "test",
         },
-        &guest_script(&groups),
+        &script,
     )?;
     eprintln!("xtask: guest ran {:.1} s (log {})", r.seconds, r.dir.display());
     summary.add_kunit(&r.dmesg, &["drm_file_same", "dma-buf-same"]);
@@ -223,6 +234,13 @@ fn cmd_test(a: Args) -> Result<bool> {
     }
     if r.status.is_none() {
         summary.problem("the guest did not finish (see serial.log)".into());
+    }
+    match &igt_build {
+        Some(dir) => add_igt(&mut summary, dir, &igt_results.join("results.json")),
+        None => println!(
+            "IGT: not run (no IGT source: set IGT_BUILD to an IGT build with the tests of tests/igt/, \
+             see tests/igt/README.md)"
+        ),
     }
     for p in vm::kernel_problems(&r.dmesg) {
         summary.problem(format!("kernel log: {p}"));
@@ -250,4 +268,52 @@ fn cmd_demo(a: Args) -> Result<bool> {
         eprintln!("xtask: kernel log: {p}");
     }
     Ok(r.status == Some(0) && problems.is_empty())
+}
+
+/// The IGT build to use: `IGT_BUILD`, or `IGT_SRC/build`. Given but unusable is an error, not a skip.
+fn igt_build_dir() -> Result<Option<PathBuf>> {
+    let dir = match (std::env::var_os("IGT_BUILD"), std::env::var_os("IGT_SRC")) {
+        (Some(b), _) => PathBuf::from(b),
+        (None, Some(s)) => PathBuf::from(s).join("build"),
+        (None, None) => return Ok(None),
+    };
+    for need in ["runner/igt_runner", "tests/core_file_same", "tests/dmabuf_same_object"] {
+        if !dir.join(need).exists() {
+            return Err(format!(
+                "IGT build {} has no {need}: build it as tests/igt/README.md says",
+                dir.display()
+            ));
+        }
+    }
+    Ok(Some(dir.canonicalize().map_err(|e| e.to_string())?))
+}
+
+fn add_igt(summary: &mut results::Summary, dir: &std::path::Path, results_json: &std::path::Path) {
+    let text = match util::read(results_json) {
+        Ok(t) => t,
+        Err(e) => {
+            summary.rows.push(("guest igt".into(), 0, 1, 0));
+            summary.problem(format!("IGT produced no results.json: {e}"));
+            return;
+        }
+    };
+    let version = results::json_string_field(&text, "igt-version")
+        .and_then(|v| v.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown version".into());
+    match igt::parse_results_json(&text) {
+        Ok(s) => {
+            for (name, result) in &s.tests {
+                println!("  {name} ... {result}");
+            }
+            for (name, result) in s.problems() {
+                summary.problem(format!("IGT {name}: {result}"));
+            }
+            println!("IGT: {} from {}", version, dir.display());
+            summary.rows.push((format!("guest igt ({version})"), s.pass, s.fail + s.other, s.skip));
+        }
+        Err(e) => {
+            summary.rows.push(("guest igt".into(), 0, 1, 0));
+            summary.problem(format!("IGT results.json unreadable: {e}"));
+        }
+    }
 }

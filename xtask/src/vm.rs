@@ -24,8 +24,10 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xtaskout "/host$OUT" |
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
-mount -t tmpfs tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
+mkdir -p /host/run/host-tmp
+mount -o bind,ro /host/tmp /host/run/host-tmp
+mount -t tmpfs tmpfs /host/tmp
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t tmpfs tmpfs /host/dev/shm
@@ -139,6 +141,15 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
         );
     }
     Ok(VmRun { status, output, dmesg, seconds, dir })
+}
+
+/// Where a host path is seen in the guest: the same path, but the guest has its own /tmp and sees
+/// the host's read-only at /run/host-tmp.
+pub fn guest_path(p: &Path) -> PathBuf {
+    match p.strip_prefix("/tmp") {
+        Ok(rest) => Path::new("/run/host-tmp").join(rest),
+        Err(_) => p.to_path_buf(),
+    }
 }
 
 /// Lines of a kernel log that mean the kernel itself went wrong.
