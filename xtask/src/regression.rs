@@ -520,7 +520,7 @@ fn build_kernels(b: &'static kernel::Base) -> Result<()> {
     if !wt.join(".git").exists() {
         eprintln!("xtask: git worktree of branch base at {}", wt.display());
         util::run(Command::new("git").arg("-C").arg(&tree).args(["worktree", "prune"]))?;
-        util::run(Command::new("git").arg("-C").arg(&tree).args(["worktree", "add"]).arg(&wt).arg("base"))?;
+        util::run(Command::new("git").arg("-C").arg(&tree).args(["worktree", "add", "--quiet"]).arg(&wt).arg("base"))?;
     }
     let head = util::output(Command::new("git").arg("-C").arg(&wt).args(["rev-parse", "HEAD"]))?;
     let base = util::output(Command::new("git").arg("-C").arg(&tree).args(["rev-parse", "base"]))?;
