@@ -434,9 +434,13 @@ pub fn export(b: &Base) -> Result<()> {
         let (mut to, mut cc) = (Vec::<String>::new(), Vec::<String>::new());
         for l in who.lines().filter(|l| l.contains('@') && !l.starts_with('#')) {
             let addr = l.split(" (").next().unwrap_or(l).trim().to_string();
-            let list = if l.contains("(maintainer:") { &mut to } else { &mut cc };
-            if !to.contains(&addr) && !cc.contains(&addr) {
-                list.push(addr);
+            if to.contains(&addr) || cc.contains(&addr) {
+                continue;
+            }
+            if l.contains("(maintainer:") {
+                to.push(addr);
+            } else {
+                cc.push(addr);
             }
         }
         let text = util::read(&cover)?;
