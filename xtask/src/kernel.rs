@@ -399,7 +399,9 @@ pub fn export(b: &Base) -> Result<()> {
     for p in util::sorted_files(&dir, "patch").unwrap_or_default() {
         fs::remove_file(&p).map_err(|e| e.to_string())?;
     }
+    // The cover letter is the mainline series'; a backport variant goes out as plain patches.
     let cover_src = util::root().join("linux/cover-letter.txt");
+    let cover_src = if b.series == "patches" { cover_src } else { util::root().join("linux/no-cover-letter") };
     let mut fp = git(&tree);
     fp.args(["format-patch", "-q", "--no-signature", "--zero-commit"]);
     if cover_src.exists() {

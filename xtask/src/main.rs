@@ -18,6 +18,7 @@ cargo xtask COMMAND [OPTIONS]
 
 Commands:
   kernel [--base B] [--flavor F]   fetch the pinned base, apply linux/<series>, configure, build
+  tree [--base B]                  fetch the pinned base and apply the series (no build): the work tree
   export [--base B]                write the work tree's commits since `base` back to linux/<series>
   vm [--base B] [--flavor F] -- CMD...
                                    boot the patched kernel and run CMD (as root, host root read-only)
@@ -71,6 +72,11 @@ fn main() -> ExitCode {
             let b = kernel::base(&a.base)?;
             let img = kernel::build(b, a.flavor)?;
             println!("{}", img.display());
+            Ok(true)
+        }),
+        "tree" => parse(rest).and_then(|a| {
+            let tree = kernel::apply(kernel::base(&a.base)?)?;
+            println!("{}", tree.display());
             Ok(true)
         }),
         "export" => parse(rest).and_then(|a| kernel::export(kernel::base(&a.base)?).map(|_| true)),
