@@ -26,6 +26,8 @@ Commands:
                                    ends with one `N passed, N failed` line, exits non-zero on any
                                    failure, kernel warning or missing device node
   demo [--base B]                  boot the patched kernel and show the CLI answering on real fds
+  bench [--base B] [-- ARGS]       run crates/fdsame-bench in the guest; report, JSON and SVG chart
+                                   into docs/bench/ (ARGS go to the bench, e.g. -- --quick)
   igt-regression [...]             upstream IGT (Debian sid packages) on the unpatched and the
                                    patched kernel, compared test by test (its own command: sid moves)
   help                             this text
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         "test" => parse(rest).and_then(cmd_test),
         "demo" => parse(rest).and_then(cmd_demo),
         "igt-regression" => regression::cmd(rest),
+        "bench" => parse(rest).and_then(cmd_bench),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(true)
@@ -322,4 +325,40 @@ fn add_igt(summary: &mut results::Summary, dir: &std::path::Path, results_json: 
             summary.problem(format!("IGT results.json unreadable: {e}"));
         }
     }
+}
+
+fn cmd_bench(a: Args) -> Result<bool> {
+    let b = kernel::base(&a.base)?;
+    let img = kernel::build(b, a.flavor)?;
+    util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
+        "build", "-q", "--release", "-p", "fdsame-bench",
+    ]))?;
+    let exe = util::root().join("target/release/fdsame-bench");
+    let out = util::build_dir().join("vm/bench");
+    let args: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
+    let script = format!(
+        "ulimit -n 65536\n{} --out {} {}\n",
+        shell_quote(&exe.to_string_lossy()),
+        shell_quote(&out.join("report").to_string_lossy()),
+        args.join(" ")
+    );
+    let r = vm::run(
+        &vm::VmOpts { kernel: &img, cmdline: "", timeout: Duration::from_secs(900), memory_mb: 3072, name: "bench" },
+        &script,
+    )?;
+    print!("{}", r.output);
+    let problems = vm::kernel_problems(&r.dmesg);
+    for p in &problems {
+        eprintln!("xtask: kernel log: {p}");
+    }
+    if r.status != Some(0) || !problems.is_empty() {
+        return Ok(false);
+    }
+    let docs = util::root().join("docs/bench");
+    std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
+    for f in ["bench.md", "bench.json", "bench.svg"] {
+        std::fs::copy(out.join("report").join(f), docs.join(f)).map_err(|e| format!("{f}: {e}"))?;
+    }
+    eprintln!("xtask: report in {}", docs.display());
+    Ok(true)
 }
