@@ -4,10 +4,10 @@ HOLD=@HOLD@
 show() { echo; echo "\$ $*"; "$@"; echo "(exit $?)"; }
 
 echo "== The patched kernel: $(uname -r)"
-for c in /dev/dri/card* /dev/dri/renderD*; do
-  echo "   $c  driver: $(cat /sys/class/drm/${c##*/}/device/uevent 2>/dev/null | sed -n 's/^DRIVER=//p')"
-done
-card_of() { for c in /dev/dri/card*; do grep -q "^DRIVER=$1\$" /sys/class/drm/${c##*/}/device/uevent 2>/dev/null && echo $c; done | head -1; }
+# vkms and vgem are faux devices: the device's name says which is which (card numbers follow probe order).
+dev_of() { d=$(readlink -f /sys/class/drm/${1##*/}/device); echo ${d##*/}; }
+for c in /dev/dri/card* /dev/dri/renderD*; do echo "   $c  device: $(dev_of $c)"; done
+card_of() { for c in /dev/dri/card*; do [ "$(dev_of $c)" = "$1" ] && echo $c; done | head -1; }
 VKMS=$(card_of vkms); VGEM=$(card_of vgem)
 RENDER=$(ls /dev/dri/renderD* | head -1)
 

@@ -287,7 +287,7 @@ fn head(tree: &Path) -> Result<String> {
     Ok(util::output(git(tree).args(["rev-parse", "HEAD"]))?.trim().to_string())
 }
 
-fn make(tree: &Path, obj: &Path) -> Command {
+pub fn make(tree: &Path, obj: &Path) -> Command {
     let mut c = Command::new("make");
     c.current_dir(tree);
     c.arg(format!("O={}", obj.display()));
@@ -349,6 +349,37 @@ pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
 /// Configures and builds any work tree of base `b` (the patched one, or for comparisons an
 /// unpatched worktree) into `obj`. Callers hold [`lock_builds`] while it runs.
 pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<PathBuf> {
+    configure(b, tree, obj, flavor)?;
+    let (tree, obj) = (tree.to_path_buf(), obj.to_path_buf());
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
+    eprintln!("xtask: building {} in {}", b.package, obj.display());
+    let log = obj.join("build.log");
+    let mut c = make(&tree, &obj);
+    c.arg(format!("-j{jobs}")).arg("bzImage");
+    let (ok, text) = util::capture(&mut c)?;
+    util::write(&log, &text)?;
+    if !ok {
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!("kernel build failed (full log {}):\n{}", log.display(), tail.join("\n")));
+    }
+    let warnings = text.lines().filter(|l| l.contains("warning:")).count();
+    eprintln!("xtask: kernel built ({warnings} compiler warnings; log {})", log.display());
+    Ok(obj.join("arch/x86/boot/bzImage"))
+}
+
+/// The pristine base as a second work tree (a git worktree of branch `base`), for comparisons.
+pub fn unpatched_tree(b: &Base) -> Result<PathBuf> {
+    let tree = ensure_tree(b)?;
+    let wt = util::build_dir().join(format!("linux-source-{}-unpatched", b.name));
+    if !wt.join("Makefile").exists() {
+        util::run(git(&tree).args(["worktree", "add", "-f"]).arg(&wt).arg("base"))?;
+    }
+    Ok(wt)
+}
+
+/// Configures `obj` from tinyconfig and the flavour's fragments, when they changed.
+pub fn configure(_b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()> {
     let (tree, obj) = (tree.to_path_buf(), obj.to_path_buf());
     fs::create_dir_all(&obj).map_err(|e| e.to_string())?;
     let fragments = flavor.fragments();
@@ -368,21 +399,7 @@ pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<P
         verify_config(&obj, &fragments)?;
         util::write(&stamp_file, &stamp)?;
     }
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
-    eprintln!("xtask: building {} in {}", b.package, obj.display());
-    let log = obj.join("build.log");
-    let mut c = make(&tree, &obj);
-    c.arg(format!("-j{jobs}")).arg("bzImage");
-    let (ok, text) = util::capture(&mut c)?;
-    util::write(&log, &text)?;
-    if !ok {
-        let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("kernel build failed (full log {}):\n{}", log.display(), tail.join("\n")));
-    }
-    let warnings = text.lines().filter(|l| l.contains("warning:")).count();
-    eprintln!("xtask: kernel built ({warnings} compiler warnings; log {})", log.display());
-    Ok(obj.join("arch/x86/boot/bzImage"))
+    Ok(())
 }
 
 /// Exports the work tree's commits since `base` back into `linux/<series>/`, with the cover letter

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's harness. See `cargo xtask help`.
 
+mod check;
 mod igt;
 mod kernel;
 mod regression;
@@ -18,6 +19,8 @@ cargo xtask COMMAND [OPTIONS]
 
 Commands:
   kernel [--base B] [--flavor F]   fetch the pinned base, apply linux/<series>, configure, build
+  check [--base B]                 static checks: checkpatch --strict per patch, kernel-doc -Wall,
+                                   W=1 + sparse on the touched objects (new warnings vs the base)
   tree [--base B]                  fetch the pinned base and apply the series (no build): the work tree
   export [--base B]                write the work tree's commits since `base` back to linux/<series>
   vm [--base B] [--flavor F] -- CMD...
@@ -87,6 +90,11 @@ fn main() -> ExitCode {
         "demo" => parse(rest).and_then(cmd_demo),
         "igt-regression" => regression::cmd(rest),
         "bench" => parse(rest).and_then(cmd_bench),
+        "check" => parse(rest).and_then(|a| {
+            let mut s = results::Summary::default();
+            check::run(kernel::base(&a.base)?, &mut s)?;
+            Ok(s.report())
+        }),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(true)

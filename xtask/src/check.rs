@@ -1,0 +1,157 @@
+//! Static checks of the series: checkpatch.pl --strict on every patch, kernel-doc on the touched
+//! files, and sparse (C=2) plus W=1 on the touched objects, compared with the same objects built
+//! from the unpatched base so that only new warnings count.
+
+use crate::kernel::{self, Base};
+use crate::results::Summary;
+use crate::util::{self, Result};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// checkpatch findings accepted on purpose, with the reason (printed, counted apart, never silent).
+const ACCEPTED: &[(&str, &str)] = &[(
+    "FILE_PATH_CHANGES",
+    "new test files in drivers/gpu/drm/tests/ and drivers/dma-buf/ are covered by the existing \
+     DRM DRIVERS and DMA BUFFER SHARING FRAMEWORK entries (see linux/patches/MAINTAINERS.txt)",
+)];
+
+/// Files the series touches (from the patches themselves), split into C sources and headers.
+fn touched(b: &Base) -> Result<BTreeSet<String>> {
+    let mut set = BTreeSet::new();
+    for p in kernel::series_patches(b)? {
+        for l in util::read(&p)?.lines() {
+            if let Some(f) = l.strip_prefix("+++ b/") {
+                set.insert(f.to_string());
+            }
+        }
+    }
+    Ok(set)
+}
+
+pub fn run(b: &Base, s: &mut Summary) -> Result<()> {
+    let tree = kernel::apply(b)?;
+    checkpatch(b, &tree, s)?;
+    kerneldoc(b, &tree, s)?;
+    compile_checks(b, &tree, s)?;
+    Ok(())
+}
+
+fn checkpatch(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
+    for p in kernel::series_patches(b)? {
+        let name = p.file_name().unwrap().to_string_lossy().chars().take(4).collect::<String>();
+        let (_, out) = util::capture(
+            Command::new(tree.join("scripts/checkpatch.pl"))
+                .current_dir(tree)
+                .args(["--strict", "--showfile", "--show-types", "--no-summary", "--color=never"])
+                .arg(&p),
+        )?;
+        let mut bad = 0;
+        let mut accepted = 0;
+        for l in out.lines().filter(|l| l.starts_with("ERROR:") || l.starts_with("WARNING:") || l.starts_with("CHECK:")) {
+            match ACCEPTED.iter().find(|(t, _)| l.contains(&format!(":{t}:"))) {
+                Some((t, why)) => {
+                    accepted += 1;
+                    println!("  checkpatch {name}: accepted {t}: {why}");
+                }
+                None => {
+                    bad += 1;
+                    s.problem(format!("checkpatch {name}: {l}"));
+                }
+            }
+        }
+        println!("  checkpatch --strict {name}: {bad} errors/warnings/checks, {accepted} accepted");
+        s.rows.push((format!("check checkpatch --strict {name}"), u32::from(bad == 0), u32::from(bad > 0), 0));
+    }
+    Ok(())
+}
+
+/// kernel-doc -Wall warnings for `files` in `tree`, without line numbers.
+fn kerneldoc_warnings(tree: &Path, files: &[String]) -> Result<BTreeSet<String>> {
+    let files: Vec<&String> = files.iter().filter(|f| tree.join(f).exists()).collect();
+    if files.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let (_, out) = util::capture(
+        Command::new(tree.join("scripts/kernel-doc")).current_dir(tree).args(["-none", "-Wall"]).args(&files),
+    )?;
+    Ok(out
+        .lines()
+        .filter(|l| l.contains("warning") || l.contains("error"))
+        .map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let file = parts.next().unwrap_or("");
+            let _line = parts.next();
+            format!("{file}:{}", parts.next().unwrap_or("").trim())
+        })
+        .collect())
+}
+
+fn kerneldoc(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
+    let files: Vec<String> = touched(b)?.into_iter().filter(|f| f.ends_with(".c") || f.ends_with(".h")).collect();
+    let patched = kerneldoc_warnings(tree, &files)?;
+    let unpatched = kerneldoc_warnings(&kernel::unpatched_tree(b)?, &files)?;
+    let new: Vec<&String> = patched.iter().filter(|w| !unpatched.contains(w.as_str())).collect();
+    for w in &new {
+        s.problem(format!("new kernel-doc warning: {w}"));
+    }
+    println!(
+        "  kernel-doc -Wall on {} touched files: {} new warnings ({} with the series, {} without)",
+        files.len(),
+        new.len(),
+        patched.len(),
+        unpatched.len()
+    );
+    s.rows.push(("check kernel-doc -Wall, new warnings".into(), u32::from(new.is_empty()), u32::from(!new.is_empty()), 0));
+    Ok(())
+}
+
+/// Warnings from compiling `objs` with sparse and W=1 in `obj` (configured like the VM kernel).
+fn compile_warnings(b: &Base, tree: &Path, obj: &Path, objs: &[String]) -> Result<BTreeSet<String>> {
+    let _lock = kernel::lock_builds()?;
+    kernel::configure(b, tree, obj, kernel::Flavor::Vm)?;
+    let mut c = kernel::make(tree, obj);
+    c.args(["-j3", "W=1", "C=2", "CHECK=sparse", "KCFLAGS=-fdiagnostics-color=never"]).args(objs);
+    let (ok, out) = util::capture(&mut c)?;
+    if !ok {
+        return Err(format!("W=1/sparse build of the touched objects failed:\n{out}"));
+    }
+    // Normalise: drop line and column numbers so that moved code does not count as new.
+    Ok(out
+        .lines()
+        .filter(|l| l.contains("warning:") || l.contains("error:"))
+        .map(|l| {
+            let mut parts = l.splitn(4, ':');
+            let file = parts.next().unwrap_or("");
+            let rest: String = parts.skip(2).collect::<Vec<_>>().join(":");
+            format!("{}:{}", file.rsplit("linux-source-").next().unwrap_or(file), rest.trim())
+        })
+        .collect())
+}
+
+fn compile_checks(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
+    let objs: Vec<String> = touched(b)?
+        .into_iter()
+        .filter(|f| f.ends_with(".c"))
+        .map(|f| f.trim_end_matches(".c").to_string() + ".o")
+        .collect();
+    let patched = compile_warnings(b, tree, &util::build_dir().join(format!("kbuild-{}-check", b.name)), &objs)?;
+    // The unpatched objects that exist there (new files have no base to compare with).
+    let base_tree = kernel::unpatched_tree(b)?;
+    let base_objs: Vec<String> = objs.iter().filter(|o| base_tree.join(o.replace(".o", ".c")).exists()).cloned().collect();
+    let unpatched =
+        compile_warnings(b, &base_tree, &util::build_dir().join(format!("kbuild-{}-check-base", b.name)), &base_objs)?;
+    let new: Vec<&String> = patched.iter().filter(|w| !unpatched.contains(w.as_str())).collect();
+    for w in &new {
+        s.problem(format!("new W=1/sparse warning: {w}"));
+    }
+    println!(
+        "  W=1 + sparse (C=2) on {} touched objects: {} new warnings ({} with the series, {} without)",
+        objs.len(),
+        new.len(),
+        patched.len(),
+        unpatched.len()
+    );
+    s.rows.push(("check W=1 + sparse, new warnings".into(), u32::from(new.is_empty()), u32::from(!new.is_empty()), 0));
+    Ok(())
+}
