@@ -43,12 +43,19 @@ fn checkpatch(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
         let (_, out) = util::capture(
             Command::new(tree.join("scripts/checkpatch.pl"))
                 .current_dir(tree)
-                .args(["--strict", "--showfile", "--show-types", "--no-summary", "--color=never"])
+                .args(["--strict", "--showfile", "--show-types", "--color=never"])
                 .arg(&p),
         )?;
         let mut bad = 0;
         let mut accepted = 0;
-        for l in out.lines().filter(|l| l.starts_with("ERROR:") || l.starts_with("WARNING:") || l.starts_with("CHECK:")) {
+        // With --showfile a finding reads "FILE:LINE: LEVEL:TYPE: text"; without it "LEVEL:TYPE: text".
+        let is_finding = |l: &str| {
+            ["ERROR:", "WARNING:", "CHECK:"].iter().any(|k| l.starts_with(k) || l.contains(&format!(": {k}")))
+        };
+        if !out.contains("total:") && out.lines().any(|l| l.contains("Can't") || l.contains("not found")) {
+            return Err(format!("checkpatch.pl did not run on {}:\n{out}", p.display()));
+        }
+        for l in out.lines().filter(|l| is_finding(l)) {
             match ACCEPTED.iter().find(|(t, _)| l.contains(&format!(":{t}:"))) {
                 Some((t, why)) => {
                     accepted += 1;
@@ -72,9 +79,12 @@ fn kerneldoc_warnings(tree: &Path, files: &[String]) -> Result<BTreeSet<String>>
     if files.is_empty() {
         return Ok(BTreeSet::new());
     }
-    let (_, out) = util::capture(
+    let (ok, out) = util::capture(
         Command::new(tree.join("scripts/kernel-doc")).current_dir(tree).args(["-none", "-Wall"]).args(&files),
     )?;
+    if !ok && !out.contains("warning") {
+        return Err(format!("kernel-doc did not run in {}:\n{out}", tree.display()));
+    }
     Ok(out
         .lines()
         .filter(|l| l.contains("warning") || l.contains("error"))
@@ -111,10 +121,17 @@ fn compile_warnings(b: &Base, tree: &Path, obj: &Path, objs: &[String]) -> Resul
     let _lock = kernel::lock_builds()?;
     kernel::configure(b, tree, obj, kernel::Flavor::Vm)?;
     let mut c = kernel::make(tree, obj);
-    c.args(["-j3", "W=1", "C=2", "CHECK=sparse", "KCFLAGS=-fdiagnostics-color=never"]).args(objs);
+    c.args(["-j3", "W=1", "C=2", "KCFLAGS=-fdiagnostics-color=never"]).arg(format!("CHECK={}", kernel::sparse()?.display())).args(objs);
     let (ok, out) = util::capture(&mut c)?;
     if !ok {
         return Err(format!("W=1/sparse build of the touched objects failed:\n{out}"));
+    }
+    // Prove sparse ran: make prints a CHECK line for every object it checks.
+    for o in objs {
+        let src = o.trim_end_matches(".o").to_string() + ".c";
+        if !out.lines().any(|l| l.trim_start().starts_with("CHECK") && l.contains(&src)) {
+            return Err(format!("sparse did not check {src} (is sparse installed?):\n{out}"));
+        }
     }
     // Normalise: drop line and column numbers so that moved code does not count as new.
     Ok(out

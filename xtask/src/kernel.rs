@@ -115,6 +115,8 @@ fn apt_opts() -> Result<Vec<String>> {
         let uri = if b.security { &security } else { &main };
         list.push_str(&format!("deb [signed-by={key}] {uri} {} main\n", b.suite));
     }
+    // Tools newer than this Debian release ships, built from Debian's source packages (sparse).
+    list.push_str(&format!("deb-src [signed-by={key}] {main} sid main\n"));
     let src = dir.join("sources.list");
     util::write(&src, &list)?;
     Ok(vec![
@@ -474,4 +476,35 @@ pub fn export(b: &Base) -> Result<()> {
     util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
     eprintln!("xtask: exported {} patches to {}", patches.len(), dir.display());
     Ok(())
+}
+
+/// Sparse new enough for the kernel's checker test (`__typeof_unqual__`): bookworm's 0.6.4 is not.
+/// Built once from Debian's pinned source package into build/tools.
+pub const SPARSE_VERSION: &str = "0.6.5~rc1-2";
+
+pub fn sparse() -> Result<PathBuf> {
+    let dir = util::build_dir().join("tools/sparse");
+    let bin = dir.join("sparse");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let src = util::build_dir().join("tools/sparse-src");
+    let _ = fs::remove_dir_all(&src);
+    fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+    let opts = apt_opts()?;
+    util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
+    util::run(
+        Command::new("apt-get")
+            .args(&opts)
+            .args(["-q", "source", "--download-only", &format!("sparse={SPARSE_VERSION}")])
+            .current_dir(&src),
+    )
+    .map_err(|e| format!("{e} (sparse {SPARSE_VERSION} may have left sid: pin the version it has now)"))?;
+    util::run(&mut util::sh(&format!(
+        "cd {} && tar xf sparse_*.orig.tar.* && cd sparse-*/ && make -s -j2 sparse && mkdir -p {} && cp sparse {}",
+        src.display(),
+        dir.display(),
+        bin.display()
+    )))?;
+    Ok(bin)
 }

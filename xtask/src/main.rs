@@ -203,7 +203,14 @@ fn cmd_test(a: Args) -> Result<bool> {
         summary.add_libtest(&format!("host {label}"), &text, ok);
     }
 
-    // 2. The kernel, and the guest tests built on the host.
+    // 2. Static checks of the series (checkpatch, kernel-doc, W=1 + sparse vs the base).
+    eprintln!("xtask: static checks of the series");
+    if let Err(e) = check::run(b, &mut summary) {
+        summary.rows.push(("check (static checks)".into(), 0, 1, 0));
+        summary.problem(format!("static checks could not run: {e}"));
+    }
+
+    // 3. The kernel, and the guest tests built on the host.
     let img = kernel::build(b, a.flavor)?;
     let mut groups = vec![];
     for (label, exe) in test_executables(&["rust-tests"], &[])? {
@@ -230,7 +237,7 @@ fn cmd_test(a: Args) -> Result<bool> {
         ));
     }
 
-    // 3. One boot: KUnit runs at boot (only the suites of the series), then the Rust tests.
+    // 4. One boot: KUnit runs at boot (only the suites of the series), then the Rust tests.
     let r = vm::run(
         &vm::VmOpts {
             kernel: &img,
