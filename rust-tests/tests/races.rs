@@ -344,6 +344,40 @@ impl Ledger {
             clients, self.clients,
             "{name}: drm_files leaked (debugfs {DRI_DEBUGFS}/*/clients)"
         );
+        total_up(self, f, bufs, clients);
+    }
+}
+
+/// Totals over the tests of this binary: (tests done, compares, outcomes by answer, first
+/// ledger, last counts).
+type Totals = (
+    usize,
+    u64,
+    BTreeMap<Outcome, u64>,
+    Option<(usize, BTreeMap<u32, usize>)>,
+);
+static TOTALS: Mutex<Totals> = Mutex::new((0, 0, BTreeMap::new(), None));
+const TESTS: usize = 4;
+
+/// Adds a passed test's figures; after the last of the four, prints the one-line summary.
+fn total_up(first: Ledger, f: &Figures, bufs: usize, clients: BTreeMap<u32, usize>) {
+    let mut t = TOTALS.lock().unwrap_or_else(|e| e.into_inner());
+    t.0 += 1;
+    t.1 += f.compares;
+    for ((_, o), n) in &f.outcomes {
+        *t.2.entry(*o).or_default() += n;
+    }
+    let start = t.3.get_or_insert((first.bufs, first.clients)).clone();
+    if t.0 == TESTS {
+        let outcomes: Vec<String> = t.2.iter().map(|(o, n)| format!("{o}: {n}")).collect();
+        report(&format!(
+            "races: {} compares, outcomes {{{}}}, dma-bufs before/after {}/{bufs}, \
+             drm clients before/after {:?}/{clients:?}",
+            t.1,
+            outcomes.join(", "),
+            start.0,
+            start.1
+        ));
     }
 }
 
