@@ -38,6 +38,7 @@ Commands:
 Options:
   --base B     kernel base: 7.3 (default, newest mainline Debian carries) or 6.12 (LTS)
   --flavor F   vm (default) or debug (KASAN, lockdep, UBSAN, kmemleak, ...: linux/debug.config)
+  --no-build   boot the bzImage already built (quick experiments while another build runs)
 
 Paths: kernel work tree build/linux-source-<B> (edit the series there, on any branch, commit, then
 `cargo xtask export`), objects build/kbuild-<B>[-debug], VM runs build/vm/<name>/.
@@ -46,16 +47,19 @@ Paths: kernel work tree build/linux-source-<B> (edit the series there, on any br
 struct Args {
     base: String,
     flavor: Flavor,
+    /// Boot the bzImage already built (vm only): quick experiments while another build runs.
+    no_build: bool,
     rest: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Args> {
-    let mut a = Args { base: "7.3".into(), flavor: Flavor::Vm, rest: vec![] };
+    let mut a = Args { base: "7.3".into(), flavor: Flavor::Vm, no_build: false, rest: vec![] };
     let mut it = args.iter();
     while let Some(x) = it.next() {
         match x.as_str() {
             "--base" => a.base = it.next().ok_or("--base needs a value")?.clone(),
             "--flavor" => a.flavor = Flavor::parse(it.next().ok_or("--flavor needs a value")?)?,
+            "--no-build" => a.no_build = true,
             "--" => {
                 a.rest = it.cloned().collect();
                 break;
@@ -75,7 +79,7 @@ fn main() -> ExitCode {
     let r = match cmd {
         "kernel" => parse(rest).and_then(|a| {
             let b = kernel::base(&a.base)?;
-            let img = kernel::build(b, a.flavor)?;
+            let img = kernel_image(&a, b)?;
             println!("{}", img.display());
             Ok(true)
         }),
@@ -120,7 +124,7 @@ fn cmd_vm(a: Args) -> Result<bool> {
         return Err("vm needs a command after --".into());
     }
     let b = kernel::base(&a.base)?;
-    let img = kernel::build(b, a.flavor)?;
+    let img = kernel_image(&a, b)?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let words: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
     let script = format!("cd {} || exit 125\n{}\n", shell_quote(&cwd.to_string_lossy()), words.join(" "));
@@ -211,7 +215,7 @@ fn cmd_test(a: Args) -> Result<bool> {
     }
 
     // 3. The kernel, and the guest tests built on the host.
-    let img = kernel::build(b, a.flavor)?;
+    let img = kernel_image(&a, b)?;
     let mut groups = vec![];
     for (label, exe) in test_executables(&["rust-tests"], &[])? {
         groups.push((format!("guest {label}"), exe, vec!["--test-threads=2".to_string()]));
@@ -231,9 +235,12 @@ fn cmd_test(a: Args) -> Result<bool> {
     let mut script = guest_script(&groups);
     if let Some(dir) = &igt_build {
         let tests = ["igt@core_file_same", "igt@dmabuf_same_object"];
-        let igt = igt::guest_script(&vm::guest_path(dir).to_string_lossy(), &igt_results.to_string_lossy(), &tests);
+        // Results on the guest's tmpfs (igt_runner writes each test's output there), then copied
+        // to the shared run directory.
+        let igt = igt::guest_script(&vm::guest_path(dir).to_string_lossy(), "/tmp/igt-results", &tests);
         script.push_str(&format!(
-            "echo 'XTASK-BEGIN igt'\ncat > /tmp/igt.sh <<'XTASK_IGT_EOF'\n{igt}XTASK_IGT_EOF\nsh /tmp/igt.sh\necho \"XTASK-END igt $?\"\n"
+            "echo 'XTASK-BEGIN igt'\ncat > /tmp/igt.sh <<'XTASK_IGT_EOF'\n{igt}XTASK_IGT_EOF\nsh /tmp/igt.sh\necho \"XTASK-END igt $?\"\ncp -r /tmp/igt-results {}\n",
+            shell_quote(&igt_results.to_string_lossy())
         ));
     }
 
@@ -274,7 +281,7 @@ fn cmd_test(a: Args) -> Result<bool> {
 
 fn cmd_demo(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
-    let img = kernel::build(b, a.flavor)?;
+    let img = kernel_image(&a, b)?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
         "build", "-q", "-p", "fdsame-cli", "-p", "rust-tests", "--bins",
     ]))?;
@@ -344,7 +351,7 @@ fn add_igt(summary: &mut results::Summary, dir: &std::path::Path, results_json: 
 
 fn cmd_bench(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
-    let img = kernel::build(b, a.flavor)?;
+    let img = kernel_image(&a, b)?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
         "build", "-q", "--release", "-p", "fdsame-bench",
     ]))?;
@@ -376,4 +383,17 @@ fn cmd_bench(a: Args) -> Result<bool> {
     }
     eprintln!("xtask: report in {}", docs.display());
     Ok(true)
+}
+
+/// The patched kernel: built (incrementally) unless --no-build asks for the one already there.
+fn kernel_image(a: &Args, b: &kernel::Base) -> Result<PathBuf> {
+    if !a.no_build {
+        return kernel::build(b, a.flavor);
+    }
+    let img = kernel::obj_dir(b, a.flavor).join("arch/x86/boot/bzImage");
+    if !img.exists() {
+        return Err(format!("--no-build: {} does not exist", img.display()));
+    }
+    eprintln!("xtask: --no-build: booting {} as it is", img.display());
+    Ok(img)
 }

@@ -108,7 +108,11 @@ fn parse_args(args: &[String]) -> Result<Opts> {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
-            other => return Err(format!("igt-regression: unknown argument `{other}`\n\n{USAGE}")),
+            other => {
+                return Err(format!(
+                    "igt-regression: unknown argument `{other}`\n\n{USAGE}"
+                ))
+            }
         }
     }
     Ok(o)
@@ -127,8 +131,15 @@ pub fn cmd(args: &[String]) -> Result<bool> {
     // 1. The sid root with IGT.
     let t = Instant::now();
     let sid = ensure_root(o.refresh)?;
-    timings.push(("sid root (debootstrap + apt, or cached)".into(), t.elapsed().as_secs_f64()));
-    eprintln!("xtask: {} with igt-gpu-tools {}", sid.dir.display(), sid.igt_version);
+    timings.push((
+        "sid root (debootstrap + apt, or cached)".into(),
+        t.elapsed().as_secs_f64(),
+    ));
+    eprintln!(
+        "xtask: {} with igt-gpu-tools {}",
+        sid.dir.display(),
+        sid.igt_version
+    );
 
     // 2. The test list, expanded into exact names.
     let list = parse_list(&util::read(&o.list)?)?;
@@ -148,8 +159,16 @@ pub fn cmd(args: &[String]) -> Result<bool> {
     if !o.no_build {
         let t = Instant::now();
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        util::run(Command::new(exe).args(["igt-regression", "--build-kernels", "--base", &o.base]))?;
-        timings.push(("kernels (unpatched + patched)".into(), t.elapsed().as_secs_f64()));
+        util::run(Command::new(exe).args([
+            "igt-regression",
+            "--build-kernels",
+            "--base",
+            &o.base,
+        ]))?;
+        timings.push((
+            "kernels (unpatched + patched)".into(),
+            t.elapsed().as_secs_f64(),
+        ));
     }
 
     // 4. One boot per kernel.
@@ -161,7 +180,10 @@ pub fn cmd(args: &[String]) -> Result<bool> {
     for kind in &kinds {
         let img = images.join(format!("bzImage-{kind}"));
         if !img.exists() {
-            return Err(format!("{} is missing (run without --no-build)", img.display()));
+            return Err(format!(
+                "{} is missing (run without --no-build)",
+                img.display()
+            ));
         }
         let t = Instant::now();
         let r = run_guest(kind, &img, &sid, &tests, &o)?;
@@ -171,7 +193,11 @@ pub fn cmd(args: &[String]) -> Result<bool> {
     timings.push(("total".into(), t0.elapsed().as_secs_f64()));
 
     let mut md = String::new();
-    let _ = writeln!(md, "igt-gpu-tools {} (Debian sid), base {} {}", sid.igt_version, b.package, b.version);
+    let _ = writeln!(
+        md,
+        "igt-gpu-tools {} (Debian sid), base {} {}",
+        sid.igt_version, b.package, b.version
+    );
     let _ = writeln!(md);
     for (what, secs) in &timings {
         let _ = writeln!(md, "* {what}: {}", minutes(*secs));
@@ -182,7 +208,11 @@ pub fn cmd(args: &[String]) -> Result<bool> {
         let r = &runs[k.as_str()];
         let _ = writeln!(md, "| test | {k} |\n| --- | --- |");
         for (name, res) in &r.summary.tests {
-            let _ = writeln!(md, "| {} | {res} |", name.strip_prefix("igt@").unwrap_or(name));
+            let _ = writeln!(
+                md,
+                "| {} | {res} |",
+                name.strip_prefix("igt@").unwrap_or(name)
+            );
         }
         let _ = writeln!(
             md,
@@ -204,10 +234,19 @@ pub fn cmd(args: &[String]) -> Result<bool> {
     let (u, p) = (&runs["unpatched"], &runs["patched"]);
     let cmp = compare(&u.summary, &p.summary);
     let new_problems = new_kernel_problems(&u.problems, &p.problems);
-    md.push_str(&render(&cmp, &u.summary, &p.summary, &new_problems, &list.excluded));
+    md.push_str(&render(
+        &cmp,
+        &u.summary,
+        &p.summary,
+        &new_problems,
+        &list.excluded,
+    ));
     print!("{md}");
     util::write(&util::build_dir().join("igt-regression.md"), &md)?;
-    eprintln!("xtask: table written to {}", util::build_dir().join("igt-regression.md").display());
+    eprintln!(
+        "xtask: table written to {}",
+        util::build_dir().join("igt-regression.md").display()
+    );
     let failed = cmp.regressions().len() + new_problems.len();
     let passed = cmp.rows.len() - cmp.regressions().len();
     println!("igt-regression: {passed} passed, {failed} failed");
@@ -253,7 +292,11 @@ fn is_main_suite(suites: &str) -> bool {
 
 fn archive_from_deb822(text: &str) -> Option<String> {
     text.split("\n\n").find_map(|stanza| {
-        let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
+        let field = |k: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+        };
         let (uris, suites) = (field("URIs:")?, field("Suites:")?);
         if !is_main_suite(&suites) {
             return None;
@@ -264,7 +307,10 @@ fn archive_from_deb822(text: &str) -> Option<String> {
 
 fn archive_from_one_line(text: &str) -> Option<String> {
     text.lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+        let w: Vec<&str> = l
+            .split_whitespace()
+            .filter(|w| !w.starts_with('['))
+            .collect();
         (w.len() >= 3 && w[0] == "deb" && is_main_suite(w[2])).then(|| w[1].to_string())
     })
 }
@@ -300,7 +346,8 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
         if let Ok(text) = fs::read_to_string(&stamp) {
             if text.lines().next() == Some(RECIPE) {
                 let igt_version = installed_version(&dir, "igt-gpu-tools")?;
-                fs::create_dir_all(dir.join(OUT_MOUNT.trim_start_matches('/'))).map_err(|e| e.to_string())?;
+                fs::create_dir_all(dir.join(OUT_MOUNT.trim_start_matches('/')))
+                    .map_err(|e| e.to_string())?;
                 return Ok(SidRoot { dir, igt_version });
             }
         }
@@ -314,7 +361,10 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
     if tmp.exists() {
         util::run(Command::new("rm").arg("-rf").arg(&tmp))?;
     }
-    eprintln!("xtask: debootstrap --variant=minbase sid into {}", tmp.display());
+    eprintln!(
+        "xtask: debootstrap --variant=minbase sid into {}",
+        tmp.display()
+    );
     let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
     let (ok, text) = util::capture(
         Command::new("debootstrap")
@@ -323,16 +373,30 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .arg(&archive),
     )?;
     if !ok {
-        let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> = text
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         return Err(format!("debootstrap failed:\n{}", tail.join("\n")));
     }
     // No service may start in the chroot; the archive may be a frozen snapshot whose Release
     // has expired (the host's apt is configured the same way).
     util::write(&tmp.join("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n")?;
-    util::run(Command::new("chmod").arg("755").arg(tmp.join("usr/sbin/policy-rc.d")))?;
+    util::run(
+        Command::new("chmod")
+            .arg("755")
+            .arg(tmp.join("usr/sbin/policy-rc.d")),
+    )?;
     let apt = ["-q", "-y", "-o", "Acquire::Check-Valid-Until=false"];
     util::run(chroot(&tmp).arg("apt-get").args(apt).arg("update"))?;
-    eprintln!("xtask: apt-get install {} in the sid root", PACKAGES.join(" "));
+    eprintln!(
+        "xtask: apt-get install {} in the sid root",
+        PACKAGES.join(" ")
+    );
     let (ok, text) = util::capture(
         chroot(&tmp)
             .arg("apt-get")
@@ -341,8 +405,18 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .args(PACKAGES),
     )?;
     if !ok {
-        let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(format!("apt-get install in the sid root failed:\n{}", tail.join("\n")));
+        let tail: Vec<&str> = text
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(format!(
+            "apt-get install in the sid root failed:\n{}",
+            tail.join("\n")
+        ));
     }
     let igt_version = installed_version(&tmp, "igt-gpu-tools")?;
     let tests_version = installed_version(&tmp, "igt-gpu-tools-tests")?;
@@ -366,14 +440,26 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
 
 /// `binary --list-subtests`, run in the sid root on the host. None when the binary is missing.
 fn list_subtests(sid: &Path, bin: &str) -> Result<Option<Vec<String>>> {
-    if !sid.join(TEST_ROOT.trim_start_matches('/')).join(bin).is_file() {
+    if !sid
+        .join(TEST_ROOT.trim_start_matches('/'))
+        .join(bin)
+        .is_file()
+    {
         return Ok(None);
     }
-    let (_, text) = util::capture(chroot(sid).arg(format!("{TEST_ROOT}/{bin}")).arg("--list-subtests"))?;
+    let (_, text) = util::capture(
+        chroot(sid)
+            .arg(format!("{TEST_ROOT}/{bin}"))
+            .arg("--list-subtests"),
+    )?;
     Ok(Some(
         text.lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,".contains(c)))
+            .filter(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.,".contains(c))
+            })
             .map(str::to_string)
             .collect(),
     ))
@@ -395,7 +481,8 @@ fn valid_selector(s: &str) -> bool {
         && !s.starts_with('@')
         && !s.ends_with('@')
         && s.matches('@').count() <= 1
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,@*".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,@*".contains(c))
         && !s.split('@').next().unwrap_or("").contains('*')
 }
 
@@ -478,7 +565,9 @@ fn expand_list(
             cache.insert(bin.to_string(), subtests(bin)?);
         }
         let Some(subs) = &cache[bin] else {
-            return Err(format!("test list: no IGT test binary `{bin}` in the installed igt-gpu-tools-tests"));
+            return Err(format!(
+                "test list: no IGT test binary `{bin}` in the installed igt-gpu-tools-tests"
+            ));
         };
         let excluded = |s: Option<&str>| l.excluded.iter().any(|(x, _)| selects(x, bin, s));
         let before = out.len();
@@ -494,8 +583,15 @@ fn expand_list(
                 }
             }
         }
-        if out.len() == before && !l.excluded.iter().any(|(x, _)| x.split('@').next() == Some(bin)) {
-            eprintln!("xtask: warning: test list entry `{sel}` selects nothing (renamed in this IGT?)");
+        if out.len() == before
+            && !l
+                .excluded
+                .iter()
+                .any(|(x, _)| x.split('@').next() == Some(bin))
+        {
+            eprintln!(
+                "xtask: warning: test list entry `{sel}` selects nothing (renamed in this IGT?)"
+            );
         }
     }
     Ok(out)
@@ -519,13 +615,40 @@ fn build_kernels(b: &'static kernel::Base) -> Result<()> {
     let wt = util::build_dir().join(format!("linux-source-{}-unpatched", b.name));
     if !wt.join(".git").exists() {
         eprintln!("xtask: git worktree of branch base at {}", wt.display());
-        util::run(Command::new("git").arg("-C").arg(&tree).args(["worktree", "prune"]))?;
-        util::run(Command::new("git").arg("-C").arg(&tree).args(["worktree", "add", "--quiet"]).arg(&wt).arg("base"))?;
+        util::run(
+            Command::new("git")
+                .arg("-C")
+                .arg(&tree)
+                .args(["worktree", "prune"]),
+        )?;
+        util::run(
+            Command::new("git")
+                .arg("-C")
+                .arg(&tree)
+                .args(["worktree", "add", "--quiet"])
+                .arg(&wt)
+                .arg("base"),
+        )?;
     }
-    let head = util::output(Command::new("git").arg("-C").arg(&wt).args(["rev-parse", "HEAD"]))?;
-    let base = util::output(Command::new("git").arg("-C").arg(&tree).args(["rev-parse", "base"]))?;
+    let head = util::output(
+        Command::new("git")
+            .arg("-C")
+            .arg(&wt)
+            .args(["rev-parse", "HEAD"]),
+    )?;
+    let base = util::output(
+        Command::new("git")
+            .arg("-C")
+            .arg(&tree)
+            .args(["rev-parse", "base"]),
+    )?;
     if head.trim() != base.trim() {
-        return Err(format!("{} is not at branch base ({} != {})", wt.display(), head.trim(), base.trim()));
+        return Err(format!(
+            "{} is not at branch base ({} != {})",
+            wt.display(),
+            head.trim(),
+            base.trim()
+        ));
     }
     let obj = util::build_dir().join(format!("kbuild-{}-unpatched", b.name));
     let unpatched = kernel::build_tree(b, &wt, &obj, Flavor::Vm)?;
@@ -577,7 +700,13 @@ sync
     )
 }
 
-fn run_guest(kind: &str, img: &Path, sid: &SidRoot, tests: &[String], o: &Opts) -> Result<GuestRun> {
+fn run_guest(
+    kind: &str,
+    img: &Path,
+    sid: &SidRoot,
+    tests: &[String],
+    o: &Opts,
+) -> Result<GuestRun> {
     let name = format!("igt-{kind}");
     // vm::run recreates the run directory; the test list goes in through the script.
     let dir = util::build_dir().join("vm").join(&name);
@@ -587,7 +716,11 @@ fn run_guest(kind: &str, img: &Path, sid: &SidRoot, tests: &[String], o: &Opts) 
         guest_script(&sid.dir, &dir, o),
         d = dir.display()
     );
-    eprintln!("xtask: booting the {kind} kernel: {} tests, budget {} s", tests.len(), o.budget);
+    eprintln!(
+        "xtask: booting the {kind} kernel: {} tests, budget {} s",
+        tests.len(),
+        o.budget
+    );
     let r = vm::run(
         &vm::VmOpts {
             kernel: img,
@@ -600,13 +733,30 @@ fn run_guest(kind: &str, img: &Path, sid: &SidRoot, tests: &[String], o: &Opts) 
         },
         &script,
     )?;
-    eprintln!("xtask: {kind} guest ran {} (status {:?}, log {})", minutes(r.seconds), r.status, r.dir.display());
+    eprintln!(
+        "xtask: {kind} guest ran {} (status {:?}, log {})",
+        minutes(r.seconds),
+        r.status,
+        r.dir.display()
+    );
     let results = r.dir.join("igt/results.json");
     let summary = match fs::read_to_string(&results) {
         Ok(text) => igt::parse_results_json(&text)?,
         Err(_) => {
-            let tail: Vec<&str> = r.output.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(format!("{kind}: no {} written; the guest said:\n{}", results.display(), tail.join("\n")));
+            let tail: Vec<&str> = r
+                .output
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(format!(
+                "{kind}: no {} written; the guest said:\n{}",
+                results.display(),
+                tail.join("\n")
+            ));
         }
     };
     let problems = vm::kernel_problems(&r.dmesg);
@@ -673,7 +823,10 @@ struct Comparison {
 
 impl Comparison {
     fn regressions(&self) -> Vec<&Row> {
-        self.rows.iter().filter(|r| r.verdict == Verdict::Regression).collect()
+        self.rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::Regression)
+            .collect()
     }
     fn with(&self, v: Verdict) -> Vec<&Row> {
         self.rows.iter().filter(|r| r.verdict == v).collect()
@@ -682,8 +835,16 @@ impl Comparison {
 
 /// One row per test name seen in either run, sorted by name.
 fn compare(unpatched: &IgtSummary, patched: &IgtSummary) -> Comparison {
-    let u: BTreeMap<&str, &str> = unpatched.tests.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
-    let p: BTreeMap<&str, &str> = patched.tests.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
+    let u: BTreeMap<&str, &str> = unpatched
+        .tests
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_str()))
+        .collect();
+    let p: BTreeMap<&str, &str> = patched
+        .tests
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_str()))
+        .collect();
     let names: BTreeSet<&str> = u.keys().chain(p.keys()).copied().collect();
     let rows = names
         .into_iter()
@@ -744,7 +905,10 @@ fn new_kernel_problems(unpatched: &[String], patched: &[String]) -> Vec<String> 
 }
 
 fn counts(s: &IgtSummary) -> String {
-    format!("{} pass, {} fail, {} skip, {} other", s.pass, s.fail, s.skip, s.other)
+    format!(
+        "{} pass, {} fail, {} skip, {} other",
+        s.pass, s.fail, s.skip, s.other
+    )
 }
 
 fn render(
@@ -777,16 +941,31 @@ fn render(
         if rows.is_empty() {
             "none".into()
         } else {
-            rows.iter().map(|r| r.name.strip_prefix("igt@").unwrap_or(&r.name).to_string()).collect::<Vec<_>>().join(", ")
+            rows.iter()
+                .map(|r| r.name.strip_prefix("igt@").unwrap_or(&r.name).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     let _ = writeln!(s, "* regressions: {}", list(cmp.regressions()));
-    let _ = writeln!(s, "* pre-existing failures (fail on both): {}", list(cmp.with(Verdict::PreExisting)));
-    let _ = writeln!(s, "* fixed by the series: {}", list(cmp.with(Verdict::Fixed)));
+    let _ = writeln!(
+        s,
+        "* pre-existing failures (fail on both): {}",
+        list(cmp.with(Verdict::PreExisting))
+    );
+    let _ = writeln!(
+        s,
+        "* fixed by the series: {}",
+        list(cmp.with(Verdict::Fixed))
+    );
     if new_problems.is_empty() {
         let _ = writeln!(s, "* kernel log problems only on the patched kernel: none");
     } else {
-        let _ = writeln!(s, "* kernel log problems only on the patched kernel ({}):", new_problems.len());
+        let _ = writeln!(
+            s,
+            "* kernel log problems only on the patched kernel ({}):",
+            new_problems.len()
+        );
         for l in new_problems {
             let _ = writeln!(s, "  * `{l}`");
         }
@@ -813,7 +992,11 @@ mod tests {
     fn summary(tests: &[(&str, &str)]) -> IgtSummary {
         let json = format!(
             "{{\"tests\":{{{}}}}}",
-            tests.iter().map(|(n, r)| format!("\"{n}\":{{\"result\":\"{r}\"}}")).collect::<Vec<_>>().join(",")
+            tests
+                .iter()
+                .map(|(n, r)| format!("\"{n}\":{{\"result\":\"{r}\"}}"))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         igt::parse_results_json(&json).unwrap()
     }
@@ -822,12 +1005,24 @@ mod tests {
     fn archive_from_the_system_sources() {
         let d822 = "Types: deb\nURIs: http://a.example/debian\nSuites: bookworm bookworm-updates\n\n\
                     Types: deb\nURIs: http://a.example/debian-security\nSuites: bookworm-security\n";
-        assert_eq!(archive_from_deb822(d822).as_deref(), Some("http://a.example/debian"));
+        assert_eq!(
+            archive_from_deb822(d822).as_deref(),
+            Some("http://a.example/debian")
+        );
         let sec_first = "URIs: http://s.example/x\nSuites: bookworm-security\n\nURIs: http://m.example/y\nSuites: bookworm\n";
-        assert_eq!(archive_from_deb822(sec_first).as_deref(), Some("http://m.example/y"));
+        assert_eq!(
+            archive_from_deb822(sec_first).as_deref(),
+            Some("http://m.example/y")
+        );
         let one = "# c\ndeb-src http://x.example/d bookworm main\ndeb [arch=amd64] http://m.example/d bookworm main\n";
-        assert_eq!(archive_from_one_line(one).as_deref(), Some("http://m.example/d"));
-        assert_eq!(archive_from_one_line("deb http://s.example/d bookworm-security main\n"), None);
+        assert_eq!(
+            archive_from_one_line(one).as_deref(),
+            Some("http://m.example/d")
+        );
+        assert_eq!(
+            archive_from_one_line("deb http://s.example/d bookworm-security main\n"),
+            None
+        );
     }
 
     #[test]
@@ -838,8 +1033,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.include, ["core_auth", "kms_flip@basic-*", "vgem_basic"]);
-        assert_eq!(l.excluded, [("kms_flip@basic-flip-vs-dpms".to_string(), "times out under TCG (120 s)".to_string())]);
-        assert!(parse_list("!kms_flip@x\n").is_err(), "an exclusion needs a reason");
+        assert_eq!(
+            l.excluded,
+            [(
+                "kms_flip@basic-flip-vs-dpms".to_string(),
+                "times out under TCG (120 s)".to_string()
+            )]
+        );
+        assert!(
+            parse_list("!kms_flip@x\n").is_err(),
+            "an exclusion needs a reason"
+        );
         assert!(parse_list("kms_*\n").is_err(), "no glob in the binary");
         assert!(parse_list("a b\n").is_err());
         assert!(parse_list("a@b@c\n").is_err());
@@ -869,14 +1073,23 @@ mod tests {
         let mut subs = |b: &str| -> Result<Option<Vec<String>>> {
             Ok(match b {
                 "core_auth" => Some(vec!["a".into(), "b".into()]),
-                "kms_flip" => Some(vec!["basic-plain-flip".into(), "basic-flip-vs-dpms".into(), "nonblocking".into()]),
+                "kms_flip" => Some(vec![
+                    "basic-plain-flip".into(),
+                    "basic-flip-vs-dpms".into(),
+                    "nonblocking".into(),
+                ]),
                 "syncobj_basic" => Some(vec![]),
                 _ => None,
             })
         };
         assert_eq!(
             expand_list(&l, &mut subs).unwrap(),
-            ["igt@core_auth@a", "igt@core_auth@b", "igt@kms_flip@basic-plain-flip", "igt@syncobj_basic"]
+            [
+                "igt@core_auth@a",
+                "igt@core_auth@b",
+                "igt@kms_flip@basic-plain-flip",
+                "igt@syncobj_basic"
+            ]
         );
         let bad = parse_list("no_such_test\n").unwrap();
         assert!(expand_list(&bad, &mut subs).is_err());
@@ -946,7 +1159,10 @@ mod tests {
             "[  101.0] BUG: kernel NULL pointer dereference, address: 0000000000000008".to_string(),
             "[  102.0] BUG: kernel NULL pointer dereference, address: 0000000000000010".to_string(),
         ];
-        assert_eq!(new_kernel_problems(&u, &p), ["[  101.0] BUG: kernel NULL pointer dereference, address: 0000000000000008"]);
+        assert_eq!(
+            new_kernel_problems(&u, &p),
+            ["[  101.0] BUG: kernel NULL pointer dereference, address: 0000000000000008"]
+        );
         assert!(new_kernel_problems(&p, &u).is_empty());
     }
 }
