@@ -139,12 +139,7 @@ fn cmd_vm(a: Args) -> Result<bool> {
         &script,
     )?;
     print!("{}", r.output);
-    let problems = vm::kernel_problems(&r.dmesg);
-    for p in &problems {
-        eprintln!("xtask: kernel log: {p}");
-    }
-    eprintln!("xtask: guest ran {:.1} s, status {:?}, log {}", r.seconds, r.status, r.dir.display());
-    Ok(r.status == Some(0) && problems.is_empty())
+    Ok(r.clean())
 }
 
 /// Test executables that cargo builds for the given packages (`cargo test --no-run`).
@@ -294,11 +289,7 @@ fn cmd_demo(a: Args) -> Result<bool> {
         &script,
     )?;
     print!("{}", r.output);
-    let problems = vm::kernel_problems(&r.dmesg);
-    for p in &problems {
-        eprintln!("xtask: kernel log: {p}");
-    }
-    Ok(r.status == Some(0) && problems.is_empty())
+    Ok(r.clean())
 }
 
 /// The IGT build to use: `IGT_BUILD`, or `IGT_SRC/build`. Given but unusable is an error, not a skip.
@@ -369,11 +360,7 @@ fn cmd_bench(a: Args) -> Result<bool> {
         &script,
     )?;
     print!("{}", r.output);
-    let problems = vm::kernel_problems(&r.dmesg);
-    for p in &problems {
-        eprintln!("xtask: kernel log: {p}");
-    }
-    if r.status != Some(0) || !problems.is_empty() {
+    if !r.clean() {
         return Ok(false);
     }
     let docs = util::root().join("docs/bench");

@@ -143,6 +143,18 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
     Ok(VmRun { status, output, dmesg, seconds, dir })
 }
 
+impl VmRun {
+    /// True when the command exited 0 and the kernel log is clean; says what was not.
+    pub fn clean(&self) -> bool {
+        let problems = kernel_problems(&self.dmesg);
+        for p in &problems {
+            eprintln!("xtask: kernel log: {p}");
+        }
+        eprintln!("xtask: guest ran {:.1} s, status {:?}, log {}", self.seconds, self.status, self.dir.display());
+        self.status == Some(0) && problems.is_empty()
+    }
+}
+
 /// Where a host path is seen in the guest: the same path, but the guest has its own /tmp and sees
 /// the host's read-only at /run/host-tmp.
 pub fn guest_path(p: &Path) -> PathBuf {
