@@ -239,6 +239,17 @@ fn cmd_test(a: Args) -> Result<bool> {
         ));
     }
 
+    // The debug flavour: after everything ran, make kmemleak scan (twice: an object must stay
+    // unreferenced over two scans to be reported) and keep its report.
+    if a.flavor == Flavor::Debug {
+        script.push_str(&format!(
+            "if [ -w /sys/kernel/debug/kmemleak ]; then echo scan > /sys/kernel/debug/kmemleak; sleep 6; \
+             echo scan > /sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak > {0}; \
+             else echo 'XTASK-MISSING /sys/kernel/debug/kmemleak'; fi\n",
+            shell_quote(&util::build_dir().join("vm/test/kmemleak.txt").to_string_lossy())
+        ));
+    }
+
     // 4. One boot: KUnit runs at boot (only the suites of the series), then the Rust tests.
     let r = vm::run(
         &vm::VmOpts {
@@ -270,6 +281,14 @@ fn cmd_test(a: Args) -> Result<bool> {
     }
     for p in vm::kernel_problems(&r.dmesg) {
         summary.problem(format!("kernel log: {p}"));
+    }
+    if a.flavor == Flavor::Debug {
+        let leaks = std::fs::read_to_string(r.dir.join("kmemleak.txt")).unwrap_or_default();
+        let n = leaks.matches("unreferenced object").count();
+        println!("kmemleak: {n} unreferenced objects after the run");
+        if n > 0 {
+            summary.problem(format!("kmemleak reports {n} leaks:\n{}", leaks.lines().take(40).collect::<Vec<_>>().join("\n")));
+        }
     }
     Ok(summary.report())
 }
