@@ -226,7 +226,10 @@ fn cmd_test(a: Args) -> Result<bool> {
 
     // IGT, when an IGT build is given from outside (its source is never vendored here).
     let igt_build = igt_build_dir()?;
-    let igt_results = util::build_dir().join("vm/test/igt-results");
+    // One run directory per base and flavour, so that such runs can go on side by side.
+    let run_name = format!("test-{}{}", b.name, if a.flavor == Flavor::Debug { "-debug" } else { "" });
+    let run_dir = util::build_dir().join("vm").join(&run_name);
+    let igt_results = run_dir.join("igt-results");
     let mut script = guest_script(&groups);
     if let Some(dir) = &igt_build {
         let tests = ["igt@core_file_same", "igt@dmabuf_same_object"];
@@ -246,7 +249,7 @@ fn cmd_test(a: Args) -> Result<bool> {
             "if [ -w /sys/kernel/debug/kmemleak ]; then echo scan > /sys/kernel/debug/kmemleak; sleep 6; \
              echo scan > /sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak > {0}; \
              else echo 'XTASK-MISSING /sys/kernel/debug/kmemleak'; fi\n",
-            shell_quote(&util::build_dir().join("vm/test/kmemleak.txt").to_string_lossy())
+            shell_quote(&run_dir.join("kmemleak.txt").to_string_lossy())
         ));
     }
 
@@ -257,7 +260,7 @@ fn cmd_test(a: Args) -> Result<bool> {
             cmdline: "kunit.enable=1 kunit.filter_glob=*same*",
             timeout: Duration::from_secs(if a.flavor == Flavor::Debug { 2400 } else { 900 }),
             memory_mb: 3072,
-            name: "test",
+            name: &run_name,
         },
         &script,
     )?;
