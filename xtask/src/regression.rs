@@ -8,8 +8,8 @@
 //!   `--refresh` rebuilds it.
 //! * The kernels: the unpatched one from a `git worktree` of branch `base`
 //!   (`build/linux-source-<B>-unpatched`, objects in `build/kbuild-<B>-unpatched`), the patched
-//!   one as `cargo xtask kernel` builds it. Both are built in a child process, so that the
-//!   machine-wide build lock is released before the (long) guest runs; the images are copied to
+//!   one as `cargo xtask kernel` builds it. Both are built in a child process, under the
+//!   machine-wide build lock, which is released before the (long) guest runs; the images are copied to
 //!   `build/igt-regression/` so that a later rebuild does not change what is booted.
 //! * The test list: `tests/igt/regression.txt`, expanded on the host (`--list-subtests` of each
 //!   binary, run in the sid root) into exact `igt@binary@subtest` names.
@@ -600,13 +600,14 @@ fn expand_list(
 // ---------------------------------------------------------------------------------------------
 // The kernels and the guest.
 
-/// Runs in the child process: takes the build lock (inside `kernel::build`, for the rest of the
-/// child's life), builds the patched kernel, then the unpatched worktree, and copies both images.
+/// Runs in a child process (so that nothing of the build outlives it): builds the patched kernel
+/// (`kernel::build` takes and releases the build lock), then, under the lock again, the
+/// unpatched worktree, and copies both images.
 fn build_kernels(b: &'static kernel::Base) -> Result<()> {
-    // kernel::build takes the lock; it is held until this process exits, so build_tree below
-    // runs under it too (a second lock_builds() in the same process would wait on itself: flock
-    // locks belong to the open file, not to the process).
     let patched = kernel::build(b, Flavor::Vm)?;
+    // Taken only after kernel::build has dropped its own: two flocks on two open files of the
+    // same lock file conflict even within one process.
+    let _lock = kernel::lock_builds()?;
     let out = util::build_dir().join("igt-regression");
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     fs::copy(&patched, out.join("bzImage-patched")).map_err(|e| e.to_string())?;
