@@ -196,10 +196,28 @@ fn cmd_test(a: Args) -> Result<bool> {
     // 1. Host tests: the userspace crates on the host kernel (which lacks the new ioctls).
     eprintln!("xtask: host tests (cargo test on the host kernel)");
     let host = test_executables(&["fdsame", "fdsame-cli", "fdsame-bench", "xtask"], &[])?;
-    // fdsame's `vm` tests need the patched kernel: they run in the guest below, not here.
-    for (label, exe) in host.iter().filter(|(l, _)| l != "fdsame::vm") {
+    // fdsame's `vm` tests need the patched kernel: they run in the guest below; `c_header` needs
+    // the series' headers: it runs after the kernel build.
+    for (label, exe) in host.iter().filter(|(l, _)| l != "fdsame::vm" && l != "fdsame::c_header") {
         let (ok, text) = util::capture(Command::new(exe).current_dir(util::root()))?;
         summary.add_libtest(&format!("host {label}"), &text, ok);
+    }
+
+    // Rust lints and docs: clippy with -D warnings on everything, rustdoc with -D warnings on the library.
+    for (label, args, env) in [
+        ("check cargo clippy -D warnings", vec!["clippy", "-q", "--workspace", "--all-targets", "--", "-D", "warnings"], None),
+        ("check cargo doc -D warnings", vec!["doc", "-q", "-p", "fdsame", "--no-deps"], Some(("RUSTDOCFLAGS", "-D warnings"))),
+    ] {
+        let mut c = Command::new(env!("CARGO"));
+        c.current_dir(util::root()).args(&args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let (ok, text) = util::capture(&mut c)?;
+        summary.rows.push((label.into(), u32::from(ok), u32::from(!ok), 0));
+        if !ok {
+            summary.problem(format!("{label}:\n{}", text.lines().take(30).collect::<Vec<_>>().join("\n")));
+        }
     }
 
     // 2. Static checks of the series (checkpatch, kernel-doc, W=1 + sparse vs the base).
@@ -211,6 +229,22 @@ fn cmd_test(a: Args) -> Result<bool> {
 
     // 3. The kernel, and the guest tests built on the host.
     let img = kernel_image(&a, b)?;
+
+    // The Rust bindings against the C header of the series, as installed from the built tree.
+    let hdr = kernel::obj_dir(b, a.flavor).join("fdsame-headers");
+    util::run(
+        kernel::make(&kernel::tree_dir(b), &kernel::obj_dir(b, a.flavor))
+            .arg("-s")
+            .arg("headers_install")
+            .arg(format!("INSTALL_HDR_PATH={}", hdr.display())),
+    )?;
+    for (label, exe) in host.iter().filter(|(l, _)| l == "fdsame::c_header") {
+        let (ok, text) = util::capture(
+            Command::new(exe).arg("--ignored").env("FDSAME_UAPI_INCLUDE", hdr.join("include")).current_dir(util::root()),
+        )?;
+        summary.add_libtest(&format!("host {label} (series headers)"), &text, ok);
+    }
+
     let mut groups = vec![];
     for (label, exe) in test_executables(&["rust-tests"], &[])? {
         groups.push((format!("guest {label}"), exe, vec!["--test-threads=2".to_string()]));
