@@ -375,7 +375,7 @@ pub fn unpatched_tree(b: &Base) -> Result<PathBuf> {
     let tree = ensure_tree(b)?;
     let wt = util::build_dir().join(format!("linux-source-{}-unpatched", b.name));
     if !wt.join("Makefile").exists() {
-        util::run(git(&tree).args(["worktree", "add", "-f"]).arg(&wt).arg("base"))?;
+        util::run(git(&tree).args(["worktree", "add", "-f", "--quiet"]).arg(&wt).arg("base"))?;
     }
     Ok(wt)
 }
