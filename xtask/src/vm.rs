@@ -18,16 +18,19 @@ const INIT: &str = r#"#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for a in $(cat /proc/cmdline); do case "$a" in xtask.out=*) OUT="${a#xtask.out=}";; esac; done
+for a in $(cat /proc/cmdline); do case "$a" in xtask.out=*) OUT="${a#xtask.out=}";; xtask.root=*) ROOT="${a#xtask.root=}";; esac; done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host || { echo "XTASK: cannot mount the host root"; reboot -f; }
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xtaskout "/host$OUT" || { echo "XTASK: cannot mount $OUT"; reboot -f; }
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
+# The guest's /tmp is its own; the host's stays visible read-only at /run/host-tmp, and a
+# repository that lives under the host's /tmp is bound back at its own path.
 mount -t tmpfs tmpfs /host/run
 mkdir -p /host/run/host-tmp
 mount -o bind,ro /host/tmp /host/run/host-tmp
 mount -t tmpfs tmpfs /host/tmp
+case "$ROOT" in /tmp/*) mkdir -p "/host$ROOT" && mount -o bind "/host/run/host-tmp/${ROOT#/tmp/}" "/host$ROOT";; esac
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xtaskout "/host$OUT" || { echo "XTASK: cannot mount $OUT"; reboot -f; }
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t tmpfs tmpfs /host/dev/shm
@@ -97,8 +100,9 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
     let dir = dir.canonicalize().map_err(|e| e.to_string())?;
     util::write(&dir.join("cmd.sh"), script)?;
     let append = format!(
-        "console=ttyS0 rdinit=/init panic=-1 xtask.out={} {}",
+        "console=ttyS0 rdinit=/init panic=-1 xtask.out={} xtask.root={} {}",
         dir.display(),
+        util::root().display(),
         opts.cmdline
     );
     if append.len() > 2000 {
