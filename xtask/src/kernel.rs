@@ -129,42 +129,46 @@ fn apt_opts() -> Result<Vec<String>> {
     ])
 }
 
-/// The main and security archive URIs the system's apt uses.
-fn system_archives() -> Result<(String, String)> {
-    let mut main = None;
-    let mut security = None;
-    let mut consider = |uri: &str, suites: &str| {
-        if suites.split_whitespace().any(|s| s.ends_with("-security")) {
-            security.get_or_insert_with(|| uri.to_string());
-        } else if suites.split_whitespace().any(|s| !s.contains('-')) {
-            main.get_or_insert_with(|| uri.to_string());
-        }
-    };
-    let d822 = Path::new("/etc/apt/sources.list.d/debian.sources");
-    if let Ok(text) = fs::read_to_string(d822) {
-        for stanza in text.split("\n\n") {
-            let field = |k: &str| {
-                stanza
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
-            };
-            if let (Some(u), Some(s)) = (field("URIs:"), field("Suites:")) {
-                let u = u.split_whitespace().next().unwrap_or("").to_string();
-                consider(&u, &s);
-            }
-        }
-    }
-    if let Ok(text) = fs::read_to_string("/etc/apt/sources.list") {
-        for l in text.lines() {
-            let w: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
-            if w.len() >= 3 && w[0] == "deb" {
-                consider(w[1], w[2]);
-            }
-        }
-    }
-    let main = main.ok_or("no Debian archive found in the system's apt sources")?;
-    let security = security.unwrap_or_else(|| format!("{}-security", main.trim_end_matches('/')));
+/// The main and security archive URIs the system's apt uses (deb822 first, then the one-line
+/// format); the security one defaults to the main one with `-security`.
+pub fn system_archives() -> Result<(String, String)> {
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let d822 = read("/etc/apt/sources.list.d/debian.sources");
+    let one = read("/etc/apt/sources.list");
+    let main = archive_from_deb822(&d822, is_main_suite)
+        .or_else(|| archive_from_one_line(&one, is_main_suite))
+        .ok_or("no Debian archive found in the system's apt sources")?;
+    let security = archive_from_deb822(&d822, is_security_suite)
+        .or_else(|| archive_from_one_line(&one, is_security_suite))
+        .unwrap_or_else(|| format!("{}-security", main.trim_end_matches('/')));
     Ok((main, security))
+}
+
+/// A suite without a dash (`bookworm`, not `bookworm-security`) marks the main archive.
+fn is_main_suite(suites: &str) -> bool {
+    suites.split_whitespace().any(|s| !s.contains('-'))
+}
+
+fn is_security_suite(suites: &str) -> bool {
+    suites.split_whitespace().any(|s| s.ends_with("-security"))
+}
+
+fn archive_from_deb822(text: &str, wanted: fn(&str) -> bool) -> Option<String> {
+    text.split("\n\n").find_map(|stanza| {
+        let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
+        let (uris, suites) = (field("URIs:")?, field("Suites:")?);
+        if !wanted(&suites) {
+            return None;
+        }
+        uris.split_whitespace().next().map(str::to_string)
+    })
+}
+
+fn archive_from_one_line(text: &str, wanted: fn(&str) -> bool) -> Option<String> {
+    text.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+        (w.len() >= 3 && w[0] == "deb" && wanted(w[2])).then(|| w[1].to_string())
+    })
 }
 
 /// Downloads the pinned package (verified by apt against the archive keyring) and returns its path.
@@ -510,4 +514,34 @@ pub fn sparse() -> Result<PathBuf> {
         bin.display()
     )))?;
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_from_the_system_sources() {
+        let d822 = "Types: deb\nURIs: http://a.example/debian\nSuites: bookworm bookworm-updates\n\n\
+                    Types: deb\nURIs: http://a.example/debian-security\nSuites: bookworm-security\n";
+        assert_eq!(
+            archive_from_deb822(d822, is_main_suite).as_deref(),
+            Some("http://a.example/debian")
+        );
+        let sec_first = "URIs: http://s.example/x\nSuites: bookworm-security\n\nURIs: http://m.example/y\nSuites: bookworm\n";
+        assert_eq!(
+            archive_from_deb822(sec_first, is_main_suite).as_deref(),
+            Some("http://m.example/y")
+        );
+        let one = "# c\ndeb-src http://x.example/d bookworm main\ndeb [arch=amd64] http://m.example/d bookworm main\n";
+        assert_eq!(
+            archive_from_one_line(one, is_main_suite).as_deref(),
+            Some("http://m.example/d")
+        );
+        assert_eq!(
+            archive_from_one_line("deb http://s.example/d bookworm-security main\n", is_main_suite),
+            None
+        );
+        assert_eq!(archive_from_deb822(d822, is_security_suite).as_deref(), Some("http://a.example/debian-security"));
+    }
 }

@@ -269,52 +269,6 @@ struct SidRoot {
     igt_version: String,
 }
 
-/// The main Debian archive address of the system's apt sources (deb822 first, then the
-/// one-line format): the sid suite is taken from the same place.
-fn system_archive() -> Result<String> {
-    let mut found = None;
-    let d822 = Path::new("/etc/apt/sources.list.d/debian.sources");
-    if let Ok(text) = fs::read_to_string(d822) {
-        found = archive_from_deb822(&text);
-    }
-    if found.is_none() {
-        if let Ok(text) = fs::read_to_string("/etc/apt/sources.list") {
-            found = archive_from_one_line(&text);
-        }
-    }
-    found.ok_or_else(|| "no Debian archive found in the system's apt sources".into())
-}
-
-/// A suite without a dash (`bookworm`, not `bookworm-security`) marks the main archive.
-fn is_main_suite(suites: &str) -> bool {
-    suites.split_whitespace().any(|s| !s.contains('-'))
-}
-
-fn archive_from_deb822(text: &str) -> Option<String> {
-    text.split("\n\n").find_map(|stanza| {
-        let field = |k: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
-        };
-        let (uris, suites) = (field("URIs:")?, field("Suites:")?);
-        if !is_main_suite(&suites) {
-            return None;
-        }
-        uris.split_whitespace().next().map(str::to_string)
-    })
-}
-
-fn archive_from_one_line(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let w: Vec<&str> = l
-            .split_whitespace()
-            .filter(|w| !w.starts_with('['))
-            .collect();
-        (w.len() >= 3 && w[0] == "deb" && is_main_suite(w[2])).then(|| w[1].to_string())
-    })
-}
-
 fn sid_dir() -> PathBuf {
     util::build_dir().join("igt-sid")
 }
@@ -356,7 +310,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
         eprintln!("xtask: installing debootstrap on the host");
         util::run(Command::new("apt-get").args(["install", "-y", "-q", "debootstrap"]))?;
     }
-    let archive = system_archive()?;
+    let archive = kernel::system_archives()?.0;
     let tmp = util::build_dir().join("igt-sid.tmp");
     if tmp.exists() {
         util::run(Command::new("rm").arg("-rf").arg(&tmp))?;
@@ -612,45 +566,7 @@ fn build_kernels(b: &'static kernel::Base) -> Result<()> {
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     fs::copy(&patched, out.join("bzImage-patched")).map_err(|e| e.to_string())?;
 
-    let tree = kernel::tree_dir(b);
-    let wt = util::build_dir().join(format!("linux-source-{}-unpatched", b.name));
-    if !wt.join(".git").exists() {
-        eprintln!("xtask: git worktree of branch base at {}", wt.display());
-        util::run(
-            Command::new("git")
-                .arg("-C")
-                .arg(&tree)
-                .args(["worktree", "prune"]),
-        )?;
-        util::run(
-            Command::new("git")
-                .arg("-C")
-                .arg(&tree)
-                .args(["worktree", "add", "--quiet"])
-                .arg(&wt)
-                .arg("base"),
-        )?;
-    }
-    let head = util::output(
-        Command::new("git")
-            .arg("-C")
-            .arg(&wt)
-            .args(["rev-parse", "HEAD"]),
-    )?;
-    let base = util::output(
-        Command::new("git")
-            .arg("-C")
-            .arg(&tree)
-            .args(["rev-parse", "base"]),
-    )?;
-    if head.trim() != base.trim() {
-        return Err(format!(
-            "{} is not at branch base ({} != {})",
-            wt.display(),
-            head.trim(),
-            base.trim()
-        ));
-    }
+    let wt = kernel::unpatched_tree(b)?;
     let obj = util::build_dir().join(format!("kbuild-{}-unpatched", b.name));
     let unpatched = kernel::build_tree(b, &wt, &obj, Flavor::Vm)?;
     fs::copy(&unpatched, out.join("bzImage-unpatched")).map_err(|e| e.to_string())?;
@@ -1000,30 +916,6 @@ mod tests {
                 .join(",")
         );
         igt::parse_results_json(&json).unwrap()
-    }
-
-    #[test]
-    fn archive_from_the_system_sources() {
-        let d822 = "Types: deb\nURIs: http://a.example/debian\nSuites: bookworm bookworm-updates\n\n\
-                    Types: deb\nURIs: http://a.example/debian-security\nSuites: bookworm-security\n";
-        assert_eq!(
-            archive_from_deb822(d822).as_deref(),
-            Some("http://a.example/debian")
-        );
-        let sec_first = "URIs: http://s.example/x\nSuites: bookworm-security\n\nURIs: http://m.example/y\nSuites: bookworm\n";
-        assert_eq!(
-            archive_from_deb822(sec_first).as_deref(),
-            Some("http://m.example/y")
-        );
-        let one = "# c\ndeb-src http://x.example/d bookworm main\ndeb [arch=amd64] http://m.example/d bookworm main\n";
-        assert_eq!(
-            archive_from_one_line(one).as_deref(),
-            Some("http://m.example/d")
-        );
-        assert_eq!(
-            archive_from_one_line("deb http://s.example/d bookworm-security main\n"),
-            None
-        );
     }
 
     #[test]
