@@ -19,8 +19,6 @@
 //! plus `igt@runner@aborted` when the run was aborted), not from `"totals"`, so every counted
 //! result has a name attached.
 
-#![allow(dead_code)]
-
 use std::fmt::Write as _;
 
 /// What one `igt_runner` run produced.
