@@ -92,7 +92,12 @@ pub fn series_dir(b: &Base) -> PathBuf {
 pub fn series_patches(b: &Base) -> Result<Vec<PathBuf>> {
     let v: Vec<PathBuf> = util::sorted_files(&series_dir(b), "patch")?
         .into_iter()
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("0000-"))
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("0000-")
+        })
         .collect();
     if v.is_empty() {
         return Err(format!("no patches in {}", series_dir(b).display()));
@@ -155,7 +160,11 @@ fn is_security_suite(suites: &str) -> bool {
 
 fn archive_from_deb822(text: &str, wanted: fn(&str) -> bool) -> Option<String> {
     text.split("\n\n").find_map(|stanza| {
-        let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
+        let field = |k: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+        };
         let (uris, suites) = (field("URIs:")?, field("Suites:")?);
         if !wanted(&suites) {
             return None;
@@ -166,7 +175,10 @@ fn archive_from_deb822(text: &str, wanted: fn(&str) -> bool) -> Option<String> {
 
 fn archive_from_one_line(text: &str, wanted: fn(&str) -> bool) -> Option<String> {
     text.lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+        let w: Vec<&str> = l
+            .split_whitespace()
+            .filter(|w| !w.starts_with('['))
+            .collect();
         (w.len() >= 3 && w[0] == "deb" && wanted(w[2])).then(|| w[1].to_string())
     })
 }
@@ -186,7 +198,11 @@ pub fn fetch(b: &Base) -> Result<PathBuf> {
     let opts = apt_opts()?;
     eprintln!("xtask: fetching {} {} ({})", b.package, b.version, b.suite);
     util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
-    let madison = util::output(Command::new("apt-cache").args(&opts).args(["madison", b.package]))?;
+    let madison = util::output(
+        Command::new("apt-cache")
+            .args(&opts)
+            .args(["madison", b.package]),
+    )?;
     let versions: Vec<&str> = madison
         .lines()
         .filter_map(|l| l.split('|').nth(1).map(str::trim))
@@ -207,17 +223,28 @@ pub fn fetch(b: &Base) -> Result<PathBuf> {
             .current_dir(&debs),
     )?;
     if !file.exists() {
-        return Err(format!("apt-get download did not produce {}", file.display()));
+        return Err(format!(
+            "apt-get download did not produce {}",
+            file.display()
+        ));
     }
     let (_, sum) = util::capture(Command::new("sha256sum").arg(&file))?;
-    eprintln!("xtask: verified by apt; sha256 {}", sum.split_whitespace().next().unwrap_or("?"));
+    eprintln!(
+        "xtask: verified by apt; sha256 {}",
+        sum.split_whitespace().next().unwrap_or("?")
+    );
     Ok(file)
 }
 
 fn git(tree: &Path) -> Command {
     let mut c = Command::new("git");
     c.arg("-C").arg(tree);
-    c.args(["-c", "user.name=Fdsame Developers", "-c", "user.email=fdsame-devel@example.invalid"]);
+    c.args([
+        "-c",
+        "user.name=Fdsame Developers",
+        "-c",
+        "user.email=fdsame-devel@example.invalid",
+    ]);
     c
 }
 
@@ -234,17 +261,29 @@ pub fn ensure_tree(b: &Base) -> Result<PathBuf> {
     let tarball = x.join(format!("usr/src/{}.tar.xz", b.package));
     eprintln!("xtask: extracting {}", tarball.display());
     let _ = fs::remove_dir_all(&tree);
-    util::run(Command::new("tar").arg("-xf").arg(&tarball).arg("-C").arg(util::build_dir()))?;
+    util::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(util::build_dir()),
+    )?;
     let _ = fs::remove_dir_all(&x);
     if !tree.exists() {
-        return Err(format!("{} did not unpack to {}", tarball.display(), tree.display()));
+        return Err(format!(
+            "{} did not unpack to {}",
+            tarball.display(),
+            tree.display()
+        ));
     }
     // Debian's tarball ignores everything at the top level; drop that block so that git sees the tree.
     let gi = tree.join(".gitignore");
     let text = util::read(&gi)?;
     if let Some(i) = text.find("# Debian packaging") {
         let start = text[..i].rfind("\n#\n").map_or(i, |j| j + 1);
-        let end = text[i..].find("!/debian/\n").map_or(text.len(), |j| i + j + "!/debian/\n".len());
+        let end = text[i..]
+            .find("!/debian/\n")
+            .map_or(text.len(), |j| i + j + "!/debian/\n".len());
         util::write(&gi, &format!("{}{}", &text[..start], &text[end..]))?;
     }
     util::run(git(&tree).args(["init", "-q", "-b", "base"]))?;
@@ -267,8 +306,22 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     let stamp_file = tree.join(".git/fdsame-series-stamp");
     // The stamp names the series and the commit it was applied as (or exported from): the tree is
     // used as it is only while both still hold.
-    if fs::read_to_string(&stamp_file).ok() == Some(format!("{stamp}:{}", head(&tree)?)) {
+    let recorded = fs::read_to_string(&stamp_file).ok();
+    if recorded == Some(format!("{stamp}:{}", head(&tree)?)) {
         return Ok(tree);
+    }
+    // Commits made in the tree since it was applied or exported are not in linux/patches yet:
+    // re-applying would bury them in the reflog.
+    if let Some((_, commit)) = recorded.as_deref().and_then(|r| r.trim().split_once(':')) {
+        let now = head(&tree)?;
+        if commit != now {
+            return Err(format!(
+                "{} has commits that are not in {} (HEAD {now}, last applied or exported {commit}): \
+                 run `cargo xtask export` to keep them, or `git reset --hard {commit}` there to drop them",
+                tree.display(),
+                series_dir(b).display()
+            ));
+        }
     }
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
@@ -277,20 +330,29 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
             tree.display()
         ));
     }
-    eprintln!("xtask: applying {} patches from {}", patches.len(), series_dir(b).display());
+    eprintln!(
+        "xtask: applying {} patches from {}",
+        patches.len(),
+        series_dir(b).display()
+    );
     util::run(git(&tree).args(["checkout", "-q", "-B", "series", "base"]))?;
     let mut am = git(&tree);
     am.args(["am", "-q", "--whitespace=error"]).args(&patches);
     if let Err(e) = util::run(&mut am) {
         let _ = util::run(git(&tree).args(["am", "--abort"]));
-        return Err(format!("the series does not apply to {} {}: {e}", b.package, b.version));
+        return Err(format!(
+            "the series does not apply to {} {}: {e}",
+            b.package, b.version
+        ));
     }
     util::write(&stamp_file, &format!("{stamp}:{}", head(&tree)?))?;
     Ok(tree)
 }
 
 fn head(tree: &Path) -> Result<String> {
-    Ok(util::output(git(tree).args(["rev-parse", "HEAD"]))?.trim().to_string())
+    Ok(util::output(git(tree).args(["rev-parse", "HEAD"]))?
+        .trim()
+        .to_string())
 }
 
 pub fn make(tree: &Path, obj: &Path) -> Command {
@@ -314,7 +376,9 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
-            let (k, v) = l.split_once('=').ok_or(format!("bad line in {}: {l}", f.display()))?;
+            let (k, v) = l
+                .split_once('=')
+                .ok_or(format!("bad line in {}: {l}", f.display()))?;
             let ok = if v == "n" {
                 !config.lines().any(|c| c.starts_with(&format!("{k}=")))
             } else {
@@ -328,7 +392,10 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("these config lines did not stick: {}", missing.join(", ")))
+        Err(format!(
+            "these config lines did not stick: {}",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -337,7 +404,8 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
 /// kernel builds on 2 cores help nobody.
 pub fn lock_builds() -> Result<fs::File> {
     fs::create_dir_all(util::build_dir()).map_err(|e| e.to_string())?;
-    let lock = fs::File::create(util::build_dir().join(".kernel-build.lock")).map_err(|e| e.to_string())?;
+    let lock = fs::File::create(util::build_dir().join(".kernel-build.lock"))
+        .map_err(|e| e.to_string())?;
     if lock.try_lock().is_err() {
         eprintln!("xtask: another kernel build is running; waiting for it");
         lock.lock().map_err(|e| e.to_string())?;
@@ -367,10 +435,17 @@ pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<P
     if !ok {
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("kernel build failed (full log {}):\n{}", log.display(), tail.join("\n")));
+        return Err(format!(
+            "kernel build failed (full log {}):\n{}",
+            log.display(),
+            tail.join("\n")
+        ));
     }
     let warnings = text.lines().filter(|l| l.contains("warning:")).count();
-    eprintln!("xtask: kernel built ({warnings} compiler warnings; log {})", log.display());
+    eprintln!(
+        "xtask: kernel built ({warnings} compiler warnings; log {})",
+        log.display()
+    );
     Ok(obj.join("arch/x86/boot/bzImage"))
 }
 
@@ -379,7 +454,12 @@ pub fn unpatched_tree(b: &Base) -> Result<PathBuf> {
     let tree = ensure_tree(b)?;
     let wt = util::build_dir().join(format!("linux-source-{}-unpatched", b.name));
     if !wt.join("Makefile").exists() {
-        util::run(git(&tree).args(["worktree", "add", "-f", "--quiet"]).arg(&wt).arg("base"))?;
+        util::run(
+            git(&tree)
+                .args(["worktree", "add", "-f", "--quiet"])
+                .arg(&wt)
+                .arg("base"),
+        )?;
     }
     Ok(wt)
 }
@@ -391,11 +471,22 @@ pub fn configure(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()
     let fragments = flavor.fragments();
     let stamp = util::stamp(&fragments)?;
     let stamp_file = obj.join(".fdsame-config-stamp");
-    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(&stamp) || !obj.join(".config").exists() {
-        eprintln!("xtask: configuring {} (tinyconfig + {})", obj.display(), fragments.len());
+    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(&stamp)
+        || !obj.join(".config").exists()
+    {
+        eprintln!(
+            "xtask: configuring {} (tinyconfig + {})",
+            obj.display(),
+            fragments.len()
+        );
         util::run(make(&tree, &obj).arg("-s").arg("tinyconfig"))?;
         let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
-        merge.current_dir(&tree).arg("-m").arg("-O").arg(&obj).arg(obj.join(".config"));
+        merge
+            .current_dir(&tree)
+            .arg("-m")
+            .arg("-O")
+            .arg(&obj)
+            .arg(obj.join(".config"));
         merge.args(&fragments).env("ARCH", "x86_64");
         let (ok, text) = util::capture(&mut merge)?;
         if !ok {
@@ -418,16 +509,42 @@ pub fn export(b: &Base) -> Result<()> {
     let tree = tree_dir(b);
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
-        return Err(format!("{} has uncommitted edits: commit them into the right patch first", tree.display()));
+        return Err(format!(
+            "{} has uncommitted edits: commit them into the right patch first",
+            tree.display()
+        ));
     }
     let dir = series_dir(b);
+    // The patches must still be the ones the tree was applied from (or last exported as): after a
+    // pull or a hand edit they are newer than the tree, and exporting would overwrite them.
+    let stamp_file = tree.join(".git/fdsame-series-stamp");
+    if let Some((recorded, _)) = fs::read_to_string(&stamp_file)
+        .ok()
+        .as_deref()
+        .and_then(|r| r.trim().split_once(':'))
+    {
+        let now = util::stamp(&series_patches(b).unwrap_or_default())?;
+        if recorded != now {
+            return Err(format!(
+                "{} changed since {} was applied from it, and exporting would overwrite that: run \
+                 `cargo xtask tree` to apply it first (or delete {} to export anyway)",
+                dir.display(),
+                tree.display(),
+                stamp_file.display()
+            ));
+        }
+    }
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     for p in util::sorted_files(&dir, "patch").unwrap_or_default() {
         fs::remove_file(&p).map_err(|e| e.to_string())?;
     }
     // The cover letter is the mainline series'; a backport variant goes out as plain patches.
     let cover_src = util::root().join("linux/cover-letter.txt");
-    let cover_src = if b.series == "patches" { cover_src } else { util::root().join("linux/no-cover-letter") };
+    let cover_src = if b.series == "patches" {
+        cover_src
+    } else {
+        util::root().join("linux/no-cover-letter")
+    };
     let mut fp = git(&tree);
     fp.args(["format-patch", "-q", "--no-signature", "--zero-commit"]);
     if cover_src.exists() {
@@ -436,7 +553,9 @@ pub fn export(b: &Base) -> Result<()> {
     util::run(fp.arg("-o").arg(&dir).arg("base..HEAD"))?;
     if cover_src.exists() {
         let prose = util::read(&cover_src)?;
-        let (subject, body) = prose.split_once('\n').ok_or("linux/cover-letter.txt: subject line, then body")?;
+        let (subject, body) = prose
+            .split_once('\n')
+            .ok_or("linux/cover-letter.txt: subject line, then body")?;
         let cover = dir.join("0000-cover-letter.patch");
         let text = util::read(&cover)?
             .replace("*** SUBJECT HERE ***", subject.trim())
@@ -444,14 +563,19 @@ pub fn export(b: &Base) -> Result<()> {
         util::write(&cover, &text)?;
     }
     // Who to send each patch to.
-    let mut who = String::from("# scripts/get_maintainer.pl output for each patch (regenerated by `cargo xtask export`)\n");
+    let mut who = String::from(
+        "# scripts/get_maintainer.pl output for each patch (regenerated by `cargo xtask export`)\n",
+    );
     for p in util::sorted_files(&dir, "patch")? {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("0000-") {
             continue;
         }
         let (_, out) = util::capture(
-            Command::new(tree.join("scripts/get_maintainer.pl")).current_dir(&tree).arg("--no-git-fallback").arg(&p),
+            Command::new(tree.join("scripts/get_maintainer.pl"))
+                .current_dir(&tree)
+                .arg("--no-git-fallback")
+                .arg(&p),
         )?;
         who.push_str(&format!("\n## {name}\n{out}"));
     }
@@ -460,7 +584,10 @@ pub fn export(b: &Base) -> Result<()> {
     let cover = dir.join("0000-cover-letter.patch");
     if cover.exists() {
         let (mut to, mut cc) = (Vec::<String>::new(), Vec::<String>::new());
-        for l in who.lines().filter(|l| l.contains('@') && !l.starts_with('#')) {
+        for l in who
+            .lines()
+            .filter(|l| l.contains('@') && !l.starts_with('#'))
+        {
             let addr = l.split(" (").next().unwrap_or(l).trim().to_string();
             if to.contains(&addr) || cc.contains(&addr) {
                 continue;
@@ -481,7 +608,11 @@ pub fn export(b: &Base) -> Result<()> {
     let patches = series_patches(b)?;
     let stamp = format!("{}:{}", util::stamp(&patches)?, head(&tree)?);
     util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
-    eprintln!("xtask: exported {} patches to {}", patches.len(), dir.display());
+    eprintln!(
+        "xtask: exported {} patches to {}",
+        patches.len(),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -503,10 +634,17 @@ pub fn sparse() -> Result<PathBuf> {
     util::run(
         Command::new("apt-get")
             .args(&opts)
-            .args(["-q", "source", "--download-only", &format!("sparse={SPARSE_VERSION}")])
+            .args([
+                "-q",
+                "source",
+                "--download-only",
+                &format!("sparse={SPARSE_VERSION}"),
+            ])
             .current_dir(&src),
     )
-    .map_err(|e| format!("{e} (sparse {SPARSE_VERSION} may have left sid: pin the version it has now)"))?;
+    .map_err(|e| {
+        format!("{e} (sparse {SPARSE_VERSION} may have left sid: pin the version it has now)")
+    })?;
     util::run(&mut util::sh(&format!(
         "cd {} && tar xf sparse_*.orig.tar.* && cd sparse-*/ && make -s -j2 sparse && mkdir -p {} && cp sparse {}",
         src.display(),
@@ -539,9 +677,15 @@ mod tests {
             Some("http://m.example/d")
         );
         assert_eq!(
-            archive_from_one_line("deb http://s.example/d bookworm-security main\n", is_main_suite),
+            archive_from_one_line(
+                "deb http://s.example/d bookworm-security main\n",
+                is_main_suite
+            ),
             None
         );
-        assert_eq!(archive_from_deb822(d822, is_security_suite).as_deref(), Some("http://a.example/debian-security"));
+        assert_eq!(
+            archive_from_deb822(d822, is_security_suite).as_deref(),
+            Some("http://a.example/debian-security")
+        );
     }
 }

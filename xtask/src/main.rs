@@ -53,7 +53,12 @@ struct Args {
 }
 
 fn parse(args: &[String]) -> Result<Args> {
-    let mut a = Args { base: "7.3".into(), flavor: Flavor::Vm, no_build: false, rest: vec![] };
+    let mut a = Args {
+        base: "7.3".into(),
+        flavor: Flavor::Vm,
+        no_build: false,
+        rest: vec![],
+    };
     let mut it = args.iter();
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -127,7 +132,11 @@ fn cmd_vm(a: Args) -> Result<bool> {
     let img = kernel_image(&a, b)?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let words: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
-    let script = format!("cd {} || exit 125\n{}\n", shell_quote(&cwd.to_string_lossy()), words.join(" "));
+    let script = format!(
+        "cd {} || exit 125\n{}\n",
+        shell_quote(&cwd.to_string_lossy()),
+        words.join(" ")
+    );
     let r = vm::run(
         &vm::VmOpts {
             kernel: &img,
@@ -145,7 +154,8 @@ fn cmd_vm(a: Args) -> Result<bool> {
 /// Test executables that cargo builds for the given packages (`cargo test --no-run`).
 fn test_executables(packages: &[&str], extra: &[&str]) -> Result<Vec<(String, PathBuf)>> {
     let mut c = Command::new(env!("CARGO"));
-    c.current_dir(util::root()).args(["test", "--no-run", "--message-format=json"]);
+    c.current_dir(util::root())
+        .args(["test", "--no-run", "--message-format=json"]);
     for p in packages {
         c.args(["-p", p]);
     }
@@ -154,8 +164,14 @@ fn test_executables(packages: &[&str], extra: &[&str]) -> Result<Vec<(String, Pa
     let mut v = vec![];
     for line in out.lines() {
         // Only test harnesses: a binary target built for CARGO_BIN_EXE_* has an "executable" too.
-        let Some(exe) = results::json_string_field(line, "executable") else { continue };
-        let profile = line.split("\"profile\":{").nth(1).and_then(|p| p.split('}').next()).unwrap_or("");
+        let Some(exe) = results::json_string_field(line, "executable") else {
+            continue;
+        };
+        let profile = line
+            .split("\"profile\":{")
+            .nth(1)
+            .and_then(|p| p.split('}').next())
+            .unwrap_or("");
         if !profile.contains("\"test\":true") {
             continue;
         }
@@ -163,7 +179,12 @@ fn test_executables(packages: &[&str], extra: &[&str]) -> Result<Vec<(String, Pa
         // directory of its manifest.
         let name = results::json_string_field(line, "name").unwrap_or_default();
         let package = results::json_string_field(line, "manifest_path")
-            .and_then(|m| PathBuf::from(m).parent().and_then(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned()))
+            .and_then(|m| {
+                PathBuf::from(m)
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
             .unwrap_or_default();
         v.push((format!("{package}::{name}"), PathBuf::from(exe)));
     }
@@ -171,7 +192,13 @@ fn test_executables(packages: &[&str], extra: &[&str]) -> Result<Vec<(String, Pa
 }
 
 /// Devices every guest test needs; a missing one fails the run.
-const GUEST_NODES: &[&str] = &["/dev/dri/card0", "/dev/dri/card1", "/dev/dri/renderD128", "/dev/dma_heap/system", "/dev/udmabuf"];
+const GUEST_NODES: &[&str] = &[
+    "/dev/dri/card0",
+    "/dev/dri/card1",
+    "/dev/dri/renderD128",
+    "/dev/dma_heap/system",
+    "/dev/udmabuf",
+];
 
 fn guest_script(groups: &[(String, PathBuf, Vec<String>)]) -> String {
     let mut s = String::from("cd /tmp\n");
@@ -198,15 +225,34 @@ fn cmd_test(a: Args) -> Result<bool> {
     let host = test_executables(&["fdsame", "fdsame-cli", "fdsame-bench", "xtask"], &[])?;
     // fdsame's `vm` tests need the patched kernel: they run in the guest below; `c_header` needs
     // the series' headers: it runs after the kernel build.
-    for (label, exe) in host.iter().filter(|(l, _)| l != "fdsame::vm" && l != "fdsame::c_header") {
+    for (label, exe) in host
+        .iter()
+        .filter(|(l, _)| l != "fdsame::vm" && l != "fdsame::c_header")
+    {
         let (ok, text) = util::capture(Command::new(exe).current_dir(util::root()))?;
         summary.add_libtest(&format!("host {label}"), &text, ok);
     }
 
     // Rust lints and docs: clippy with -D warnings on everything, rustdoc with -D warnings on the library.
     for (label, args, env) in [
-        ("check cargo clippy -D warnings", vec!["clippy", "-q", "--workspace", "--all-targets", "--", "-D", "warnings"], None),
-        ("check cargo doc -D warnings", vec!["doc", "-q", "-p", "fdsame", "--no-deps"], Some(("RUSTDOCFLAGS", "-D warnings"))),
+        (
+            "check cargo clippy -D warnings",
+            vec![
+                "clippy",
+                "-q",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            None,
+        ),
+        (
+            "check cargo doc -D warnings",
+            vec!["doc", "-q", "-p", "fdsame", "--no-deps"],
+            Some(("RUSTDOCFLAGS", "-D warnings")),
+        ),
     ] {
         let mut c = Command::new(env!("CARGO"));
         c.current_dir(util::root()).args(&args);
@@ -214,9 +260,14 @@ fn cmd_test(a: Args) -> Result<bool> {
             c.env(k, v);
         }
         let (ok, text) = util::capture(&mut c)?;
-        summary.rows.push((label.into(), u32::from(ok), u32::from(!ok), 0));
+        summary
+            .rows
+            .push((label.into(), u32::from(ok), u32::from(!ok), 0));
         if !ok {
-            summary.problem(format!("{label}:\n{}", text.lines().take(30).collect::<Vec<_>>().join("\n")));
+            summary.problem(format!(
+                "{label}:\n{}",
+                text.lines().take(30).collect::<Vec<_>>().join("\n")
+            ));
         }
     }
 
@@ -240,18 +291,29 @@ fn cmd_test(a: Args) -> Result<bool> {
     )?;
     for (label, exe) in host.iter().filter(|(l, _)| l == "fdsame::c_header") {
         let (ok, text) = util::capture(
-            Command::new(exe).arg("--ignored").env("FDSAME_UAPI_INCLUDE", hdr.join("include")).current_dir(util::root()),
+            Command::new(exe)
+                .arg("--ignored")
+                .env("FDSAME_UAPI_INCLUDE", hdr.join("include"))
+                .current_dir(util::root()),
         )?;
         summary.add_libtest(&format!("host {label} (series headers)"), &text, ok);
     }
 
     let mut groups = vec![];
     for (label, exe) in test_executables(&["rust-tests"], &[])? {
-        groups.push((format!("guest {label}"), exe, vec!["--test-threads=2".to_string()]));
+        groups.push((
+            format!("guest {label}"),
+            exe,
+            vec!["--test-threads=2".to_string()],
+        ));
     }
     for (label, exe) in test_executables(&["fdsame"], &["--test", "vm"])? {
         if label == "fdsame::vm" {
-            groups.push((format!("guest {label}"), exe, vec!["--ignored".into(), "--test-threads=2".into()]));
+            groups.push((
+                format!("guest {label}"),
+                exe,
+                vec!["--ignored".into(), "--test-threads=2".into()],
+            ));
         }
     }
     if groups.is_empty() {
@@ -261,7 +323,15 @@ fn cmd_test(a: Args) -> Result<bool> {
     // IGT, when an IGT build is given from outside (its source is never vendored here).
     let igt_build = igt_build_dir()?;
     // One run directory per base and flavour, so that such runs can go on side by side.
-    let run_name = format!("test-{}{}", b.name, if a.flavor == Flavor::Debug { "-debug" } else { "" });
+    let run_name = format!(
+        "test-{}{}",
+        b.name,
+        if a.flavor == Flavor::Debug {
+            "-debug"
+        } else {
+            ""
+        }
+    );
     let run_dir = util::build_dir().join("vm").join(&run_name);
     let igt_results = run_dir.join("igt-results");
     let mut script = guest_script(&groups);
@@ -269,7 +339,11 @@ fn cmd_test(a: Args) -> Result<bool> {
         let tests = ["igt@core_file_same", "igt@dmabuf_same_object"];
         // Results on the guest's tmpfs (igt_runner writes each test's output there), then copied
         // to the shared run directory.
-        let igt = igt::guest_script(&vm::guest_path(dir).to_string_lossy(), "/tmp/igt-results", &tests);
+        let igt = igt::guest_script(
+            &vm::guest_path(dir).to_string_lossy(),
+            "/tmp/igt-results",
+            &tests,
+        );
         script.push_str(&format!(
             "echo 'XTASK-BEGIN igt'\ncat > /tmp/igt.sh <<'XTASK_IGT_EOF'\n{igt}XTASK_IGT_EOF\nsh /tmp/igt.sh\necho \"XTASK-END igt $?\"\ncp -r /tmp/igt-results {}\n",
             shell_quote(&igt_results.to_string_lossy())
@@ -298,7 +372,11 @@ fn cmd_test(a: Args) -> Result<bool> {
         },
         &script,
     )?;
-    eprintln!("xtask: guest ran {:.1} s (log {})", r.seconds, r.dir.display());
+    eprintln!(
+        "xtask: guest ran {:.1} s (log {})",
+        r.seconds,
+        r.dir.display()
+    );
     summary.add_kunit(&r.dmesg, &["drm_file_same", "dma-buf-same"]);
     for (label, _, _) in &groups {
         summary.add_guest_block(label, &r.output);
@@ -324,7 +402,10 @@ fn cmd_test(a: Args) -> Result<bool> {
         let n = leaks.matches("unreferenced object").count();
         println!("kmemleak: {n} unreferenced objects after the run");
         if n > 0 {
-            summary.problem(format!("kmemleak reports {n} leaks:\n{}", leaks.lines().take(40).collect::<Vec<_>>().join("\n")));
+            summary.problem(format!(
+                "kmemleak reports {n} leaks:\n{}",
+                leaks.lines().take(40).collect::<Vec<_>>().join("\n")
+            ));
         }
     }
     Ok(summary.report())
@@ -334,14 +415,26 @@ fn cmd_demo(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
     let img = kernel_image(&a, b)?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
-        "build", "-q", "-p", "fdsame-cli", "-p", "rust-tests", "--bins",
+        "build",
+        "-q",
+        "-p",
+        "fdsame-cli",
+        "-p",
+        "rust-tests",
+        "--bins",
     ]))?;
     let target = util::root().join("target/debug");
     let script = util::read(&util::root().join("xtask/demo.sh"))?
         .replace("@FDSAME@", &target.join("fdsame").to_string_lossy())
         .replace("@HOLD@", &target.join("hold-dmabufs").to_string_lossy());
     let r = vm::run(
-        &vm::VmOpts { kernel: &img, cmdline: "", timeout: Duration::from_secs(600), memory_mb: 2048, name: "demo" },
+        &vm::VmOpts {
+            kernel: &img,
+            cmdline: "",
+            timeout: Duration::from_secs(600),
+            memory_mb: 2048,
+            name: "demo",
+        },
         &script,
     )?;
     print!("{}", r.output);
@@ -355,7 +448,11 @@ fn igt_build_dir() -> Result<Option<PathBuf>> {
         (None, Some(s)) => PathBuf::from(s).join("build"),
         (None, None) => return Ok(None),
     };
-    for need in ["runner/igt_runner", "tests/core_file_same", "tests/dmabuf_same_object"] {
+    for need in [
+        "runner/igt_runner",
+        "tests/core_file_same",
+        "tests/dmabuf_same_object",
+    ] {
         if !dir.join(need).exists() {
             return Err(format!(
                 "IGT build {} has no {need}: build it as tests/igt/README.md says",
@@ -387,7 +484,12 @@ fn add_igt(summary: &mut results::Summary, dir: &std::path::Path, results_json: 
                 summary.problem(format!("IGT {name}: {result}"));
             }
             println!("IGT: {} from {}", version, dir.display());
-            summary.rows.push((format!("guest igt ({version})"), s.pass, s.fail + s.other, s.skip));
+            summary.rows.push((
+                format!("guest igt ({version})"),
+                s.pass,
+                s.fail + s.other,
+                s.skip,
+            ));
         }
         Err(e) => {
             summary.rows.push(("guest igt".into(), 0, 1, 0));
@@ -400,7 +502,11 @@ fn cmd_bench(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
     let img = kernel_image(&a, b)?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
-        "build", "-q", "--release", "-p", "fdsame-bench",
+        "build",
+        "-q",
+        "--release",
+        "-p",
+        "fdsame-bench",
     ]))?;
     let exe = util::root().join("target/release/fdsame-bench");
     let out = util::build_dir().join("vm/bench");
@@ -412,7 +518,13 @@ fn cmd_bench(a: Args) -> Result<bool> {
         args.join(" ")
     );
     let r = vm::run(
-        &vm::VmOpts { kernel: &img, cmdline: "", timeout: Duration::from_secs(900), memory_mb: 3072, name: "bench" },
+        &vm::VmOpts {
+            kernel: &img,
+            cmdline: "",
+            timeout: Duration::from_secs(900),
+            memory_mb: 3072,
+            name: "bench",
+        },
         &script,
     )?;
     print!("{}", r.output);

@@ -31,10 +31,15 @@ pub struct Summary {
 pub fn parse_libtest(text: &str) -> Option<(u32, u32, u32)> {
     let mut found = None;
     for l in text.lines() {
-        let Some(rest) = l.trim().strip_prefix("test result: ") else { continue };
+        let Some(rest) = l.trim().strip_prefix("test result: ") else {
+            continue;
+        };
         let num = |word: &str| -> Option<u32> {
             rest.split(';').find_map(|part| {
-                let part = part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ");
+                let part = part
+                    .trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ");
                 part.strip_suffix(word).and_then(|n| n.trim().parse().ok())
             })
         };
@@ -93,9 +98,14 @@ impl Summary {
             Some((p, f, i)) => {
                 self.rows.push((label.to_string(), p, f, i));
                 if !ok && f == 0 {
-                    self.problem(format!("{label}: exited with failure but reported no failed test"));
+                    self.problem(format!(
+                        "{label}: exited with failure but reported no failed test"
+                    ));
                 }
-                for l in text.lines().filter(|l| l.starts_with("test ") && l.ends_with("FAILED")) {
+                for l in text
+                    .lines()
+                    .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+                {
                     self.problem(format!("{label}: {l}"));
                 }
             }
@@ -103,7 +113,10 @@ impl Summary {
                 self.rows.push((label.to_string(), 0, 1, 0));
                 let tail: Vec<&str> = text.lines().rev().take(15).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                self.problem(format!("{label}: no libtest result (crashed?):\n{}", tail.join("\n")));
+                self.problem(format!(
+                    "{label}: no libtest result (crashed?):\n{}",
+                    tail.join("\n")
+                ));
             }
         }
     }
@@ -119,10 +132,23 @@ impl Summary {
         };
         let body = &output[b + begin.len()..];
         let (text, status) = match body.find(&end) {
-            Some(e) => (&body[..e], body[e + end.len()..].lines().next().unwrap_or("").trim().to_string()),
+            Some(e) => (
+                &body[..e],
+                body[e + end.len()..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+            ),
             None => (body, "none".to_string()),
         };
-        print!("{}", text.lines().filter(|l| l.starts_with("test ") || l.contains("panicked")).fold(String::new(), |a, l| a + "  " + l + "\n"));
+        print!(
+            "{}",
+            text.lines()
+                .filter(|l| l.starts_with("test ") || l.contains("panicked"))
+                .fold(String::new(), |a, l| a + "  " + l + "\n")
+        );
         self.add_libtest(label, text, status == "0");
     }
 
@@ -130,12 +156,23 @@ impl Summary {
         let (cases, seen) = parse_kunit(dmesg, suites);
         for s in suites {
             if !seen.iter().any(|x| x == s) {
-                self.problem(format!("KUnit suite {s} did not run (is it built in, kunit.enable=1?)"));
+                self.problem(format!(
+                    "KUnit suite {s} did not run (is it built in, kunit.enable=1?)"
+                ));
             }
         }
         let (mut p, mut f, mut k) = (0, 0, 0);
         for (name, ok, skip) in &cases {
-            println!("  kunit {name} ... {}", if *skip { "SKIP" } else if *ok { "ok" } else { "FAILED" });
+            println!(
+                "  kunit {name} ... {}",
+                if *skip {
+                    "SKIP"
+                } else if *ok {
+                    "ok"
+                } else {
+                    "FAILED"
+                }
+            );
             match (ok, skip) {
                 (_, true) => k += 1,
                 (true, false) => p += 1,
@@ -145,13 +182,17 @@ impl Summary {
                 }
             }
         }
-        self.rows.push((format!("guest kunit ({})", suites.join(", ")), p, f, k));
+        self.rows
+            .push((format!("guest kunit ({})", suites.join(", ")), p, f, k));
     }
 
     /// Prints the table and the closing line; true when everything passed.
     pub fn report(&self) -> bool {
         println!();
-        println!("{:<58} {:>7} {:>7} {:>8}", "group", "passed", "failed", "skipped");
+        println!(
+            "{:<58} {:>7} {:>7} {:>8}",
+            "group", "passed", "failed", "skipped"
+        );
         let (mut p, mut f, mut s) = (0, 0, 0);
         for (label, pp, ff, ss) in &self.rows {
             if pp + ff + ss == 0 {
@@ -167,7 +208,11 @@ impl Summary {
         }
         // A problem that is not already a failed test (a kernel warning, a missing node) counts
         // as one failure, so the closing line never reads clean when the run was not.
-        let extra = self.problems.iter().filter(|p| !p.contains(" FAILED") && !p.starts_with("KUnit ")).count() as u32;
+        let extra = self
+            .problems
+            .iter()
+            .filter(|p| !p.contains(" FAILED") && !p.starts_with("KUnit "))
+            .count() as u32;
         let failed = f + extra;
         println!();
         println!("total: {p} passed, {failed} failed, {s} skipped");
@@ -205,7 +250,10 @@ mod tests {
     fn json_field() {
         let l = r#"{"target":{"name":"vm"},"executable":"/a/b\"c"}"#;
         assert_eq!(json_string_field(l, "name").as_deref(), Some("vm"));
-        assert_eq!(json_string_field(l, "executable").as_deref(), Some("/a/b\"c"));
+        assert_eq!(
+            json_string_field(l, "executable").as_deref(),
+            Some("/a/b\"c")
+        );
         assert_eq!(json_string_field(l, "nope"), None);
     }
 }

@@ -39,7 +39,8 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
-    cmd.status().map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))
+    cmd.status()
+        .map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))
 }
 
 /// Runs a command and returns its stdout; stderr is passed through.
@@ -87,7 +88,13 @@ pub fn stamp(files: &[PathBuf]) -> Result<String> {
     let mut h: u64 = 0xcbf29ce484222325;
     for f in files {
         let bytes = fs::read(f).map_err(|e| format!("read {}: {e}", f.display()))?;
-        for b in f.file_name().unwrap_or_default().as_encoded_bytes().iter().chain(&bytes) {
+        for b in f
+            .file_name()
+            .unwrap_or_default()
+            .as_encoded_bytes()
+            .iter()
+            .chain(&bytes)
+        {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x100000001b3);
         }

@@ -113,7 +113,16 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
     q.args(["--foreground", "-k", "10"])
         .arg(opts.timeout.as_secs().to_string())
         .arg("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-nodefaults", "-no-reboot"])
+        .args([
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-smp",
+            "2",
+            "-nodefaults",
+            "-no-reboot",
+        ])
         .args(["-display", "none", "-monitor", "none"])
         .arg("-m")
         .arg(opts.memory_mb.to_string())
@@ -128,11 +137,16 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
         .arg("-virtfs")
         .arg("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
         .arg("-virtfs")
-        .arg(format!("local,path={},mount_tag=xtaskout,security_model=none", dir.display()));
+        .arg(format!(
+            "local,path={},mount_tag=xtaskout,security_model=none",
+            dir.display()
+        ));
     let t0 = Instant::now();
     let (_, qemu_text) = util::capture(&mut q)?;
     let seconds = t0.elapsed().as_secs_f64();
-    let status = fs::read_to_string(dir.join("status")).ok().and_then(|s| s.trim().parse().ok());
+    let status = fs::read_to_string(dir.join("status"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
     let output = fs::read_to_string(dir.join("out.txt")).unwrap_or_default();
     let serial_text = fs::read_to_string(&serial).unwrap_or_default();
     let dmesg = fs::read_to_string(dir.join("dmesg.txt")).unwrap_or(serial_text);
@@ -144,7 +158,13 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
             if qemu_text.trim().is_empty() { String::new() } else { format!("\nqemu: {qemu_text}") }
         );
     }
-    Ok(VmRun { status, output, dmesg, seconds, dir })
+    Ok(VmRun {
+        status,
+        output,
+        dmesg,
+        seconds,
+        dir,
+    })
 }
 
 impl VmRun {
@@ -154,7 +174,12 @@ impl VmRun {
         for p in &problems {
             eprintln!("xtask: kernel log: {p}");
         }
-        eprintln!("xtask: guest ran {:.1} s, status {:?}, log {}", self.seconds, self.status, self.dir.display());
+        eprintln!(
+            "xtask: guest ran {:.1} s, status {:?}, log {}",
+            self.seconds,
+            self.status,
+            self.dir.display()
+        );
         self.status == Some(0) && problems.is_empty()
     }
 }

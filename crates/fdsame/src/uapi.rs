@@ -90,7 +90,13 @@ mod tests {
     #[test]
     fn ioctl_numbers() {
         // _IOC(dir=READ|WRITE (3), type, nr, size) on x86: dir<<30 | size<<16 | type<<8 | nr
-        assert_eq!(DRM_IOCTL_FILE_SAME as u64, (3 << 30) | (16 << 16) | (0x64 << 8) | 0xD4);
-        assert_eq!(DMA_BUF_IOCTL_SAME_OBJECT as u64, (3 << 30) | (16 << 16) | (0x62 << 8) | 4);
+        assert_eq!(
+            DRM_IOCTL_FILE_SAME as u64,
+            (3 << 30) | (16 << 16) | (0x64 << 8) | 0xD4
+        );
+        assert_eq!(
+            DMA_BUF_IOCTL_SAME_OBJECT as u64,
+            (3 << 30) | (16 << 16) | (0x62 << 8) | 4
+        );
     }
 }

@@ -54,7 +54,11 @@ fn c_values() -> HashMap<String, u64> {
         .arg(&exe)
         .output()
         .expect("run cc");
-    assert!(cc.status.success(), "the probe does not compile against {inc}:\n{}", String::from_utf8_lossy(&cc.stderr));
+    assert!(
+        cc.status.success(),
+        "the probe does not compile against {inc}:\n{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
     let out = Command::new(&exe).output().expect("run the probe");
     let _ = std::fs::remove_dir_all(&dir);
     String::from_utf8(out.stdout)
@@ -75,23 +79,52 @@ fn rust_bindings_match_the_c_header() {
         ("drm_file_same.size", size_of::<drm_file_same>() as u64),
         ("drm_file_same.align", align_of::<drm_file_same>() as u64),
         ("drm_file_same.fd", offset_of!(drm_file_same, fd) as u64),
-        ("drm_file_same.flags", offset_of!(drm_file_same, flags) as u64),
-        ("drm_file_same.result", offset_of!(drm_file_same, result) as u64),
-        ("dma_buf_same_object.size", size_of::<dma_buf_same_object>() as u64),
-        ("dma_buf_same_object.align", align_of::<dma_buf_same_object>() as u64),
-        ("dma_buf_same_object.fd", offset_of!(dma_buf_same_object, fd) as u64),
-        ("dma_buf_same_object.flags", offset_of!(dma_buf_same_object, flags) as u64),
-        ("dma_buf_same_object.result", offset_of!(dma_buf_same_object, result) as u64),
+        (
+            "drm_file_same.flags",
+            offset_of!(drm_file_same, flags) as u64,
+        ),
+        (
+            "drm_file_same.result",
+            offset_of!(drm_file_same, result) as u64,
+        ),
+        (
+            "dma_buf_same_object.size",
+            size_of::<dma_buf_same_object>() as u64,
+        ),
+        (
+            "dma_buf_same_object.align",
+            align_of::<dma_buf_same_object>() as u64,
+        ),
+        (
+            "dma_buf_same_object.fd",
+            offset_of!(dma_buf_same_object, fd) as u64,
+        ),
+        (
+            "dma_buf_same_object.flags",
+            offset_of!(dma_buf_same_object, flags) as u64,
+        ),
+        (
+            "dma_buf_same_object.result",
+            offset_of!(dma_buf_same_object, result) as u64,
+        ),
         ("DRM_FILE_SAME_FILE", DRM_FILE_SAME_FILE),
         ("DRM_FILE_SAME_CLIENT", DRM_FILE_SAME_CLIENT),
         ("DRM_FILE_SAME_DEVICE", DRM_FILE_SAME_DEVICE),
         ("DMA_BUF_SAME_FILE", DMA_BUF_SAME_FILE),
         ("DMA_BUF_SAME_OBJECT", DMA_BUF_SAME_OBJECT),
         ("DRM_IOCTL_FILE_SAME", DRM_IOCTL_FILE_SAME as u64),
-        ("DMA_BUF_IOCTL_SAME_OBJECT", DMA_BUF_IOCTL_SAME_OBJECT as u64),
+        (
+            "DMA_BUF_IOCTL_SAME_OBJECT",
+            DMA_BUF_IOCTL_SAME_OBJECT as u64,
+        ),
     ];
     assert_eq!(c.len(), rust.len(), "the probe printed {c:?}");
     for (k, v) in rust {
-        assert_eq!(c.get(*k), Some(v), "{k}: C says {:?}, Rust says {v}", c.get(*k));
+        assert_eq!(
+            c.get(*k),
+            Some(v),
+            "{k}: C says {:?}, Rust says {v}",
+            c.get(*k)
+        );
     }
 }

@@ -20,7 +20,10 @@ use rust_tests::{create_dumb, export, import, open_vgem_card, open_vgem_render, 
 fn place(fd: impl AsFd, at: i32) {
     // dup2 clears close-on-exec on the new number.
     if unsafe { libc::dup2(fd.as_fd().as_raw_fd(), at) } != at {
-        eprintln!("hold-dmabufs: dup2 to {at}: {}", std::io::Error::last_os_error());
+        eprintln!(
+            "hold-dmabufs: dup2 to {at}: {}",
+            std::io::Error::last_os_error()
+        );
         exit(3);
     }
 }
@@ -48,9 +51,12 @@ fn main() {
     place(&vgem, 15);
     place(&render, 16);
     place(&vkms, 17);
-    let status = Command::new(&args[0]).args(&args[1..]).status().unwrap_or_else(|e| {
-        eprintln!("hold-dmabufs: cannot run {}: {e}", args[0]);
-        exit(3);
-    });
+    let status = Command::new(&args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap_or_else(|e| {
+            eprintln!("hold-dmabufs: cannot run {}: {e}", args[0]);
+            exit(3);
+        });
     exit(status.code().unwrap_or(1));
 }
