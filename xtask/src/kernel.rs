@@ -546,7 +546,16 @@ pub fn export(b: &Base) -> Result<()> {
         util::root().join("linux/no-cover-letter")
     };
     let mut fp = git(&tree);
-    fp.args(["format-patch", "-q", "--no-signature", "--zero-commit"]);
+    // A fixed abbreviation (12, as Documentation/process/submitting-patches.rst asks for) keeps
+    // the index lines the same whatever git's object-count estimate is on this machine.
+    fp.args([
+        "-c",
+        "core.abbrev=12",
+        "format-patch",
+        "-q",
+        "--no-signature",
+        "--zero-commit",
+    ]);
     if cover_src.exists() {
         fp.arg("--cover-letter");
     }
@@ -574,6 +583,9 @@ pub fn export(b: &Base) -> Result<()> {
         let (_, out) = util::capture(
             Command::new(tree.join("scripts/get_maintainer.pl"))
                 .current_dir(&tree)
+                // Its order among equal entries follows Perl's per-run hash order: pin it.
+                .env("PERL_HASH_SEED", "0")
+                .env("PERL_PERTURB_KEYS", "0")
                 .arg("--no-git-fallback")
                 .arg(&p),
         )?;
