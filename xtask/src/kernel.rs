@@ -566,9 +566,16 @@ pub fn export(b: &Base) -> Result<()> {
             .split_once('\n')
             .ok_or("linux/cover-letter.txt: subject line, then body")?;
         let cover = dir.join("0000-cover-letter.patch");
-        let text = util::read(&cover)?
+        let mut text = util::read(&cover)?
             .replace("*** SUBJECT HERE ***", subject.trim())
             .replace("*** BLURB HERE ***", body.trim_matches('\n'));
+        // git dates the cover letter "now"; date it by the series' last patch instead (its author
+        // date, which `git am` keeps), so that exporting an unchanged tree changes nothing.
+        let date = util::output(git(&tree).args(["log", "-1", "--format=%aD", "HEAD"]))?;
+        if let Some(i) = text.find("\nDate: ") {
+            let end = text[i + 1..].find('\n').map_or(text.len(), |e| i + 1 + e);
+            text.replace_range(i + 1..end, &format!("Date: {}", date.trim()));
+        }
         util::write(&cover, &text)?;
     }
     // Who to send each patch to.
