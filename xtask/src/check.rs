@@ -1,11 +1,13 @@
 //! Static checks of the series: checkpatch.pl --strict on every patch, kernel-doc on the touched
 //! files, and sparse (C=2) plus W=1 on the touched objects, compared with the same objects built
-//! from the unpatched base so that only new warnings count.
+//! from the unpatched base so that only new warnings count; and `make htmldocs` of the
+//! Documentation/ directories the series touches, with and without it, plus a look at the HTML.
 
 use crate::kernel::{self, Base};
 use crate::results::Summary;
 use crate::util::{self, Result};
 use std::collections::BTreeSet;
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -27,6 +29,7 @@ pub fn run(b: &Base, s: &mut Summary) -> Result<()> {
     checkpatch(b, &tree, s)?;
     kerneldoc(b, &tree, s)?;
     compile_checks(b, &tree, s)?;
+    htmldocs(b, &tree, s)?;
     Ok(())
 }
 
@@ -233,4 +236,205 @@ fn compile_checks(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
         0,
     ));
     Ok(())
+}
+
+/// A Sphinx of the pinned versions (`linux/sphinx-requirements.txt`) in `build/sphinx-venv`.
+fn sphinx_venv() -> Result<std::path::PathBuf> {
+    let req = util::root().join("linux/sphinx-requirements.txt");
+    let venv = util::build_dir().join("sphinx-venv");
+    let stamp_file = venv.join(".fdsame-stamp");
+    let stamp = util::stamp(std::slice::from_ref(&req))?;
+    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(stamp.as_str()) {
+        eprintln!("xtask: installing Sphinx into {}", venv.display());
+        let _ = fs::remove_dir_all(&venv);
+        util::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        util::run(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "--disable-pip-version-check", "-r"])
+                .arg(&req),
+        )?;
+        util::write(&stamp_file, &stamp)?;
+    }
+    Ok(venv)
+}
+
+/// Replaces every run of digits that follows a ':' by 'N', so that a warning that only moved
+/// (line numbers) is the same warning.
+fn without_line_numbers(l: &str) -> String {
+    let mut out = String::with_capacity(l.len());
+    let mut after_colon = false;
+    let mut in_number = false;
+    for c in l.chars() {
+        if c.is_ascii_digit() && (after_colon || in_number) {
+            if !in_number {
+                out.push('N');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+        after_colon = c == ':';
+    }
+    out
+}
+
+/// `make htmldocs` warnings for `dirs` (SPHINXDIRS) of `tree`, paths relative to the tree and
+/// without line numbers. Cached in `out` by `key`: Sphinx only reports the warnings of the files
+/// it re-reads, so a result is either reused whole or made again from an empty output directory.
+fn htmldocs_warnings(tree: &Path, out: &Path, dirs: &str, key: &str) -> Result<BTreeSet<String>> {
+    let cache = out.join(".fdsame-htmldocs-warnings");
+    if let Some(rest) = fs::read_to_string(&cache)
+        .ok()
+        .as_deref()
+        .and_then(|c| c.strip_prefix(&format!("{key}\n")))
+    {
+        return Ok(rest.lines().map(str::to_string).collect());
+    }
+    let venv = sphinx_venv()?;
+    let _ = fs::remove_dir_all(out);
+    fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("make");
+    c.arg("-C")
+        .arg(tree)
+        .arg(format!("O={}", out.display()))
+        .arg(format!("SPHINXDIRS={dirs}"))
+        .arg("htmldocs")
+        .env("PATH", path);
+    let (ok, log) = util::capture(&mut c)?;
+    if !ok {
+        return Err(format!(
+            "make htmldocs failed in {}:\n{log}",
+            tree.display()
+        ));
+    }
+    let prefix = format!("{}/", tree.display());
+    let warnings: BTreeSet<String> = log
+        .lines()
+        .filter(|l| {
+            ["WARNING", "ERROR", "SEVERE", "CRITICAL"]
+                .iter()
+                .any(|k| l.contains(k))
+        })
+        .map(|l| without_line_numbers(&l.replace(&prefix, "")))
+        .collect();
+    let list: Vec<&str> = warnings.iter().map(String::as_str).collect();
+    util::write(&cache, &format!("{key}\n{}", list.join("\n")))?;
+    Ok(warnings)
+}
+
+/// Section titles the series adds to `rst` (a title line followed by an underline).
+fn added_titles(b: &Base, rst: &str) -> Result<Vec<String>> {
+    let mut titles = Vec::new();
+    for p in kernel::series_patches(b)? {
+        let text = util::read(&p)?;
+        let mut in_file = false;
+        let mut prev: Option<&str> = None;
+        for l in text.lines() {
+            if let Some(f) = l.strip_prefix("+++ b/") {
+                in_file = f == rst;
+                prev = None;
+                continue;
+            }
+            let added = l.strip_prefix('+').filter(|_| in_file);
+            if let (Some(line), Some(title)) = (added, prev) {
+                let underline = line.len() >= 3
+                    && line.len() >= title.len()
+                    && line.chars().all(|c| "=-~^*".contains(c));
+                if underline && !title.trim().is_empty() {
+                    titles.push(title.trim().to_string());
+                }
+            }
+            prev = added;
+        }
+    }
+    Ok(titles)
+}
+
+fn htmldocs(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
+    let rsts: Vec<String> = touched(b)?
+        .into_iter()
+        .filter(|f| f.starts_with("Documentation/") && f.ends_with(".rst"))
+        .collect();
+    let mut dirs: Vec<&str> = rsts.iter().filter_map(|f| f.split('/').nth(1)).collect();
+    dirs.dedup();
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let dirs = dirs.join(" ");
+    let req = util::root().join("linux/sphinx-requirements.txt");
+    // Only the files the series touches can differ from the base: key the result by them.
+    let mut inputs = vec![req.clone()];
+    inputs.extend(
+        touched(b)?
+            .into_iter()
+            .map(|f| tree.join(f))
+            .filter(|f| f.exists()),
+    );
+    let out = util::build_dir().join(format!("docs-{}", b.name));
+    let patched = htmldocs_warnings(tree, &out, &dirs, &util::stamp(&inputs)?)?;
+    let unpatched = htmldocs_warnings(
+        &kernel::unpatched_tree(b)?,
+        &util::build_dir().join(format!("docs-{}-base", b.name)),
+        &dirs,
+        &format!("base {}", util::stamp(&[req])?),
+    )?;
+    let new: Vec<&String> = patched
+        .iter()
+        .filter(|w| !unpatched.contains(w.as_str()))
+        .collect();
+    for w in &new {
+        s.problem(format!("new htmldocs warning: {w}"));
+    }
+    // The new sections must be in the HTML, not only free of warnings.
+    let (mut found, mut missing) = (0, 0);
+    for rst in &rsts {
+        let html = out.join("Documentation/output").join(
+            rst.trim_start_matches("Documentation/")
+                .trim_end_matches(".rst")
+                .to_string()
+                + ".html",
+        );
+        let text = fs::read_to_string(&html).unwrap_or_default();
+        for t in added_titles(b, rst)? {
+            if text.contains(&t) {
+                found += 1;
+            } else {
+                missing += 1;
+                s.problem(format!("htmldocs: \"{t}\" is not in {}", html.display()));
+            }
+        }
+    }
+    println!(
+        "  htmldocs (SPHINXDIRS={dirs}): {} new warnings ({} with the series, {} without), added sections in the HTML: {found} found, {missing} missing",
+        new.len(),
+        patched.len(),
+        unpatched.len()
+    );
+    let bad = !new.is_empty() || missing > 0;
+    s.rows.push((
+        "check htmldocs, new warnings".into(),
+        u32::from(!bad),
+        u32::from(bad),
+        0,
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_numbers_are_dropped() {
+        assert_eq!(
+            without_line_numbers("Documentation/gpu/a.rst:220: WARNING: x 2 y:33 drm.h:744 z"),
+            "Documentation/gpu/a.rst:N: WARNING: x 2 y:N drm.h:N z"
+        );
+    }
 }
