@@ -109,7 +109,13 @@ fn kerneldoc_warnings(tree: &Path, files: &[String]) -> Result<BTreeSet<String>>
             .args(["-none", "-Wall"])
             .args(&files),
     )?;
-    if !ok && !out.contains("warning") {
+    // 6.12's kernel-doc (Perl) writes "FILE:LINE: warning: ...", 7.x's (Python)
+    // "Warning: FILE:LINE ...": match both, case-insensitively.
+    let is_warning = |l: &str| {
+        let l = l.to_ascii_lowercase();
+        l.contains("warning") || l.contains("error")
+    };
+    if !ok && !out.lines().any(is_warning) {
         return Err(format!(
             "kernel-doc did not run in {}:\n{out}",
             tree.display()
@@ -117,13 +123,8 @@ fn kerneldoc_warnings(tree: &Path, files: &[String]) -> Result<BTreeSet<String>>
     }
     Ok(out
         .lines()
-        .filter(|l| l.contains("warning") || l.contains("error"))
-        .map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let file = parts.next().unwrap_or("");
-            let _line = parts.next();
-            format!("{file}:{}", parts.next().unwrap_or("").trim())
-        })
+        .filter(|l| is_warning(l))
+        .map(|l| without_line_numbers(l.trim()))
         .collect())
 }
 
@@ -183,18 +184,17 @@ fn compile_warnings(
         }
     }
     // Normalise: drop line and column numbers so that moved code does not count as new.
+    let tree_prefix = format!(
+        "{}/",
+        tree.file_name().unwrap_or_default().to_string_lossy()
+    );
     Ok(out
         .lines()
         .filter(|l| l.contains("warning:") || l.contains("error:"))
         .map(|l| {
-            let mut parts = l.splitn(4, ':');
-            let file = parts.next().unwrap_or("");
-            let rest: String = parts.skip(2).collect::<Vec<_>>().join(":");
-            format!(
-                "{}:{}",
-                file.rsplit("linux-source-").next().unwrap_or(file),
-                rest.trim()
-            )
+            // Paths name the tree (build/linux-source-7.3/ or ...-unpatched/): relative to it.
+            let l = l.split_once(&tree_prefix).map_or(l, |(_, rest)| rest);
+            without_line_numbers(l.trim())
         })
         .collect())
 }
@@ -360,9 +360,11 @@ fn added_titles(b: &Base, rst: &str) -> Result<Vec<String>> {
 }
 
 fn htmldocs(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
-    let rsts: Vec<String> = touched(b)?
-        .into_iter()
+    let files = touched(b)?;
+    let rsts: Vec<String> = files
+        .iter()
         .filter(|f| f.starts_with("Documentation/") && f.ends_with(".rst"))
+        .cloned()
         .collect();
     let mut dirs: Vec<&str> = rsts.iter().filter_map(|f| f.split('/').nth(1)).collect();
     dirs.dedup();
@@ -373,12 +375,7 @@ fn htmldocs(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
     let req = util::root().join("linux/sphinx-requirements.txt");
     // Only the files the series touches can differ from the base: key the result by them.
     let mut inputs = vec![req.clone()];
-    inputs.extend(
-        touched(b)?
-            .into_iter()
-            .map(|f| tree.join(f))
-            .filter(|f| f.exists()),
-    );
+    inputs.extend(files.iter().map(|f| tree.join(f)).filter(|f| f.exists()));
     let out = util::build_dir().join(format!("docs-{}", b.name));
     let patched = htmldocs_warnings(tree, &out, &dirs, &util::stamp(&inputs)?)?;
     let unpatched = htmldocs_warnings(
