@@ -3,7 +3,8 @@
 //! These are raw: they return the result bits as the kernel wrote them and the errno as the
 //! kernel answered it ([`std::io::Error::raw_os_error`] is always set on failure). On a kernel
 //! without the series, [`drm_file_same()`] fails with `EINVAL` (an unknown DRM core ioctl) and
-//! [`dma_buf_same_object()`] with `ENOTTY`.
+//! [`dma_buf_same_object()`] with `ENOTTY`. Both refuse an `O_PATH` `other` with `EBADF`
+//! (series v2; v1 answered 0).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -17,7 +18,20 @@ use crate::uapi::{
 /// `DRM_IOCTL_FILE_SAME` on the DRM file `fd`, about `other`; returns the `DRM_FILE_SAME_*`
 /// bits ([`crate::uapi::DRM_FILE_SAME_FILE`] and so on).
 ///
-/// `other` may be a file descriptor of any kind: when it is not a DRM file, the result is 0.
+/// Source: `drm_file_same_ioctl()` in drivers/gpu/drm/drm_ioctl.c and `drm_file_same()` in
+/// drivers/gpu/drm/drm_file.c; uAPI in include/uapi/drm/drm.h.
+///
+/// Shape: `fd` a DRM device file (any node: primary, render, accel); `other` a descriptor of
+/// any kind. When `other` is not an open file of the same DRM device the result is 0.
+///
+/// Permissions: allowed on render nodes, needs neither DRM master nor authentication. The
+/// ioctl carries `DRM_NO_PID_UPDATE`: unlike every other DRM ioctl it does not make the
+/// calling process the owner of the DRM file (debugfs `clients` keeps naming the opener).
+///
+/// Errors: `EBADF` when `other` is not open or was opened with `O_PATH` (it is looked up
+/// with `fdget()`), `ENODEV` when `fd`'s device was unplugged, `ENOTTY` when `fd` is not a
+/// DRM file (`EBADF` when it is an `O_PATH` descriptor), `EINVAL` on a kernel without the
+/// ioctl (an unknown DRM core ioctl).
 ///
 /// ```no_run
 /// use std::os::fd::AsFd;
@@ -33,7 +47,8 @@ pub fn drm_file_same(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Result<u6
 }
 
 /// [`drm_file_same()`] with a raw `other` descriptor and explicit `flags`, so that tests can
-/// pass a closed or negative descriptor (`EBADF`) or nonzero flags (`EINVAL`).
+/// pass a closed, negative or `O_PATH` descriptor (`EBADF`) or nonzero flags (`EINVAL`,
+/// checked before `other` is looked up).
 ///
 /// ```no_run
 /// use std::os::fd::AsFd;
@@ -81,9 +96,26 @@ pub unsafe fn drm_file_same_ptr(fd: BorrowedFd<'_>, arg: *mut drm_file_same) -> 
 }
 
 /// `DMA_BUF_IOCTL_SAME_OBJECT` on the dma-buf `fd`, about `other`; returns the
-/// `DMA_BUF_SAME_*` bits ([`crate::uapi::DMA_BUF_SAME_OBJECT`] and so on).
+/// `DMA_BUF_SAME_*` and `DMA_BUF_STORAGE_COMPARED` bits ([`crate::uapi::DMA_BUF_SAME_OBJECT`]
+/// and so on).
 ///
-/// `other` may be a file descriptor of any kind: when it is not a dma-buf, the result is 0.
+/// Source: `dma_buf_same_object()` and `dma_buf_same()` in drivers/dma-buf/dma-buf.c, the
+/// exporters' `dma_buf_ops.same_storage` (include/linux/dma-buf.h; udmabuf and videobuf2
+/// implement it); uAPI in include/uapi/linux/dma-buf.h.
+///
+/// Shape: `fd` a dma-buf; `other` a descriptor of any kind. When `other` is not a dma-buf
+/// the result is 0. A dma-buf against itself or a dup of it: all four bits
+/// ([`crate::uapi::DMA_BUF_SAME_ALL`]). Two different dma-bufs: `DMA_BUF_STORAGE_COMPARED`
+/// only when both have the same exporter ops with a `same_storage` callback, plus
+/// `DMA_BUF_SAME_STORAGE` when the exporter says the memory is the same (never when the sizes
+/// differ); different exporters, or exporters without the callback (GEM PRIME, the system
+/// dma-heap): 0.
+///
+/// Permissions: none beyond holding both descriptors; no DRM device is needed.
+///
+/// Errors: `EBADF` when `other` is not open or was opened with `O_PATH` (it is looked up
+/// with `fdget()`), `ENOTTY` when `fd` is not a dma-buf (`EBADF` when it is an `O_PATH`
+/// descriptor) or on a kernel without the ioctl.
 ///
 /// ```no_run
 /// use std::os::fd::{AsFd, OwnedFd};
@@ -99,7 +131,9 @@ pub fn dma_buf_same_object(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Res
     dma_buf_same_object_raw(fd, other.as_raw_fd(), 0)
 }
 
-/// [`dma_buf_same_object()`] with a raw `other` descriptor and explicit `flags`, for tests.
+/// [`dma_buf_same_object()`] with a raw `other` descriptor and explicit `flags`, for tests:
+/// a closed, negative or `O_PATH` descriptor gives `EBADF`, nonzero flags `EINVAL` (checked
+/// first).
 ///
 /// ```no_run
 /// use std::os::fd::{AsFd, OwnedFd};

@@ -8,11 +8,20 @@
 //! | DRM client | the same `struct drm_file`: GEM handles valid on one are valid on the other | [`drm_client`](Sameness::drm_client) |
 //! | DRM device | the same `struct drm_device`, whatever node (card or render) and whatever open | [`drm_device`](Sameness::drm_device) |
 //! | dma-buf object | the same `struct dma_buf` | [`dma_buf_object`](Sameness::dma_buf_object) |
+//! | dma-buf storage | the same memory behind two dma-bufs: the same pages, at the same offset, for the same length, as their exporter knows it (one videobuf2 plane exported twice, two udmabufs over one memfd range) | [`dma_buf_storage`](Sameness::dma_buf_storage) |
 //!
 //! Each level is an [`Answer`]: [`Same`](Answer::Same), [`Different`](Answer::Different) or
 //! [`Unknown`](Answer::Unknown) when nothing available on this kernel can tell — never a
-//! guess. Levels that do not apply are `Different`: a pipe is not the same DRM client as
-//! anything.
+//! guess, and never an ordering or a pointer value. Levels that do not apply are
+//! `Different`: a pipe is not the same DRM client as anything, a DRM file has no dma-buf
+//! storage.
+//!
+//! The storage level is the one most often `Unknown`: only the exporter of two dma-bufs can
+//! tell whether they share their memory, and only some exporters implement the comparison
+//! (`dma_buf_ops.same_storage`: udmabuf, videobuf2 vmalloc/dma-contig/dma-sg). Two dma-bufs
+//! of different exporters, or of an exporter without it (GEM PRIME such as vgem, the system
+//! dma-heap), are storage-`Unknown` unless they are one dma-buf. Overlapping but not
+//! identical memory is `Different`.
 //!
 //! ## Mechanisms, and the fallback chain
 //!
@@ -21,8 +30,13 @@
 //!
 //! 1. [`Mechanism::DrmFileSameIoctl`] — `DRM_IOCTL_FILE_SAME`, when one descriptor is a DRM
 //!    device file: answers the file, DRM client and DRM device levels. Missing: `EINVAL`.
+//!    It does not make this process the owner of the DRM file (series v2,
+//!    `DRM_NO_PID_UPDATE`), so comparing a descriptor received from another process leaves
+//!    that process's client attributed to it.
 //! 2. [`Mechanism::DmaBufSameObjectIoctl`] — `DMA_BUF_IOCTL_SAME_OBJECT`, when one descriptor
-//!    is a dma-buf: answers the file and dma-buf object levels. Missing: `ENOTTY`.
+//!    is a dma-buf: answers the file, dma-buf object and dma-buf storage levels (storage:
+//!    `Same`/`Different` only when the kernel set `DMA_BUF_STORAGE_COMPARED`, otherwise
+//!    `Unknown`; a kernel before series v2 never sets it). Missing: `ENOTTY`.
 //! 3. The file level alone, by the first of [`Mechanism::FDupfdQuery`]
 //!    (`fcntl(F_DUPFD_QUERY)`, Linux 6.10; missing: `EINVAL`), [`Mechanism::Kcmp`]
 //!    (`kcmp(KCMP_FILE)`; missing: `ENOSYS`, or `EPERM` in a sandbox), [`Mechanism::Epoll`]
@@ -31,17 +45,33 @@
 //!
 //!    The other levels are then inferred from the file level — each inference is sound:
 //!    * same file ⇒ same DRM client, same DRM device, same dma-buf object;
+//!    * same dma-buf object ⇒ same dma-buf storage (a dma-buf is the same memory as itself);
 //!    * different files ⇒ different DRM clients: today the kernel makes one `struct drm_file`
 //!      per open file description (`drm_open`), so two open file descriptions are two
 //!      clients. Only made when the file level is known;
 //!    * different files ⇒ different dma-buf objects: every descriptor of one dma-buf refers
 //!      to its one `struct file` (`dma_buf->file`, the dma-buf's own inode since 5.3);
+//!      the storage stays `Unknown` (two dma-bufs may share their memory);
 //!    * different DRM devices ⇒ different clients and different files.
 //! 4. The DRM device level, when still unknown and both are DRM device files:
 //!    [`Mechanism::Fstat`] (the same `st_rdev` is the same DRM minor, so the same device),
 //!    then [`Mechanism::Sysfs`] (the canonical path of `/sys/dev/char/MAJ:MIN/device`, as
 //!    libdrm's `drmDevicesEqual` and drm-rs' `DrmNode` do: a card node and a render node of
 //!    one device share it).
+//!
+//! ## `O_PATH` descriptors
+//!
+//! Since series v2 both ioctls look the other descriptor up with `fdget()`, which refuses
+//! `O_PATH` descriptors with `EBADF` (series v1 answered 0). An `O_PATH` descriptor opens
+//! nothing: it is never a DRM client, a DRM device file or a dma-buf ([`FdKind::Path`]), so
+//! those levels and the storage level are `Different` from the kinds alone, and [`compare`]
+//! does not issue either ioctl when one descriptor is `O_PATH`. The file level is then
+//! answered by step 3: `fcntl(F_DUPFD_QUERY)` answers for `O_PATH` descriptors on the
+//! kernels whose `f_dupfd_query()` uses `fdget_raw()` (7.3 does); where it answers `EBADF`
+//! instead, that is taken as "cannot tell" and `kcmp(KCMP_FILE)` (`fget_task()` accepts
+//! `O_PATH` files) answers; the epoll trick cannot (an `O_PATH` descriptor cannot be
+//! polled); `fstat` tells different inodes apart. [`compare_with`] one of the ioctls on an
+//! `O_PATH` descriptor is an error of kind [`ErrorKind::NotApplicable`].
 //!
 //! [`compare_with`] forces one mechanism (plus the inferences above), for tests, benchmarks
 //! and debugging; forcing a mechanism this kernel lacks is an error of kind
@@ -85,7 +115,8 @@ use uapi::*;
 pub enum Mechanism {
     /// `DRM_IOCTL_FILE_SAME` on a DRM device file: file, DRM client and DRM device levels.
     DrmFileSameIoctl,
-    /// `DMA_BUF_IOCTL_SAME_OBJECT` on a dma-buf: file and dma-buf object levels.
+    /// `DMA_BUF_IOCTL_SAME_OBJECT` on a dma-buf: file, dma-buf object and dma-buf storage
+    /// levels.
     DmaBufSameObjectIoctl,
     /// `fcntl(a, F_DUPFD_QUERY, b)` (Linux 6.10): file level.
     FDupfdQuery,
@@ -396,19 +427,23 @@ pub enum Level {
     DrmDevice,
     /// The same dma-buf (`struct dma_buf`).
     DmaBufObject,
+    /// The same memory behind two dma-bufs (`DMA_BUF_SAME_STORAGE`, answered only when the
+    /// kernel set `DMA_BUF_STORAGE_COMPARED`).
+    DmaBufStorage,
 }
 
 impl Level {
     /// Every level.
-    pub const ALL: [Level; 4] = [
+    pub const ALL: [Level; 5] = [
         Level::File,
         Level::DrmClient,
         Level::DrmDevice,
         Level::DmaBufObject,
+        Level::DmaBufStorage,
     ];
 
     /// The name used in messages, JSON and on the command line: `file`, `drm-client`,
-    /// `drm-device`, `dma-buf-object`.
+    /// `drm-device`, `dma-buf-object`, `dma-buf-storage`.
     ///
     /// ```
     /// assert_eq!(fdsame::Level::DrmClient.name(), "drm-client");
@@ -419,6 +454,7 @@ impl Level {
             Level::DrmClient => "drm-client",
             Level::DrmDevice => "drm-device",
             Level::DmaBufObject => "dma-buf-object",
+            Level::DmaBufStorage => "dma-buf-storage",
         }
     }
 }
@@ -441,6 +477,12 @@ pub struct Sameness {
     pub drm_device: Answer,
     /// The same dma-buf (`struct dma_buf`).
     pub dma_buf_object: Answer,
+    /// The same memory behind two dma-bufs: the same pages, at the same offset, for the same
+    /// length, as their exporter knows it. `Same` for one dma-buf; for two different dma-bufs
+    /// `Same` or `Different` only when their exporter compared the storage
+    /// (`DMA_BUF_STORAGE_COMPARED`), otherwise `Unknown`. `Different` when either descriptor
+    /// is not a dma-buf.
+    pub dma_buf_storage: Answer,
     /// The mechanism that answered the file level (and, for the two ioctls, every level
     /// they report); `None` when nothing could tell the file level.
     pub mechanism: Option<Mechanism>,
@@ -466,6 +508,7 @@ impl Sameness {
             Level::DrmClient => self.drm_client,
             Level::DrmDevice => self.drm_device,
             Level::DmaBufObject => self.dma_buf_object,
+            Level::DmaBufStorage => self.dma_buf_storage,
         }
     }
 
@@ -485,6 +528,7 @@ impl Sameness {
             drm_client: na(both_drm),
             drm_device: na(both_drm),
             dma_buf_object: na(both_buf),
+            dma_buf_storage: na(both_buf),
             mechanism: None,
             device_mechanism: None,
             kinds: [a, b],
@@ -519,6 +563,10 @@ impl Sameness {
                 }
             }
             Answer::Unknown => {}
+        }
+        // A dma-buf is the same storage as itself; two dma-bufs may share their memory.
+        if both_buf && self.dma_buf_object == Answer::Same {
+            self.dma_buf_storage = Answer::Same;
         }
     }
 }
@@ -602,6 +650,14 @@ fn apply_dma_buf_bits(s: &mut Sameness, bits: u64) {
     s.file = Answer::bit(bits, DMA_BUF_SAME_FILE);
     if s.kinds[0].is_dma_buf() && s.kinds[1].is_dma_buf() {
         s.dma_buf_object = Answer::bit(bits, DMA_BUF_SAME_OBJECT);
+        s.dma_buf_storage = if bits & DMA_BUF_STORAGE_COMPARED != 0 {
+            Answer::bit(bits, DMA_BUF_SAME_STORAGE)
+        } else if s.dma_buf_object == Answer::Same {
+            // A kernel before series v2: one dma-buf is still the same storage.
+            Answer::Same
+        } else {
+            Answer::Unknown
+        };
     }
     s.mechanism = Some(Mechanism::DmaBufSameObjectIoctl);
 }
@@ -616,7 +672,15 @@ fn file_level(
 ) -> Result<Option<Answer>, Error> {
     Ok(match m {
         Mechanism::FDupfdQuery => {
-            guarded(m, a, b, || sys::f_dupfd_query(a, b), &[libc::EINVAL])?.map(Answer::from)
+            // Kernels whose f_dupfd_query() looks the other descriptor up with fdget() (6.10,
+            // 6.11) refuse an O_PATH one with EBADF: cannot tell, kcmp can.
+            let o_path = ia.kind == FdKind::Path || ib.kind == FdKind::Path;
+            let query = || match sys::f_dupfd_query(a, b) {
+                Err(e) if o_path && e.raw_os_error() == Some(libc::EBADF) => Ok(None),
+                r => r.map(Some),
+            };
+            guarded(m, a, b, query, &[libc::EINVAL])?
+                .map(|o| o.map_or(Answer::Unknown, Answer::from))
         }
         Mechanism::Kcmp => guarded(
             m,
@@ -692,14 +756,17 @@ fn device_by_sysfs(
 fn chain(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<Sameness, Error> {
     let (ia, ib) = (ident(a)?, ident(b)?);
     let mut s = Sameness::from_kinds(ia.kind, ib.kind);
+    // Both ioctls refuse an O_PATH descriptor with EBADF (fdget): the kinds already say it is
+    // no DRM client and no dma-buf, and step 3 answers the file level.
+    let o_path = ia.kind == FdKind::Path || ib.kind == FdKind::Path;
 
-    if ia.kind.is_drm() || ib.kind.is_drm() {
+    if !o_path && (ia.kind.is_drm() || ib.kind.is_drm()) {
         if let Some(bits) = drm_ioctl(a, b, ia.kind)? {
             apply_drm_bits(&mut s, bits);
             return Ok(s);
         }
     }
-    if ia.kind.is_dma_buf() || ib.kind.is_dma_buf() {
+    if !o_path && (ia.kind.is_dma_buf() || ib.kind.is_dma_buf()) {
         if let Some(bits) = dma_buf_ioctl(a, b, ia.kind)? {
             apply_dma_buf_bits(&mut s, bits);
             return Ok(s);
@@ -746,6 +813,18 @@ fn forced(a: BorrowedFd<'_>, b: BorrowedFd<'_>, m: Mechanism) -> Result<Sameness
         };
         Error::unsupported(m, errno, what)
     };
+    let o_path = ia.kind == FdKind::Path || ib.kind == FdKind::Path;
+    if o_path
+        && matches!(
+            m,
+            Mechanism::DrmFileSameIoctl | Mechanism::DmaBufSameObjectIoctl
+        )
+    {
+        return Err(Error::not_applicable(
+            m,
+            "the ioctl refuses an O_PATH file descriptor (EBADF from fdget)",
+        ));
+    }
     match m {
         Mechanism::DrmFileSameIoctl => {
             if !(ia.kind.is_drm() || ib.kind.is_drm()) {
@@ -823,8 +902,18 @@ mod tests {
         );
         let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
         assert_eq!(
-            (s.drm_client, s.drm_device, s.dma_buf_object),
-            (Answer::Different, Answer::Different, Answer::Unknown)
+            (
+                s.drm_client,
+                s.drm_device,
+                s.dma_buf_object,
+                s.dma_buf_storage
+            ),
+            (
+                Answer::Different,
+                Answer::Different,
+                Answer::Unknown,
+                Answer::Unknown
+            )
         );
         let s = Sameness::from_kinds(CARD, RENDER);
         assert_eq!(
@@ -886,8 +975,68 @@ mod tests {
         );
         let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
         apply_dma_buf_bits(&mut s, DMA_BUF_SAME_ALL);
-        assert_eq!((s.file, s.dma_buf_object), (Answer::Same, Answer::Same));
+        assert_eq!(
+            (s.file, s.dma_buf_object, s.dma_buf_storage),
+            (Answer::Same, Answer::Same, Answer::Same)
+        );
         assert_eq!(s.mechanism, Some(Mechanism::DmaBufSameObjectIoctl));
+    }
+
+    #[test]
+    fn storage_bits() {
+        let both = |bits| {
+            let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+            apply_dma_buf_bits(&mut s, bits);
+            (s.file, s.dma_buf_object, s.dma_buf_storage)
+        };
+        use Answer::{Different as D, Same as S, Unknown as U};
+        // Two dma-bufs of one exporter over the same memory (udmabuf, videobuf2).
+        assert_eq!(
+            both(DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED),
+            (D, D, S)
+        );
+        // Compared, different memory (or different sizes).
+        assert_eq!(both(DMA_BUF_STORAGE_COMPARED), (D, D, D));
+        // Not compared (different exporters, an exporter without same_storage): unknown.
+        assert_eq!(both(0), (D, D, U));
+        // SAME_STORAGE means nothing without COMPARED.
+        assert_eq!(both(DMA_BUF_SAME_STORAGE), (D, D, U));
+        // A kernel before series v2: one dma-buf is still its own storage.
+        assert_eq!(both(DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT), (S, S, S));
+        // A dma-buf against another kind of file: storage does not apply.
+        let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::Other);
+        apply_dma_buf_bits(&mut s, 0);
+        assert_eq!((s.dma_buf_object, s.dma_buf_storage), (D, D));
+        let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::Path);
+        assert_eq!(s.dma_buf_storage, D);
+        // Inferred: same file => same object => same storage; different files => unknown.
+        let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+        s.file = S;
+        s.infer();
+        assert_eq!(s.dma_buf_storage, S);
+        let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+        s.file = D;
+        s.infer();
+        assert_eq!((s.dma_buf_object, s.dma_buf_storage), (D, U));
+    }
+
+    #[test]
+    fn levels_have_names_and_fields() {
+        let mut s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+        s.dma_buf_storage = Answer::Same;
+        assert_eq!(s.level(Level::DmaBufStorage), Answer::Same);
+        assert_eq!(Level::DmaBufStorage.name(), "dma-buf-storage");
+        let names: Vec<_> = Level::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "file",
+                "drm-client",
+                "drm-device",
+                "dma-buf-object",
+                "dma-buf-storage"
+            ]
+        );
     }
 
     #[test]

@@ -2,7 +2,13 @@
 //! `DMA_BUF_IOCTL_SAME_OBJECT` (include/uapi/linux/dma-buf.h).
 //!
 //! The structs mirror the C header bit for bit; the ioctl numbers are computed from their
-//! components (group, number, direction, size), as the C macros compute them.
+//! components (group, number, direction, size), as the C macros compute them. The
+//! `c_header` test checks every size, offset, bit and number against the series' installed
+//! headers.
+//!
+//! Both ioctls look the other descriptor up with `fdget()` (series v2): a descriptor that is
+//! not open, or was opened with `O_PATH`, gives `EBADF`. Only equality bits ever come back:
+//! no ordering, no kernel pointer value.
 
 #![allow(non_camel_case_types)]
 
@@ -12,11 +18,13 @@ use rustix::ioctl::{opcode, Opcode};
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct drm_file_same {
-    /// In: the other file descriptor, of any kind (O_PATH too).
+    /// In: the other file descriptor, of any kind: a file that is not an open file of the
+    /// same DRM device gives a result of 0. Not open, or opened with `O_PATH`: `EBADF`
+    /// (`drm_file_same_ioctl()` looks it up with `fdget()`).
     pub fd: i32,
-    /// In: must be 0.
+    /// In: must be 0 (`EINVAL` otherwise).
     pub flags: u32,
-    /// Out: `DRM_FILE_SAME_*` bits.
+    /// Out: `DRM_FILE_SAME_*` bits; no other bit is ever set.
     pub result: u64,
 }
 
@@ -41,20 +49,38 @@ pub const DRM_IOCTL_FILE_SAME: Opcode =
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct dma_buf_same_object {
-    /// In: the other file descriptor, of any kind.
+    /// In: the other file descriptor, of any kind: a file that is not a dma-buf gives a
+    /// result of 0. Not open, or opened with `O_PATH`: `EBADF` (`dma_buf_same_object()` in
+    /// drivers/dma-buf/dma-buf.c looks it up with `fdget()`).
     pub fd: i32,
-    /// In: must be 0.
+    /// In: must be 0 (`EINVAL` otherwise).
     pub flags: u32,
-    /// Out: `DMA_BUF_SAME_*` bits.
+    /// Out: `DMA_BUF_SAME_*` and `DMA_BUF_STORAGE_COMPARED` bits; no other bit is ever set.
     pub result: u64,
 }
 
-/// Same `struct file`.
+/// Same `struct file` (a dup, `SCM_RIGHTS`, `pidfd_getfd`).
 pub const DMA_BUF_SAME_FILE: u64 = 1 << 0;
 /// Same `struct dma_buf`.
 pub const DMA_BUF_SAME_OBJECT: u64 = 1 << 1;
-/// Every bit the kernel may set in `dma_buf_same_object::result`.
-pub const DMA_BUF_SAME_ALL: u64 = DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT;
+/// Same memory behind both dma-bufs: the same pages, at the same offset, for the same
+/// length, as their exporter knows it (`dma_buf_ops.same_storage`, series v2). Set for a
+/// dma-buf and itself, and for two dma-bufs of one exporter over the same memory (one
+/// videobuf2 plane exported twice with `VIDIOC_EXPBUF`, two udmabufs over one memfd range).
+/// Memory that only overlaps is not the same storage. Only meaningful together with
+/// [`DMA_BUF_STORAGE_COMPARED`].
+pub const DMA_BUF_SAME_STORAGE: u64 = 1 << 2;
+/// The storage was compared (series v2): both are the same dma-buf, or both come from one
+/// exporter with a `same_storage` callback (udmabuf; videobuf2 vmalloc, dma-contig, dma-sg).
+/// Only then does a clear [`DMA_BUF_SAME_STORAGE`] mean different memory; when this bit is
+/// clear nothing is known about the storage (another kind of file, different exporters, an
+/// exporter without the callback such as GEM PRIME or the system dma-heap, or a kernel
+/// before series v2).
+pub const DMA_BUF_STORAGE_COMPARED: u64 = 1 << 3;
+/// Every bit the kernel may set in `dma_buf_same_object::result`: all four are set for a
+/// dma-buf and itself or a dup of it.
+pub const DMA_BUF_SAME_ALL: u64 =
+    DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT | DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED;
 
 /// `DMA_BUF_BASE`.
 pub const DMA_BUF_BASE: u8 = b'b';
@@ -85,6 +111,21 @@ mod tests {
         assert_eq!(offset_of!(dma_buf_same_object, fd), 0);
         assert_eq!(offset_of!(dma_buf_same_object, flags), 4);
         assert_eq!(offset_of!(dma_buf_same_object, result), 8);
+    }
+
+    #[test]
+    fn result_bits() {
+        assert_eq!(
+            [
+                DMA_BUF_SAME_FILE,
+                DMA_BUF_SAME_OBJECT,
+                DMA_BUF_SAME_STORAGE,
+                DMA_BUF_STORAGE_COMPARED
+            ],
+            [1, 2, 4, 8]
+        );
+        assert_eq!(DMA_BUF_SAME_ALL, 0xf);
+        assert_eq!(DRM_FILE_SAME_ALL, 7);
     }
 
     #[test]

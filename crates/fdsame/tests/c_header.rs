@@ -1,5 +1,7 @@
 //! The Rust bindings against the C header of the kernel series: sizes, alignments, offsets,
-//! result bits and ioctl numbers, as a C compiler sees them in the installed uAPI headers.
+//! result bits (the four `DMA_BUF_*` bits of series v2 included) and ioctl numbers, as a C
+//! compiler sees them in the installed uAPI headers. A header without a constant fails to
+//! compile the probe, so an older series fails this test rather than passing it.
 //!
 //! It needs the series' headers (`make headers_install` of the patched tree), so it is ignored by
 //! a plain `cargo test`; `cargo xtask test` installs them and runs it with
@@ -33,6 +35,8 @@ int main(void)
 	P("DRM_FILE_SAME_DEVICE", DRM_FILE_SAME_DEVICE);
 	P("DMA_BUF_SAME_FILE", DMA_BUF_SAME_FILE);
 	P("DMA_BUF_SAME_OBJECT", DMA_BUF_SAME_OBJECT);
+	P("DMA_BUF_SAME_STORAGE", DMA_BUF_SAME_STORAGE);
+	P("DMA_BUF_STORAGE_COMPARED", DMA_BUF_STORAGE_COMPARED);
 	P("DRM_IOCTL_FILE_SAME", DRM_IOCTL_FILE_SAME);
 	P("DMA_BUF_IOCTL_SAME_OBJECT", DMA_BUF_IOCTL_SAME_OBJECT);
 	return 0;
@@ -112,6 +116,8 @@ fn rust_bindings_match_the_c_header() {
         ("DRM_FILE_SAME_DEVICE", DRM_FILE_SAME_DEVICE),
         ("DMA_BUF_SAME_FILE", DMA_BUF_SAME_FILE),
         ("DMA_BUF_SAME_OBJECT", DMA_BUF_SAME_OBJECT),
+        ("DMA_BUF_SAME_STORAGE", DMA_BUF_SAME_STORAGE),
+        ("DMA_BUF_STORAGE_COMPARED", DMA_BUF_STORAGE_COMPARED),
         ("DRM_IOCTL_FILE_SAME", DRM_IOCTL_FILE_SAME as u64),
         (
             "DMA_BUF_IOCTL_SAME_OBJECT",

@@ -89,6 +89,7 @@ fn check_pair(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, same_file: bool)
     assert_eq!(s.drm_client, Answer::Different, "{what}");
     assert_eq!(s.drm_device, Answer::Different, "{what}");
     assert_eq!(s.dma_buf_object, Answer::Different, "{what}");
+    assert_eq!(s.dma_buf_storage, Answer::Different, "{what}");
     assert_eq!(s.device_mechanism, None, "{what}");
     let chain_mech = s
         .mechanism
@@ -326,12 +327,32 @@ fn sockets_and_o_path() {
     assert_eq!(FdKind::of(path_fd.as_fd()).unwrap(), FdKind::Path);
     assert_eq!(FdKind::of(f.as_fd()).unwrap(), FdKind::Other);
     let path_dup = path_fd.try_clone().unwrap();
-    check_pair("O_PATH vs its dup", path_fd.as_fd(), path_dup.as_fd(), true);
+    let m = check_pair("O_PATH vs its dup", path_fd.as_fd(), path_dup.as_fd(), true);
     check_pair(
         "O_PATH vs an open of the same file",
         path_fd.as_fd(),
         f.as_fd(),
         false,
+    );
+    // F_DUPFD_QUERY answers for O_PATH descriptors where f_dupfd_query() uses fdget_raw()
+    // (this host's kernel, and 7.3); where it answers EBADF, the chain goes on to kcmp.
+    match fdsame::sys::f_dupfd_query(path_fd.as_fd(), path_dup.as_fd()) {
+        Ok(same) => {
+            assert!(same);
+            assert_eq!(m, Mechanism::FDupfdQuery);
+        }
+        Err(e) => {
+            assert!(
+                matches!(e.raw_os_error(), Some(libc::EBADF | libc::EINVAL)),
+                "{e}"
+            );
+            assert_ne!(m, Mechanism::FDupfdQuery);
+        }
+    }
+    // The epoll trick cannot poll an O_PATH descriptor.
+    assert_eq!(
+        fdsame::sys::epoll_same_file(path_fd.as_fd(), path_dup.as_fd()).unwrap(),
+        None
     );
 
     // /dev/null: a character device, but not DRM; not pollable by epoll.

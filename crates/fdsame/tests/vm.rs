@@ -2,9 +2,10 @@
 //! `DRM_IOCTL_FILE_SAME` and `DMA_BUF_IOCTL_SAME_OBJECT`. Run them with `cargo xtask test`,
 //! which boots the VM and runs `cargo test -- --ignored` in it, as root.
 //!
-//! Every case asserts that the chain picks the ioctl, that the ioctl's answer is the ground
+//! Every case asserts that the chain picks the ioctl (or, for `O_PATH` descriptors, which the
+//! ioctls refuse with `EBADF` since series v2, `F_DUPFD_QUERY`), that its answer is the ground
 //! truth known by construction, and that every forced mechanism that is available agrees
-//! with the ioctl on every level it can answer.
+//! with it on every level it can answer.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -79,16 +80,19 @@ struct Expect {
     client: bool,
     device: bool,
     object: bool,
+    /// The storage level is the one that can be unknown by right.
+    storage: Answer,
 }
 
 impl Expect {
     fn answer(&self, level: Level) -> Answer {
-        Answer::from(match level {
-            Level::File => self.file,
-            Level::DrmClient => self.client,
-            Level::DrmDevice => self.device,
-            Level::DmaBufObject => self.object,
-        })
+        match level {
+            Level::File => Answer::from(self.file),
+            Level::DrmClient => Answer::from(self.client),
+            Level::DrmDevice => Answer::from(self.device),
+            Level::DmaBufObject => Answer::from(self.object),
+            Level::DmaBufStorage => self.storage,
+        }
     }
 }
 
@@ -97,9 +101,28 @@ const DIFFERENT: Expect = Expect {
     client: false,
     device: false,
     object: false,
+    storage: Answer::Different,
 };
 
-/// The core assertion: chain, ioctl and every forced mechanism.
+/// Two different dma-bufs whose storage is as given.
+const fn two_bufs(storage: Answer) -> Expect {
+    Expect {
+        storage,
+        ..DIFFERENT
+    }
+}
+
+/// One dma-buf (itself, a dup, a re-export).
+const ONE_BUF: Expect = Expect {
+    file: true,
+    client: false,
+    device: false,
+    object: true,
+    storage: Answer::Same,
+};
+
+/// The core assertion: chain, ioctl and every forced mechanism. `ioctl` is the mechanism the
+/// chain must pick.
 fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl: Mechanism) {
     let s = compare(a, b).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(
@@ -194,13 +217,11 @@ fn vm_drm_dups_reopens_and_nodes() {
         file: true,
         client: true,
         device: true,
-        object: false,
+        ..DIFFERENT
     };
     let same_dev = Expect {
-        file: false,
-        client: false,
         device: true,
-        object: false,
+        ..DIFFERENT
     };
     let m = Mechanism::DrmFileSameIoctl;
     check("card vs itself", card.as_fd(), card.as_fd(), same, m);
@@ -279,11 +300,38 @@ fn vm_drm_vs_other_kinds() {
     )
     .unwrap();
     let buf = vgem_dma_buf(&card);
+    // O_PATH: the ioctl refuses it (fdget); the chain answers by F_DUPFD_QUERY, which 7.3
+    // answers for O_PATH descriptors (fdget_raw), and the kinds.
+    assert_eq!(
+        fdsame::ioctl::drm_file_same(card.as_fd(), path.as_fd())
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EBADF),
+        "DRM_IOCTL_FILE_SAME about an O_PATH descriptor"
+    );
+    assert_eq!(FdKind::of(path.as_fd()).unwrap(), FdKind::Path);
+    check(
+        "card vs O_PATH of the same node",
+        card.as_fd(),
+        path.as_fd(),
+        DIFFERENT,
+        Mechanism::FDupfdQuery,
+    );
+    let path_dup = path.try_clone().unwrap();
+    check(
+        "O_PATH of a DRM node vs its dup",
+        path.as_fd(),
+        path_dup.as_fd(),
+        Expect {
+            file: true,
+            ..DIFFERENT
+        },
+        Mechanism::FDupfdQuery,
+    );
     for (what, other) in [
         ("pipe", r.as_fd()),
         ("eventfd", ev.as_fd()),
         ("regular file", reg.as_fd()),
-        ("O_PATH of the same node", path.as_fd()),
         ("dma-buf exported by it", buf.as_fd()),
     ] {
         assert_eq!(
@@ -350,14 +398,16 @@ fn vm_dma_buf_dups_and_two_buffers() {
     let dup = buf.try_clone().unwrap();
     let other = vgem_dma_buf(&card);
     let m = Mechanism::DmaBufSameObjectIoctl;
-    let same = Expect {
-        file: true,
-        client: false,
-        device: false,
-        object: true,
-    };
+    let same = ONE_BUF;
     check("dma-buf vs dup", buf.as_fd(), dup.as_fd(), same, m);
-    check("two dma-bufs", buf.as_fd(), other.as_fd(), DIFFERENT, m);
+    // GEM PRIME has no same_storage: two vgem dma-bufs are storage-unknown.
+    check(
+        "two vgem dma-bufs",
+        buf.as_fd(),
+        other.as_fd(),
+        two_bufs(Answer::Unknown),
+        m,
+    );
 
     // Importing into another client and exporting again gives back the same dma-buf.
     let card2 = open_card("vgem");
@@ -448,19 +498,184 @@ fn vm_dma_bufs_of_two_exporters() {
         "heap dma-buf vs vgem dma-buf",
         heap_buf.as_fd(),
         vgem_buf.as_fd(),
-        DIFFERENT,
+        two_bufs(Answer::Unknown),
         m,
     );
     check(
         "heap dma-buf vs dup",
         heap_buf.as_fd(),
         dup.as_fd(),
-        Expect {
-            file: true,
-            client: false,
-            device: false,
-            object: true,
-        },
+        ONE_BUF,
         m,
     );
+    let heap2 = heap_dma_buf();
+    check(
+        "two heap dma-bufs (no same_storage)",
+        heap_buf.as_fd(),
+        heap2.as_fd(),
+        two_bufs(Answer::Unknown),
+        m,
+    );
+}
+
+/// A sealed memfd of `pages` pages and udmabufs over ranges of it.
+struct Memfd(OwnedFd);
+
+impl Memfd {
+    fn new(pages: u64) -> Memfd {
+        use rustix::fs::{MemfdFlags, SealFlags};
+        let fd =
+            rustix::fs::memfd_create("fdsame-vm", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+                .unwrap();
+        rustix::fs::ftruncate(&fd, pages * page()).unwrap();
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).unwrap();
+        Memfd(fd)
+    }
+
+    /// `UDMABUF_CREATE` over pages `first..first + count` (include/uapi/linux/udmabuf.h).
+    fn udmabuf(&self, first: u64, count: u64) -> OwnedFd {
+        #[repr(C)]
+        struct UdmabufCreate {
+            memfd: u32,
+            flags: u32,
+            offset: u64,
+            size: u64,
+        }
+        const _: () = assert!(std::mem::size_of::<UdmabufCreate>() == 24);
+        const UDMABUF_CREATE: rustix::ioctl::Opcode =
+            rustix::ioctl::opcode::write::<UdmabufCreate>(b'u', 0x42);
+        let dev = open_rw(std::path::Path::new("/dev/udmabuf"));
+        let arg = UdmabufCreate {
+            memfd: self.0.as_raw_fd() as u32,
+            flags: 1, // UDMABUF_FLAGS_CLOEXEC
+            offset: first * page(),
+            size: count * page(),
+        };
+        // SAFETY: the opcode and the struct match include/uapi/linux/udmabuf.h; the ioctl
+        // returns the new descriptor.
+        let fd = unsafe { libc::ioctl(dev.as_raw_fd(), UDMABUF_CREATE as _, &arg) };
+        assert!(
+            fd >= 0,
+            "UDMABUF_CREATE: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a new descriptor of ours.
+        unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+    }
+}
+
+fn page() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+#[test]
+#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
+fn vm_dma_buf_storage_of_udmabufs() {
+    let m = Mechanism::DmaBufSameObjectIoctl;
+    let memfd = Memfd::new(4);
+    let a = memfd.udmabuf(0, 2);
+    let same_range = memfd.udmabuf(0, 2);
+    let other_range = memfd.udmabuf(2, 2);
+    let overlapping = memfd.udmabuf(1, 2);
+    let longer = memfd.udmabuf(0, 3);
+    check("udmabuf vs itself", a.as_fd(), a.as_fd(), ONE_BUF, m);
+    check(
+        "udmabuf vs its dup",
+        a.as_fd(),
+        a.try_clone().unwrap().as_fd(),
+        ONE_BUF,
+        m,
+    );
+    check(
+        "two udmabufs over one memfd range",
+        a.as_fd(),
+        same_range.as_fd(),
+        two_bufs(Answer::Same),
+        m,
+    );
+    check(
+        "udmabufs over different ranges",
+        a.as_fd(),
+        other_range.as_fd(),
+        two_bufs(Answer::Different),
+        m,
+    );
+    check(
+        "udmabufs over overlapping ranges",
+        a.as_fd(),
+        overlapping.as_fd(),
+        two_bufs(Answer::Different),
+        m,
+    );
+    check(
+        "udmabufs of different sizes from one offset",
+        a.as_fd(),
+        longer.as_fd(),
+        two_bufs(Answer::Different),
+        m,
+    );
+    check(
+        "udmabuf vs a heap dma-buf",
+        a.as_fd(),
+        heap_dma_buf().as_fd(),
+        two_bufs(Answer::Unknown),
+        m,
+    );
+    // The raw bits, for the record.
+    assert_eq!(
+        fdsame::ioctl::dma_buf_same_object(a.as_fd(), same_range.as_fd()).unwrap(),
+        DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED
+    );
+    assert_eq!(
+        fdsame::ioctl::dma_buf_same_object(a.as_fd(), other_range.as_fd()).unwrap(),
+        DMA_BUF_STORAGE_COMPARED
+    );
+    // The file-level mechanisms alone cannot tell the storage of two dma-bufs.
+    let f = compare_with(&a, &same_range, Mechanism::FDupfdQuery).unwrap();
+    assert_eq!(
+        (f.file, f.dma_buf_object, f.dma_buf_storage),
+        (Answer::Different, Answer::Different, Answer::Unknown)
+    );
+}
+
+#[test]
+#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
+fn vm_o_path_of_a_dma_buf() {
+    let card = open_card("vgem");
+    let buf = vgem_dma_buf(&card);
+    // An O_PATH descriptor of the dma-buf's own inode: the same inode, another struct file,
+    // no dma-buf.
+    let path = rustix::fs::open(
+        format!("/proc/self/fd/{}", buf.as_raw_fd()),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    assert_eq!(FdKind::of(path.as_fd()).unwrap(), FdKind::Path);
+    assert_eq!(
+        fdsame::ioctl::dma_buf_same_object(buf.as_fd(), path.as_fd())
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EBADF)
+    );
+    check(
+        "dma-buf vs an O_PATH descriptor of its inode",
+        buf.as_fd(),
+        path.as_fd(),
+        DIFFERENT,
+        Mechanism::FDupfdQuery,
+    );
+    let e = compare_with(&buf, &path, Mechanism::DmaBufSameObjectIoctl).unwrap_err();
+    assert_eq!(
+        fdsame::Error::from_io(&e).unwrap().kind(),
+        ErrorKind::NotApplicable
+    );
+    // One inode; fstat tells them apart only because an O_PATH file is never a dma-buf file.
+    let (sa, sb) = (
+        rustix::fs::fstat(&buf).unwrap(),
+        rustix::fs::fstat(&path).unwrap(),
+    );
+    assert_eq!((sa.st_dev, sa.st_ino), (sb.st_dev, sb.st_ino));
+    let f = compare_with(&buf, &path, Mechanism::Fstat).unwrap();
+    assert_eq!(f.file, Answer::Different);
 }
