@@ -124,24 +124,19 @@ fn checkpatch(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
                 continue;
             }
             bad += 1;
-            s.problem(format!("checkpatch {name}: {l}"));
+            s.detail(format!("checkpatch {name}: {l}"));
         }
         // checkpatch's own count, in case a finding is worded in a way the filter above misses.
         let clean = format!("total: 0 errors, {accepted} warnings, 0 checks");
         if bad == 0 && !total.starts_with(&clean) {
             bad += 1;
-            s.problem(format!("checkpatch {name}: {total}"));
+            s.detail(format!("checkpatch {name}: {total}"));
         }
         if let (Some(sections), true) = (&covered, accepted > 0) {
             println!("  checkpatch {name}: FILE_PATH_CHANGES answered by MAINTAINERS: {sections}");
         }
         println!("  checkpatch --strict {name}: {bad} errors/warnings/checks");
-        s.rows.push((
-            format!("check checkpatch --strict {name}"),
-            u32::from(bad == 0),
-            u32::from(bad > 0),
-            0,
-        ));
+        s.check(format!("check checkpatch --strict {name}"), bad == 0);
     }
     Ok(())
 }
@@ -155,7 +150,7 @@ fn report_new(
 ) -> usize {
     let mut n = 0;
     for w in patched.difference(unpatched) {
-        s.problem(format!("new {kind} warning: {w}"));
+        s.detail(format!("new {kind} warning: {w}"));
         n += 1;
     }
     n
@@ -207,12 +202,7 @@ fn kerneldoc(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
         patched.len(),
         unpatched.len()
     );
-    s.rows.push((
-        "check kernel-doc -Wall, new warnings".into(),
-        u32::from(new == 0),
-        u32::from(new > 0),
-        0,
-    ));
+    s.check("check kernel-doc -Wall, new warnings", new == 0);
     Ok(())
 }
 
@@ -296,12 +286,7 @@ fn compile_checks(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
         patched.len(),
         unpatched.len()
     );
-    s.rows.push((
-        "check W=1 + sparse, new warnings".into(),
-        u32::from(new == 0),
-        u32::from(new > 0),
-        0,
-    ));
+    s.check("check W=1 + sparse, new warnings", new == 0);
     Ok(())
 }
 
@@ -464,7 +449,7 @@ fn htmldocs(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
                 found += 1;
             } else {
                 missing += 1;
-                s.problem(format!("htmldocs: \"{t}\" is not in {}", html.display()));
+                s.detail(format!("htmldocs: \"{t}\" is not in {}", html.display()));
             }
         }
     }
@@ -475,12 +460,7 @@ fn htmldocs(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
         unpatched.len()
     );
     let bad = new > 0 || missing > 0;
-    s.rows.push((
-        "check htmldocs, new warnings".into(),
-        u32::from(!bad),
-        u32::from(bad),
-        0,
-    ));
+    s.check("check htmldocs, new warnings", !bad);
     Ok(())
 }
 
@@ -510,7 +490,7 @@ mod tests {
         );
         assert_eq!(n, 2);
         assert_eq!(
-            s.problems,
+            s.details,
             ["new kernel-doc warning: b", "new kernel-doc warning: c"]
         );
         assert_eq!(report_new(&mut s, "x", &set(&["a"]), &set(&["a", "b"])), 0);

@@ -46,31 +46,49 @@ pub fn base(name: &str) -> Result<&'static Base> {
     })
 }
 
-/// Kernel build flavour: the VM fragment alone, or with the debug fragment on top.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Kernel build flavour: the VM fragment alone (everything under test built in), with the modular
+/// fragment on top (DRM, its drivers, V4L2 and the KUnit tests as modules, as distributions build
+/// them), or with the debug fragment on top.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Flavor {
     Vm,
+    Modules,
     Debug,
 }
 
 impl Flavor {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
-            "vm" => Ok(Flavor::Vm),
+            "vm" | "builtin" => Ok(Flavor::Vm),
+            "modules" => Ok(Flavor::Modules),
             "debug" => Ok(Flavor::Debug),
-            _ => Err(format!("unknown flavour `{s}` (vm, debug)")),
+            _ => Err(format!("unknown flavour `{s}` (vm, modules, debug)")),
         }
     }
-    fn suffix(self) -> &'static str {
+    /// The name of the configuration in summaries: `guest[builtin] ...`, `kunit[modules] ...`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Flavor::Vm => "builtin",
+            Flavor::Modules => "modules",
+            Flavor::Debug => "debug",
+        }
+    }
+    pub fn suffix(self) -> &'static str {
         match self {
             Flavor::Vm => "",
+            Flavor::Modules => "-modules",
             Flavor::Debug => "-debug",
         }
+    }
+    /// Whether the objects under test are modules (built, installed and loaded by the harness).
+    pub fn modular(self) -> bool {
+        self == Flavor::Modules
     }
     fn fragments(self) -> Vec<PathBuf> {
         let l = util::root().join("linux");
         match self {
             Flavor::Vm => vec![l.join("vm.config")],
+            Flavor::Modules => vec![l.join("vm.config"), l.join("modules.config")],
             Flavor::Debug => vec![l.join("vm.config"), l.join("debug.config")],
         }
     }
@@ -82,6 +100,12 @@ pub fn tree_dir(b: &Base) -> PathBuf {
 
 pub fn obj_dir(b: &Base, f: Flavor) -> PathBuf {
     util::build_dir().join(format!("kbuild-{}{}", b.name, f.suffix()))
+}
+
+/// Where `make modules_install` puts the modules of a modular flavour (`INSTALL_MOD_PATH`): the
+/// guest loads them with `modprobe -d` from there.
+pub fn mod_root(b: &Base, f: Flavor) -> PathBuf {
+    mod_root_of(&obj_dir(b, f))
 }
 
 pub fn series_dir(b: &Base) -> PathBuf {
@@ -369,26 +393,16 @@ pub fn make(tree: &Path, obj: &Path) -> Command {
 /// Checks that every line of the fragments survived olddefconfig.
 fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
     let config = util::read(&obj.join(".config"))?;
-    let mut missing = vec![];
+    let mut texts = vec![];
     for f in fragments {
-        for l in util::read(f)?.lines() {
-            let l = l.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            let (k, v) = l
-                .split_once('=')
-                .ok_or(format!("bad line in {}: {l}", f.display()))?;
-            let ok = if v == "n" {
-                !config.lines().any(|c| c.starts_with(&format!("{k}=")))
-            } else {
-                config.lines().any(|c| c == l)
-            };
-            if !ok {
-                missing.push(l.to_string());
-            }
-        }
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        texts.push((name, util::read(f)?));
     }
+    let missing = config_mismatches(&config, &texts)?;
     if missing.is_empty() {
         Ok(())
     } else {
@@ -397,6 +411,55 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
             missing.join(", ")
         ))
     }
+}
+
+/// The fragment lines (`(file name, text)`, in merge order) that `.config` does not have. A later
+/// fragment overrides an earlier one, as merge_config.sh does (vm.config's `CONFIG_DRM=y`,
+/// modules.config's `CONFIG_DRM=m`): only the last fragment that sets a symbol is checked.
+/// `CONFIG_X=n` and `# CONFIG_X is not set` both mean: not in `.config` as set.
+fn config_mismatches(config: &str, fragments: &[(String, String)]) -> Result<Vec<String>> {
+    // Symbol -> (value, fragment), in first-set order, last value wins.
+    let mut wanted: Vec<(String, String, &str)> = vec![];
+    for (name, text) in fragments {
+        for l in text.lines() {
+            let l = l.trim();
+            let (k, v) = if let Some(k) = l
+                .strip_prefix("# ")
+                .and_then(|r| r.strip_suffix(" is not set"))
+                .filter(|k| k.starts_with("CONFIG_"))
+            {
+                (k, "n")
+            } else if l.is_empty() || l.starts_with('#') {
+                continue;
+            } else {
+                l.split_once('=')
+                    .ok_or(format!("bad line in {name}: {l}"))?
+            };
+            match wanted.iter_mut().find(|(key, _, _)| key == k) {
+                Some(w) => {
+                    w.1 = v.to_string();
+                    w.2 = name.as_str();
+                }
+                None => wanted.push((k.to_string(), v.to_string(), name.as_str())),
+            }
+        }
+    }
+    let mut missing = vec![];
+    for (k, v, name) in wanted {
+        let ok = if v == "n" {
+            !config.lines().any(|c| c.starts_with(&format!("{k}=")))
+        } else {
+            config.lines().any(|c| c == format!("{k}={v}"))
+        };
+        if !ok {
+            let now = config
+                .lines()
+                .find(|c| c.starts_with(&format!("{k}=")))
+                .unwrap_or("not set");
+            missing.push(format!("{k}={v} ({name}; .config has {now})"));
+        }
+    }
+    Ok(missing)
 }
 
 /// Takes the machine-wide kernel build lock, held until the returned file is dropped: two makes
@@ -421,32 +484,109 @@ pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
 }
 
 /// Configures and builds any work tree of base `b` (the patched one, or for comparisons an
-/// unpatched worktree) into `obj`. Callers hold [`lock_builds`] while it runs.
+/// unpatched worktree) into `obj`. Callers hold [`lock_builds`] while it runs. A modular flavour
+/// also builds the modules (modpost must pass) and installs them into `obj/modroot` (depmod).
 pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<PathBuf> {
     configure(b, tree, obj, flavor)?;
     let (tree, obj) = (tree.to_path_buf(), obj.to_path_buf());
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
-    eprintln!("xtask: building {} in {}", b.package, obj.display());
+    eprintln!(
+        "xtask: building {} ({}) in {}",
+        b.package,
+        flavor.label(),
+        obj.display()
+    );
+    let t0 = std::time::Instant::now();
     let log = obj.join("build.log");
     let mut c = make(&tree, &obj);
     c.arg(format!("-j{jobs}")).arg("bzImage");
+    // One make for both: the modules compile while vmlinux links.
+    if flavor.modular() {
+        c.arg("modules");
+    }
     let (ok, text) = util::capture(&mut c)?;
     util::write(&log, &text)?;
     if !ok {
-        let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "kernel build failed (full log {}):\n{}",
-            log.display(),
-            tail.join("\n")
-        ));
+        return Err(build_failure(&text, &log));
     }
     let warnings = text.lines().filter(|l| l.contains("warning:")).count();
+    let modpost_warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARNING: modpost:"))
+        .collect();
+    if flavor.modular() {
+        install_modules(&tree, &obj, &mod_root_of(&obj))?;
+        for w in &modpost_warnings {
+            eprintln!("xtask: {w}");
+        }
+    }
     eprintln!(
-        "xtask: kernel built ({warnings} compiler warnings; log {})",
+        "xtask: kernel built in {:.0} s ({warnings} compiler warnings{}; log {})",
+        t0.elapsed().as_secs_f64(),
+        if flavor.modular() {
+            format!(
+                ", {} modpost warnings, modules in {}",
+                modpost_warnings.len(),
+                mod_root_of(&obj).display()
+            )
+        } else {
+            String::new()
+        },
         log.display()
     );
     Ok(obj.join("arch/x86/boot/bzImage"))
+}
+
+fn mod_root_of(obj: &Path) -> PathBuf {
+    obj.join("modroot")
+}
+
+/// The error of a failed build: modpost's and the compiler's errors first (a modpost error, e.g.
+/// `ERROR: modpost: "x" [drivers/y.ko] undefined!` or a missing `MODULE_IMPORT_NS`, can be far
+/// from the end of the log), then the log's tail.
+fn build_failure(text: &str, log: &Path) -> String {
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR:") || l.contains("error:"))
+        .take(20)
+        .collect();
+    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let mut msg = format!("kernel build failed (full log {})", log.display());
+    if !errors.is_empty() {
+        msg.push_str(&format!(
+            ":\n{}\n--- the end of the log:",
+            errors.join("\n")
+        ));
+    }
+    msg.push_str(&format!("\n{}", tail.join("\n")));
+    msg
+}
+
+/// `make modules_install` into `root` (a fresh copy: no module of an earlier configuration stays
+/// behind), which runs depmod; checks that depmod wrote modules.dep.
+fn install_modules(tree: &Path, obj: &Path, root: &Path) -> Result<()> {
+    let _ = fs::remove_dir_all(root);
+    let mut c = make(tree, obj);
+    c.arg("modules_install")
+        .arg(format!("INSTALL_MOD_PATH={}", root.display()));
+    let (ok, text) = util::capture(&mut c)?;
+    util::write(&obj.join("modules_install.log"), &text)?;
+    if !ok {
+        return Err(format!("make modules_install failed:\n{text}"));
+    }
+    let release = util::read(&obj.join("include/config/kernel.release"))?;
+    let dep = root
+        .join("lib/modules")
+        .join(release.trim())
+        .join("modules.dep");
+    if !dep.exists() {
+        return Err(format!(
+            "modules_install wrote no {} (is depmod, from kmod, installed?):\n{text}",
+            dep.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The pristine base as a second work tree (a git worktree of branch `base`), for comparisons.
@@ -676,6 +816,51 @@ pub fn sparse() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_later_fragment_overrides_an_earlier_one() {
+        let frag = |name: &str, text: &str| (name.to_string(), text.to_string());
+        let vm = frag(
+            "vm.config",
+            "# comment\nCONFIG_DRM=y\nCONFIG_DRM_VKMS=y\nCONFIG_UDMABUF=y\nCONFIG_INET=n\n",
+        );
+        let modules = frag("modules.config", "CONFIG_DRM=m\nCONFIG_DRM_VKMS=m\n");
+        let config =
+            "CONFIG_DRM=m\nCONFIG_DRM_VKMS=m\nCONFIG_UDMABUF=y\n# CONFIG_INET is not set\n";
+        // modules.config's =m is what is checked, not vm.config's =y.
+        assert_eq!(
+            config_mismatches(config, &[vm.clone(), modules.clone()]).unwrap(),
+            Vec::<String>::new()
+        );
+        // vm.config alone wants =y: both lines fail, naming the fragment and the .config value.
+        assert_eq!(
+            config_mismatches(config, std::slice::from_ref(&vm)).unwrap(),
+            [
+                "CONFIG_DRM=y (vm.config; .config has CONFIG_DRM=m)",
+                "CONFIG_DRM_VKMS=y (vm.config; .config has CONFIG_DRM_VKMS=m)"
+            ]
+        );
+        // The order of the fragments decides: vm.config last sets =y again.
+        assert_eq!(config_mismatches(config, &[modules, vm]).unwrap().len(), 2);
+        // A symbol the later fragment turns off must be off; "is not set" means =n.
+        let off = frag("off.config", "# CONFIG_UDMABUF is not set\n");
+        let on = frag("on.config", "CONFIG_UDMABUF=y\n");
+        assert_eq!(
+            config_mismatches(config, &[on.clone(), off.clone()]).unwrap(),
+            ["CONFIG_UDMABUF=n (off.config; .config has CONFIG_UDMABUF=y)"]
+        );
+        assert!(config_mismatches(config, &[off, on]).unwrap().is_empty());
+        assert!(config_mismatches(config, &[frag("bad", "CONFIG_X")]).is_err());
+    }
+
+    #[test]
+    fn modpost_errors_lead_the_build_failure() {
+        let log = "  CC      a.o\nERROR: modpost: \"drm_x\" [drivers/gpu/drm/tests/t.ko] undefined!\nmake[2]: *** [Makefile:1] Error 1\n";
+        let msg = build_failure(log, Path::new("/b/build.log"));
+        assert!(msg.starts_with(
+            "kernel build failed (full log /b/build.log):\nERROR: modpost: \"drm_x\" [drivers/gpu/drm/tests/t.ko] undefined!\n"
+        ));
+    }
 
     #[test]
     fn archive_from_the_system_sources() {

@@ -11,7 +11,7 @@ mod vm;
 use kernel::Flavor;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use util::Result;
 
 const HELP: &str = "\
@@ -19,15 +19,20 @@ cargo xtask COMMAND [OPTIONS]
 
 Commands:
   kernel [--base B] [--flavor F]   fetch the pinned base, apply linux/<series>, configure, build
+                                   (the modules flavour also builds and installs the modules)
   check [--base B]                 static checks: checkpatch --strict per patch, kernel-doc -Wall,
                                    W=1 + sparse on the touched objects (new warnings vs the base)
   tree [--base B]                  fetch the pinned base and apply the series (no build): the work tree
   export [--base B]                write the work tree's commits since `base` back to linux/<series>
   vm [--base B] [--flavor F] -- CMD...
                                    boot the patched kernel and run CMD (as root, host root read-only)
-  test [--base B] [--flavor F]     the whole suite: host tests, KUnit and the Rust tests in the guest;
-                                   ends with one `N passed, N failed` line, exits non-zero on any
-                                   failure, kernel warning or missing device node
+  test [--base B] [--flavor F]     the whole suite: host tests and static checks once, then for the
+                                   built-in AND the modular kernel (two builds, two boots; one of
+                                   them with --flavor vm|modules, the debug kernel alone with
+                                   --flavor debug): KUnit and the Rust tests in the guest; ends with
+                                   one `total: N passed, N failed, N skipped` line, exits non-zero
+                                   on any failure, test that did not run, module that did not load,
+                                   kernel warning or missing device node
   demo [--base B]                  boot the patched kernel and show the CLI answering on real fds
   bench [--base B] [-- ARGS]       run crates/fdsame-bench in the guest; report, JSON and SVG chart
                                    into docs/bench/ (ARGS go to the bench, e.g. -- --quick)
@@ -37,16 +42,21 @@ Commands:
 
 Options:
   --base B     kernel base: 7.3 (default, newest mainline Debian carries) or 6.12 (LTS)
-  --flavor F   vm (default) or debug (KASAN, lockdep, UBSAN, kmemleak, ...: linux/debug.config)
+  --flavor F   vm (default; alias builtin: everything under test built in), modules (DRM, vkms,
+               vgem, vim2m and the KUnit tests as modules: linux/modules.config, loaded in the
+               guest with modprobe) or debug (KASAN, lockdep, UBSAN, kmemleak, ...:
+               linux/debug.config)
   --no-build   boot the bzImage already built (quick experiments while another build runs)
 
 Paths: kernel work tree build/linux-source-<B> (edit the series there, on any branch, commit, then
-`cargo xtask export`), objects build/kbuild-<B>[-debug], VM runs build/vm/<name>/.
+`cargo xtask export`), objects build/kbuild-<B>[-modules|-debug] (modules installed into its
+modroot/), VM runs build/vm/<name>/.
 ";
 
 struct Args {
     base: String,
-    flavor: Flavor,
+    /// None: the command's default (`test`: built-in and modular; the others: vm).
+    flavor: Option<Flavor>,
     /// Boot the bzImage already built (vm only): quick experiments while another build runs.
     no_build: bool,
     rest: Vec<String>,
@@ -55,7 +65,7 @@ struct Args {
 fn parse(args: &[String]) -> Result<Args> {
     let mut a = Args {
         base: "7.3".into(),
-        flavor: Flavor::Vm,
+        flavor: None,
         no_build: false,
         rest: vec![],
     };
@@ -63,7 +73,9 @@ fn parse(args: &[String]) -> Result<Args> {
     while let Some(x) = it.next() {
         match x.as_str() {
             "--base" => a.base = it.next().ok_or("--base needs a value")?.clone(),
-            "--flavor" => a.flavor = Flavor::parse(it.next().ok_or("--flavor needs a value")?)?,
+            "--flavor" => {
+                a.flavor = Some(Flavor::parse(it.next().ok_or("--flavor needs a value")?)?)
+            }
             "--no-build" => a.no_build = true,
             "--" => {
                 a.rest = it.cloned().collect();
@@ -75,6 +87,30 @@ fn parse(args: &[String]) -> Result<Args> {
     Ok(a)
 }
 
+impl Args {
+    /// The one kernel flavour of commands that boot one kernel.
+    fn flavor(&self) -> Flavor {
+        self.flavor.unwrap_or(Flavor::Vm)
+    }
+}
+
+/// The configurations `cargo xtask test` runs: built-in and modular, or the one `--flavor` names.
+fn test_flavors(a: &Args) -> Vec<Flavor> {
+    match a.flavor {
+        Some(f) => vec![f],
+        None => vec![Flavor::Vm, Flavor::Modules],
+    }
+}
+
+/// The process exit status of a command's result: 0 all passed, 1 a test failed, 2 could not run.
+fn exit_status(r: &Result<bool>) -> u8 {
+    match r {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(_) => 2,
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
@@ -84,7 +120,7 @@ fn main() -> ExitCode {
     let r = match cmd {
         "kernel" => parse(rest).and_then(|a| {
             let b = kernel::base(&a.base)?;
-            let img = kernel_image(&a, b)?;
+            let img = kernel_image(&a, b, a.flavor())?;
             println!("{}", img.display());
             Ok(true)
         }),
@@ -110,18 +146,29 @@ fn main() -> ExitCode {
         }
         other => Err(format!("unknown command `{other}`\n\n{HELP}")),
     };
-    match r {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("xtask: error: {e}");
-            ExitCode::from(2)
-        }
+    if let Err(e) = &r {
+        eprintln!("xtask: error: {e}");
     }
+    ExitCode::from(exit_status(&r))
 }
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The modules the guest loads on a modular kernel: the drivers under test (vgem before vkms, the
+/// built-in link order, so that card0 is vgem's as in the built-in kernel), then the KUnit test
+/// modules of the series (their suites run as they load: kunit.enable=1).
+const DRIVER_MODULES: &[&str] = &["vgem", "vkms", "vim2m"];
+const KUNIT_MODULES: &[&str] = &["drm_file_same_test", "dmabuf_kunit"];
+
+/// On a modular kernel, the start of every guest script: load `modules`, wait for the nodes.
+fn modules_prelude(b: &kernel::Base, f: Flavor, modules: &[&str]) -> String {
+    if f.modular() {
+        vm::modprobe_script(&kernel::mod_root(b, f), modules, GUEST_NODES)
+    } else {
+        String::new()
+    }
 }
 
 fn cmd_vm(a: Args) -> Result<bool> {
@@ -129,11 +176,12 @@ fn cmd_vm(a: Args) -> Result<bool> {
         return Err("vm needs a command after --".into());
     }
     let b = kernel::base(&a.base)?;
-    let img = kernel_image(&a, b)?;
+    let img = kernel_image(&a, b, a.flavor())?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let words: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
     let script = format!(
-        "cd {} || exit 125\n{}\n",
+        "{}cd {} || exit 125\n{}\n",
+        modules_prelude(b, a.flavor(), DRIVER_MODULES),
         shell_quote(&cwd.to_string_lossy()),
         words.join(" ")
     );
@@ -198,12 +246,15 @@ const GUEST_NODES: &[&str] = &[
     "/dev/dri/renderD128",
     "/dev/dma_heap/system",
     "/dev/udmabuf",
+    "/dev/video0",
 ];
 
 fn guest_script(groups: &[(String, PathBuf, Vec<String>)]) -> String {
     let mut s = String::from("cd /tmp\n");
     for n in GUEST_NODES {
-        s.push_str(&format!("[ -e {n} ] || echo 'XTASK-MISSING {n}'\n"));
+        s.push_str(&format!(
+            "if [ -e {n} ]; then echo 'XTASK-NODE {n}'; else echo 'XTASK-MISSING {n}'; fi\n"
+        ));
     }
     for (label, exe, args) in groups {
         let args: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
@@ -218,6 +269,7 @@ fn guest_script(groups: &[(String, PathBuf, Vec<String>)]) -> String {
 
 fn cmd_test(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
+    let flavors = test_flavors(&a);
     let mut summary = results::Summary::default();
 
     // 1. Host tests: the userspace crates on the host kernel (which lacks the new ioctls).
@@ -260,11 +312,9 @@ fn cmd_test(a: Args) -> Result<bool> {
             c.env(k, v);
         }
         let (ok, text) = util::capture(&mut c)?;
-        summary
-            .rows
-            .push((label.into(), u32::from(ok), u32::from(!ok), 0));
+        summary.check(label, ok);
         if !ok {
-            summary.problem(format!(
+            summary.detail(format!(
                 "{label}:\n{}",
                 text.lines().take(30).collect::<Vec<_>>().join("\n")
             ));
@@ -274,43 +324,34 @@ fn cmd_test(a: Args) -> Result<bool> {
     // 2. Static checks of the series (checkpatch, kernel-doc, W=1 + sparse vs the base).
     eprintln!("xtask: static checks of the series");
     if let Err(e) = check::run(b, &mut summary) {
-        summary.rows.push(("check (static checks)".into(), 0, 1, 0));
-        summary.problem(format!("static checks could not run: {e}"));
+        summary.fail(
+            "check (static checks)",
+            format!("static checks could not run: {e}"),
+        );
     }
 
-    // 3. The kernel, and the guest tests built on the host.
-    let img = kernel_image(&a, b)?;
-
-    // The Rust bindings against the C header of the series, as installed from the built tree.
-    let hdr = kernel::obj_dir(b, a.flavor).join("fdsame-headers");
-    util::run(
-        kernel::make(&kernel::tree_dir(b), &kernel::obj_dir(b, a.flavor))
-            .arg("-s")
-            .arg("headers_install")
-            .arg(format!("INSTALL_HDR_PATH={}", hdr.display())),
-    )?;
-    for (label, exe) in host.iter().filter(|(l, _)| l == "fdsame::c_header") {
-        let (ok, text) = util::capture(
-            Command::new(exe)
-                .arg("--ignored")
-                .env("FDSAME_UAPI_INCLUDE", hdr.join("include"))
-                .current_dir(util::root()),
-        )?;
-        summary.add_libtest(&format!("host {label} (series headers)"), &text, ok);
+    // The KUnit suites and cases the series adds: each must report every case, in each kernel.
+    let patches = kernel::series_patches(b)?
+        .iter()
+        .map(|p| util::read(p))
+        .collect::<Result<Vec<String>>>()?;
+    let suites = results::kunit_suites_in_patches(&patches);
+    if suites.is_empty() {
+        return Err(format!(
+            "no KUnit suite found in {}: nothing to expect in the kernel log",
+            kernel::series_dir(b).display()
+        ));
     }
 
+    // 3. The guest tests, built on the host once for every configuration.
     let mut groups = vec![];
     for (label, exe) in test_executables(&["rust-tests"], &[])? {
-        groups.push((
-            format!("guest {label}"),
-            exe,
-            vec!["--test-threads=2".to_string()],
-        ));
+        groups.push((label, exe, vec!["--test-threads=2".to_string()]));
     }
     for (label, exe) in test_executables(&["fdsame"], &["--test", "vm"])? {
         if label == "fdsame::vm" {
             groups.push((
-                format!("guest {label}"),
+                label,
                 exe,
                 vec!["--ignored".into(), "--test-threads=2".into()],
             ));
@@ -319,23 +360,108 @@ fn cmd_test(a: Args) -> Result<bool> {
     if groups.is_empty() {
         return Err("no guest test executables were built".into());
     }
-
     // IGT, when an IGT build is given from outside (its source is never vendored here).
     let igt_build = igt_build_dir()?;
-    // One run directory per base and flavour, so that such runs can go on side by side.
-    let run_name = format!(
-        "test-{}{}",
-        b.name,
-        if a.flavor == Flavor::Debug {
-            "-debug"
-        } else {
-            ""
+
+    // 4. Each configuration: its kernel build, one boot with KUnit and every guest test.
+    let mut headers_checked = false;
+    let mut timings = vec![];
+    for f in flavors {
+        let cfg = f.label();
+        let t0 = Instant::now();
+        let img = match kernel_image(&a, b, f) {
+            Ok(img) => img,
+            Err(e) => {
+                summary.fail(
+                    format!("kernel[{cfg}] build"),
+                    format!("kernel[{cfg}]: {e}"),
+                );
+                continue;
+            }
+        };
+        let build_s = t0.elapsed().as_secs_f64();
+        summary.check(
+            format!(
+                "kernel[{cfg}] build{}",
+                if f.modular() {
+                    ", modpost, modules_install"
+                } else {
+                    ""
+                }
+            ),
+            true,
+        );
+
+        // The Rust bindings against the C header of the series, as installed from the built tree
+        // (the same headers in every configuration: checked once).
+        if !headers_checked {
+            headers_checked = true;
+            let hdr = kernel::obj_dir(b, f).join("fdsame-headers");
+            util::run(
+                kernel::make(&kernel::tree_dir(b), &kernel::obj_dir(b, f))
+                    .arg("-s")
+                    .arg("headers_install")
+                    .arg(format!("INSTALL_HDR_PATH={}", hdr.display())),
+            )?;
+            for (label, exe) in host.iter().filter(|(l, _)| l == "fdsame::c_header") {
+                let (ok, text) = util::capture(
+                    Command::new(exe)
+                        .arg("--ignored")
+                        .env("FDSAME_UAPI_INCLUDE", hdr.join("include"))
+                        .current_dir(util::root()),
+                )?;
+                summary.add_libtest(&format!("host {label} (series headers)"), &text, ok);
+            }
         }
-    );
+
+        let guest_s = test_in_guest(
+            b,
+            f,
+            &img,
+            &groups,
+            &suites,
+            igt_build.as_deref(),
+            &mut summary,
+        )?;
+        timings.push(format!(
+            "{cfg}: kernel {build_s:.0} s, guest {guest_s:.0} s"
+        ));
+    }
+    eprintln!("xtask: {}", timings.join("; "));
+    Ok(summary.report())
+}
+
+/// Boots the kernel of flavour `f` once and runs every guest test in it; adds the rows of this
+/// configuration (`guest[CFG] ...`, `kunit[CFG] SUITE`, `kernel[CFG] log`) to `summary`. Returns
+/// the guest's run time in seconds.
+fn test_in_guest(
+    b: &kernel::Base,
+    f: Flavor,
+    img: &std::path::Path,
+    groups: &[(String, PathBuf, Vec<String>)],
+    suites: &[results::KunitSuite],
+    igt_build: Option<&std::path::Path>,
+    summary: &mut results::Summary,
+) -> Result<f64> {
+    let cfg = f.label();
+    let groups: Vec<(String, PathBuf, Vec<String>)> = groups
+        .iter()
+        .map(|(l, e, a)| (format!("guest[{cfg}] {l}"), e.clone(), a.clone()))
+        .collect();
+    // One run directory per base and flavour, so that such runs can go on side by side.
+    let run_name = format!("test-{}{}", b.name, f.suffix());
     let run_dir = util::build_dir().join("vm").join(&run_name);
     let igt_results = run_dir.join("igt-results");
-    let mut script = guest_script(&groups);
-    if let Some(dir) = &igt_build {
+
+    // A modular kernel loads the drivers and the KUnit modules first (their suites run then).
+    let modules: Vec<&str> = DRIVER_MODULES
+        .iter()
+        .chain(KUNIT_MODULES)
+        .copied()
+        .collect();
+    let mut script = modules_prelude(b, f, &modules);
+    script.push_str(&guest_script(&groups));
+    if let Some(dir) = igt_build {
         let tests = ["igt@core_file_same", "igt@dmabuf_same_object"];
         // Results on the guest's tmpfs (igt_runner writes each test's output there), then copied
         // to the shared run directory.
@@ -352,7 +478,7 @@ fn cmd_test(a: Args) -> Result<bool> {
 
     // The debug flavour: after everything ran, make kmemleak scan (twice: an object must stay
     // unreferenced over two scans to be reported) and keep its report.
-    if a.flavor == Flavor::Debug {
+    if f == Flavor::Debug {
         script.push_str(&format!(
             "if [ -w /sys/kernel/debug/kmemleak ]; then echo scan > /sys/kernel/debug/kmemleak; sleep 6; \
              echo scan > /sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak > {0}; \
@@ -361,59 +487,108 @@ fn cmd_test(a: Args) -> Result<bool> {
         ));
     }
 
-    // 4. One boot: KUnit runs at boot (only the suites of the series), then the Rust tests.
+    // One boot: KUnit runs at boot or as its modules load (only the suites of the series), then
+    // the Rust tests.
     let r = vm::run(
         &vm::VmOpts {
-            kernel: &img,
+            kernel: img,
             cmdline: "kunit.enable=1 kunit.filter_glob=*same*",
-            timeout: Duration::from_secs(if a.flavor == Flavor::Debug { 2400 } else { 900 }),
+            timeout: Duration::from_secs(if f == Flavor::Debug { 2400 } else { 900 }),
             memory_mb: 3072,
             name: &run_name,
         },
         &script,
     )?;
     eprintln!(
-        "xtask: guest ran {:.1} s (log {})",
+        "xtask: guest[{cfg}] ran {:.1} s (log {})",
         r.seconds,
         r.dir.display()
     );
-    summary.add_kunit(&r.dmesg, &["drm_file_same", "dma-buf-same"]);
+    if r.status.is_none() {
+        summary.fail(
+            format!("guest[{cfg}] finished"),
+            format!(
+                "guest[{cfg}]: the guest did not finish (see {}/serial.log)",
+                r.dir.display()
+            ),
+        );
+    }
+    if f.modular() {
+        let loaded = vm::modprobe_results(&r.output);
+        let mut row = results::Row::new(format!("guest[{cfg}] modprobe ({})", modules.join(" ")));
+        for m in &modules {
+            match loaded.iter().find(|(name, _)| name == m) {
+                Some((_, Ok(()))) => row.add(results::Outcome::Passed),
+                Some((_, Err(msg))) => {
+                    row.add(results::Outcome::Failed);
+                    summary.detail(format!("guest[{cfg}]: module {m} did not load: {msg}"));
+                }
+                None => {
+                    row.add(results::Outcome::NotRun);
+                    summary.detail(format!("guest[{cfg}]: module {m} was never loaded"));
+                }
+            }
+        }
+        summary.row(row);
+    }
+    let mut nodes = results::Row::new(format!("guest[{cfg}] device nodes"));
+    for n in GUEST_NODES {
+        if r.output.lines().any(|l| l == format!("XTASK-NODE {n}")) {
+            nodes.add(results::Outcome::Passed);
+        } else if r.output.lines().any(|l| l == format!("XTASK-MISSING {n}")) {
+            nodes.add(results::Outcome::Failed);
+            summary.detail(format!("guest[{cfg}]: missing device node {n}"));
+        } else {
+            nodes.add(results::Outcome::NotRun);
+        }
+    }
+    summary.row(nodes);
+    summary.add_kunit(cfg, &r.dmesg, suites);
     for (label, _, _) in &groups {
         summary.add_guest_block(label, &r.output);
     }
-    for l in r.output.lines().filter(|l| l.starts_with("XTASK-MISSING ")) {
-        summary.problem(format!("missing device node in the guest: {}", &l[14..]));
-    }
-    if r.status.is_none() {
-        summary.problem("the guest did not finish (see serial.log)".into());
-    }
-    match &igt_build {
-        Some(dir) => add_igt(&mut summary, dir, &igt_results.join("results.json")),
+    match igt_build {
+        Some(dir) => add_igt(summary, cfg, dir, &igt_results.join("results.json")),
         None => println!(
-            "IGT: not run (no IGT source: set IGT_BUILD to an IGT build with the tests of tests/igt/, \
-             see tests/igt/README.md)"
+            "IGT[{cfg}]: not run (no IGT source: set IGT_BUILD to an IGT build with the tests of \
+             tests/igt/, see tests/igt/README.md)"
         ),
     }
-    for p in vm::kernel_problems(&r.dmesg) {
-        summary.problem(format!("kernel log: {p}"));
+    let problems = vm::kernel_problems(&r.dmesg);
+    summary.check(
+        format!("kernel[{cfg}] log (no WARNING, BUG, Oops, KASAN, lockdep, ...)"),
+        problems.is_empty(),
+    );
+    if !problems.is_empty() {
+        summary.detail(format!(
+            "kernel[{cfg}] log ({}):\n{}",
+            r.dir.join("dmesg.txt").display(),
+            problems
+                .iter()
+                .take(40)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
     }
-    if a.flavor == Flavor::Debug {
+    if f == Flavor::Debug {
         let leaks = std::fs::read_to_string(r.dir.join("kmemleak.txt")).unwrap_or_default();
         let n = leaks.matches("unreferenced object").count();
         println!("kmemleak: {n} unreferenced objects after the run");
+        summary.check(format!("kernel[{cfg}] kmemleak"), n == 0);
         if n > 0 {
-            summary.problem(format!(
+            summary.detail(format!(
                 "kmemleak reports {n} leaks:\n{}",
                 leaks.lines().take(40).collect::<Vec<_>>().join("\n")
             ));
         }
     }
-    Ok(summary.report())
+    Ok(r.seconds)
 }
 
 fn cmd_demo(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
-    let img = kernel_image(&a, b)?;
+    let img = kernel_image(&a, b, a.flavor())?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
         "build",
         "-q",
@@ -424,9 +599,10 @@ fn cmd_demo(a: Args) -> Result<bool> {
         "--bins",
     ]))?;
     let target = util::root().join("target/debug");
-    let script = util::read(&util::root().join("xtask/demo.sh"))?
-        .replace("@FDSAME@", &target.join("fdsame").to_string_lossy())
-        .replace("@HOLD@", &target.join("hold-dmabufs").to_string_lossy());
+    let script = modules_prelude(b, a.flavor(), DRIVER_MODULES)
+        + &util::read(&util::root().join("xtask/demo.sh"))?
+            .replace("@FDSAME@", &target.join("fdsame").to_string_lossy())
+            .replace("@HOLD@", &target.join("hold-dmabufs").to_string_lossy());
     let r = vm::run(
         &vm::VmOpts {
             kernel: &img,
@@ -463,12 +639,19 @@ fn igt_build_dir() -> Result<Option<PathBuf>> {
     Ok(Some(dir.canonicalize().map_err(|e| e.to_string())?))
 }
 
-fn add_igt(summary: &mut results::Summary, dir: &std::path::Path, results_json: &std::path::Path) {
+fn add_igt(
+    summary: &mut results::Summary,
+    cfg: &str,
+    dir: &std::path::Path,
+    results_json: &std::path::Path,
+) {
     let text = match util::read(results_json) {
         Ok(t) => t,
         Err(e) => {
-            summary.rows.push(("guest igt".into(), 0, 1, 0));
-            summary.problem(format!("IGT produced no results.json: {e}"));
+            summary.not_run(
+                format!("guest[{cfg}] igt"),
+                format!("IGT[{cfg}] produced no results.json: {e}"),
+            );
             return;
         }
     };
@@ -478,29 +661,30 @@ fn add_igt(summary: &mut results::Summary, dir: &std::path::Path, results_json: 
     match igt::parse_results_json(&text) {
         Ok(s) => {
             for (name, result) in &s.tests {
-                println!("  {name} ... {result}");
+                println!("  [{cfg}] {name} ... {result}");
             }
+            // Explanations of the failures the row below counts.
             for (name, result) in s.problems() {
-                summary.problem(format!("IGT {name}: {result}"));
+                summary.detail(format!("IGT[{cfg}] {name}: {result}"));
             }
-            println!("IGT: {} from {}", version, dir.display());
-            summary.rows.push((
-                format!("guest igt ({version})"),
+            println!("IGT[{cfg}]: {} from {}", version, dir.display());
+            summary.counts(
+                format!("guest[{cfg}] igt ({version})"),
                 s.pass,
                 s.fail + s.other,
                 s.skip,
-            ));
+            );
         }
-        Err(e) => {
-            summary.rows.push(("guest igt".into(), 0, 1, 0));
-            summary.problem(format!("IGT results.json unreadable: {e}"));
-        }
+        Err(e) => summary.fail(
+            format!("guest[{cfg}] igt"),
+            format!("IGT[{cfg}] results.json unreadable: {e}"),
+        ),
     }
 }
 
 fn cmd_bench(a: Args) -> Result<bool> {
     let b = kernel::base(&a.base)?;
-    let img = kernel_image(&a, b)?;
+    let img = kernel_image(&a, b, a.flavor())?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
         "build",
         "-q",
@@ -512,7 +696,8 @@ fn cmd_bench(a: Args) -> Result<bool> {
     let out = util::build_dir().join("vm/bench");
     let args: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
     let script = format!(
-        "ulimit -n 65536\n{} --out {} {}\n",
+        "{}ulimit -n 65536\n{} --out {} {}\n",
+        modules_prelude(b, a.flavor(), DRIVER_MODULES),
         shell_quote(&exe.to_string_lossy()),
         shell_quote(&out.join("report").to_string_lossy()),
         args.join(" ")
@@ -541,14 +726,72 @@ fn cmd_bench(a: Args) -> Result<bool> {
 }
 
 /// The patched kernel: built (incrementally) unless --no-build asks for the one already there.
-fn kernel_image(a: &Args, b: &kernel::Base) -> Result<PathBuf> {
+fn kernel_image(a: &Args, b: &kernel::Base, f: Flavor) -> Result<PathBuf> {
     if !a.no_build {
-        return kernel::build(b, a.flavor);
+        return kernel::build(b, f);
     }
-    let img = kernel::obj_dir(b, a.flavor).join("arch/x86/boot/bzImage");
+    let img = kernel::obj_dir(b, f).join("arch/x86/boot/bzImage");
     if !img.exists() {
         return Err(format!("--no-build: {} does not exist", img.display()));
     }
     eprintln!("xtask: --no-build: booting {} as it is", img.display());
     Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_runs_both_configurations_unless_one_is_named() {
+        let args =
+            |v: &[&str]| parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        assert_eq!(test_flavors(&args(&[])), [Flavor::Vm, Flavor::Modules]);
+        assert_eq!(test_flavors(&args(&["--flavor", "debug"])), [Flavor::Debug]);
+        assert_eq!(
+            test_flavors(&args(&["--flavor", "modules"])),
+            [Flavor::Modules]
+        );
+        assert_eq!(test_flavors(&args(&["--flavor", "builtin"])), [Flavor::Vm]);
+        assert_eq!(args(&[]).flavor(), Flavor::Vm);
+    }
+
+    /// A kernel log that lacks a suite, and one with a failing case: the closing line counts them
+    /// and the process exits 1.
+    #[test]
+    fn kunit_failures_reach_the_exit_status() {
+        let suites = [
+            results::KunitSuite {
+                name: "drm_file_same".into(),
+                cases: vec!["a".into(), "b".into()],
+            },
+            results::KunitSuite {
+                name: "dma-buf-same".into(),
+                cases: vec!["x".into()],
+            },
+        ];
+        let drm = "[ 1.0]     # Subtest: drm_file_same\n[ 1.1]     ok 1 a\n[ 1.2]     ok 2 b\n[ 1.3] ok 1 drm_file_same\n";
+        let dmabuf_fails = "[ 2.0]     # Subtest: dma-buf-same\n[ 2.1]     not ok 1 x\n[ 2.2] not ok 2 dma-buf-same\n";
+        let dmabuf_ok =
+            "[ 2.0]     # Subtest: dma-buf-same\n[ 2.1]     ok 1 x\n[ 2.2] ok 2 dma-buf-same\n";
+        for (log, closing, status) in [
+            (drm.to_string(), "total: 2 passed, 1 failed, 0 skipped", 1),
+            (
+                format!("{drm}{dmabuf_fails}"),
+                "total: 2 passed, 1 failed, 0 skipped",
+                1,
+            ),
+            (
+                format!("{drm}{dmabuf_ok}"),
+                "total: 3 passed, 0 failed, 0 skipped",
+                0,
+            ),
+        ] {
+            let mut s = results::Summary::default();
+            s.add_kunit("modules", &log, &suites);
+            assert_eq!(s.render().lines().last(), Some(closing));
+            assert_eq!(exit_status(&Ok(s.ok())), status);
+        }
+        assert_eq!(exit_status(&Err("x".into())), 2);
+    }
 }

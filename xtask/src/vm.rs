@@ -184,6 +184,59 @@ impl VmRun {
     }
 }
 
+/// The start of a guest script for a modular kernel: loads `modules` with the host's kmod
+/// `modprobe -d MODROOT` (the flavour's `make modules_install`, whose depmod brings in each one's
+/// dependencies, drm's for vkms), with an empty configuration directory so that the host's
+/// /etc/modprobe.d has no say; then waits, at most 10 s, for `nodes` (devtmpfs creates them as
+/// the drivers register) and opens the render and dma-buf nodes to all as the init script does at
+/// boot. Prints `XTASK-MODULE ok NAME` or `XTASK-MODULE failed NAME: MESSAGE` per module.
+pub fn modprobe_script(modroot: &Path, modules: &[&str], nodes: &[&str]) -> String {
+    let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let modules: Vec<String> = modules.iter().map(|m| q(m)).collect();
+    let nodes: Vec<String> = nodes.iter().map(|n| q(n)).collect();
+    format!(
+        r#"mkdir -p /tmp/xtask-modprobe.d
+for m in {modules}; do
+  if msg=$(modprobe -C /tmp/xtask-modprobe.d -d {root} "$m" 2>&1); then
+    echo "XTASK-MODULE ok $m"
+  else
+    echo "XTASK-MODULE failed $m: $(echo "$msg" | tr '\n' ' ')"
+  fi
+done
+xtask_i=0
+while [ $xtask_i -lt 100 ]; do
+  xtask_all=1
+  for n in {nodes}; do [ -e "$n" ] || xtask_all=0; done
+  [ $xtask_all = 1 ] && break
+  sleep 0.1
+  xtask_i=$((xtask_i + 1))
+done
+echo "XTASK-NODE-WAIT $xtask_i"
+chmod 0666 /dev/dri/renderD* /dev/dma_heap/* /dev/udmabuf 2>/dev/null
+"#,
+        modules = modules.join(" "),
+        root = q(&modroot.to_string_lossy()),
+        nodes = nodes.join(" "),
+    )
+}
+
+/// What [`modprobe_script`] printed: each module that had its turn, with `Err(modprobe's
+/// message)` when it did not load.
+pub fn modprobe_results(output: &str) -> Vec<(String, std::result::Result<(), String>)> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("XTASK-MODULE "))
+        .filter_map(|l| {
+            if let Some(m) = l.strip_prefix("ok ") {
+                Some((m.trim().to_string(), Ok(())))
+            } else {
+                let (m, msg) = l.strip_prefix("failed ")?.split_once(": ")?;
+                Some((m.to_string(), Err(msg.trim().to_string())))
+            }
+        })
+        .collect()
+}
+
 /// Where a host path is seen in the guest: the same path, but the guest has its own /tmp and sees
 /// the host's read-only at /run/host-tmp.
 pub fn guest_path(p: &Path) -> PathBuf {
@@ -225,4 +278,34 @@ pub fn kernel_problems(dmesg: &str) -> Vec<String> {
         .filter(|l| !l.contains("kmemleak: Automatic memory scanning thread started"))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modprobe_lines() {
+        let s = modprobe_script(
+            Path::new("/b/mod root"),
+            &["vkms", "x"],
+            &["/dev/dri/card0"],
+        );
+        assert!(s.contains("for m in 'vkms' 'x'; do"));
+        assert!(s.contains("-d '/b/mod root' \"$m\""));
+        let out = "XTASK-MODULE ok vkms\nXTASK-MODULE failed x: modprobe: FATAL: Module x not found in directory /b/lib/modules/7.3.4 \nother\n";
+        assert_eq!(
+            modprobe_results(out),
+            [
+                ("vkms".to_string(), Ok(())),
+                (
+                    "x".to_string(),
+                    Err(
+                        "modprobe: FATAL: Module x not found in directory /b/lib/modules/7.3.4"
+                            .to_string()
+                    )
+                )
+            ]
+        );
+    }
 }
