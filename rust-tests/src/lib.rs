@@ -11,6 +11,8 @@
 
 #![allow(non_camel_case_types)]
 
+pub mod v4l2;
+
 use std::ffi::c_void;
 use std::fs;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -634,12 +636,18 @@ pub fn sealed_memfd(pages: usize) -> OwnedFd {
 
 /// Creates a udmabuf covering the whole of the sealed `memfd` of `pages` pages.
 pub fn udmabuf_from(memfd: BorrowedFd<'_>, pages: usize) -> OwnedFd {
+    udmabuf_range(memfd, 0, pages)
+}
+
+/// Creates a udmabuf over pages `first .. first + pages` of the sealed `memfd`
+/// (`UDMABUF_CREATE` with `offset = first * page_size`, `size = pages * page_size`).
+pub fn udmabuf_range(memfd: BorrowedFd<'_>, first: usize, pages: usize) -> OwnedFd {
     let dev = rustix::fs::open(UDMABUF_DEV, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .unwrap_or_else(|e| panic!("opening {UDMABUF_DEV}: {e}"));
     let mut create = udmabuf_create {
         memfd: memfd.as_raw_fd() as u32,
         flags: UDMABUF_FLAGS_CLOEXEC,
-        offset: 0,
+        offset: (first * page_size()) as u64,
         size: (pages * page_size()) as u64,
     };
     // UDMABUF_CREATE returns the new fd as the ioctl's return value.
@@ -713,6 +721,8 @@ pub fn dmabuf_bits(r: u64) -> String {
         &[
             (uapi::DMA_BUF_SAME_FILE, "FILE"),
             (uapi::DMA_BUF_SAME_OBJECT, "OBJECT"),
+            (uapi::DMA_BUF_SAME_STORAGE, "STORAGE"),
+            (uapi::DMA_BUF_STORAGE_COMPARED, "COMPARED"),
         ],
     )
 }
@@ -782,6 +792,93 @@ pub fn drm_client_counts() -> std::collections::BTreeMap<u32, usize> {
     }
     assert!(!out.is_empty(), "no DRM minor in {DRI_DEBUGFS}");
     out
+}
+
+/// The `drm-client-id` of the DRM file behind `fd`, from `/proc/self/fdinfo/<fd>`
+/// (`drm_show_fdinfo()`, which every GEM driver's fops have): the `id` column of debugfs
+/// `clients`. Panics when the line is missing.
+pub fn drm_client_id(fd: BorrowedFd<'_>) -> u64 {
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix("drm-client-id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drm-client-id line in {path}:\n{text}"))
+}
+
+/// The DRM minor of the device node `fd` was opened from (`minor(st_rdev)`): the name of its
+/// entry in [`DRI_DEBUGFS`].
+pub fn drm_minor(fd: BorrowedFd<'_>) -> u32 {
+    let st = rustix::fs::fstat(fd).expect("fstat of a DRM fd");
+    rustix::fs::minor(st.st_rdev)
+}
+
+/// The owner of DRM client `id` as debugfs `dri/<minor>/clients` shows it: its `tgid` and
+/// `command` columns (`drm_clients_info()`: command, tgid, dev, master, a, uid, magic, name,
+/// id; parsed from the end, since the command may contain spaces). Panics when debugfs or
+/// the client's line is missing.
+pub fn drm_client_owner(minor: u32, id: u64) -> (i32, String) {
+    let path = format!("{DRI_DEBUGFS}/{minor}/clients");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {path} (debugfs must be mounted): {e}"));
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 9 || f[f.len() - 1].parse::<u64>().ok() != Some(id) {
+            continue;
+        }
+        let tgid = f[f.len() - 8]
+            .parse()
+            .unwrap_or_else(|e| panic!("{path}: tgid column of {line:?}: {e}"));
+        return (tgid, f[..f.len() - 8].join(" "));
+    }
+    panic!("no client with id {id} in {path}:\n{text}")
+}
+
+/// `struct drm_version` (include/uapi/drm/drm.h), 64-bit layout.
+#[repr(C)]
+#[derive(Debug)]
+pub struct drm_version {
+    pub version_major: i32,
+    pub version_minor: i32,
+    pub version_patchlevel: i32,
+    pub name_len: usize,
+    pub name: *mut u8,
+    pub date_len: usize,
+    pub date: *mut u8,
+    pub desc_len: usize,
+    pub desc: *mut u8,
+}
+
+const _: () = assert!(std::mem::size_of::<drm_version>() == 64);
+
+/// `DRM_IOCTL_VERSION = DRM_IOWR(0x00, struct drm_version)`.
+pub const DRM_IOCTL_VERSION: Opcode = opcode::read_write::<drm_version>(b'd', 0x00);
+const _: () = assert!(DRM_IOCTL_VERSION as u64 == 0xc040_6400);
+
+/// `DRM_IOCTL_VERSION` on `fd` with zero-length buffers (the kernel only reports the
+/// lengths): an ordinary DRM ioctl without `DRM_NO_PID_UPDATE`, so it makes the caller the
+/// owner of the DRM file. Allocates nothing: usable in a forked child.
+pub fn drm_version_ioctl(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut v = drm_version {
+        version_major: 0,
+        version_minor: 0,
+        version_patchlevel: 0,
+        name_len: 0,
+        name: std::ptr::null_mut(),
+        date_len: 0,
+        date: std::ptr::null_mut(),
+        desc_len: 0,
+        desc: std::ptr::null_mut(),
+    };
+    // SAFETY: `v` has the layout the opcode encodes; with zero lengths the kernel writes
+    // through none of the pointers.
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            Updater::<{ DRM_IOCTL_VERSION }, drm_version>::new(&mut v),
+        )
+    }?;
+    Ok(v.version_major)
 }
 
 /// Waits (up to 5 s) until `now()` equals `expected` and returns the last value seen: file

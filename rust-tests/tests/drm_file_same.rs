@@ -193,13 +193,33 @@ fn drm_vs_regular_file_is_zero() {
 }
 
 #[test]
-fn drm_vs_o_path_of_same_node_is_zero() {
+fn drm_vs_o_path_of_same_node_is_ebadf() {
     require_guest();
+    // Series v2 looks the other fd up with fdget(), which refuses O_PATH fds.
     for n in nodes() {
         let p = o_path(n.path());
         let what = format!("{} vs an O_PATH fd of the same node", n.path().display());
-        expect(n.as_fd(), p.as_fd(), 0, &what);
+        assert_errno(file_same(n.as_fd(), p.as_raw_fd(), 0), libc::EBADF, &what);
+        let via_proc = o_path(format!("/proc/self/fd/{}", n.raw()));
+        assert_errno(
+            file_same(n.as_fd(), via_proc.as_raw_fd(), 0),
+            libc::EBADF,
+            &format!("{what} (via /proc/self/fd)"),
+        );
+        // Flags are checked before the fd is looked up.
+        assert_errno(
+            file_same(n.as_fd(), p.as_raw_fd(), 1),
+            libc::EINVAL,
+            &format!("{what}, flags 1"),
+        );
     }
+    let dir = o_path(std::env::temp_dir());
+    let n = open_vgem_render();
+    assert_errno(
+        file_same(n.as_fd(), dir.as_raw_fd(), 0),
+        libc::EBADF,
+        "vgem render vs an O_PATH directory",
+    );
 }
 
 #[test]
@@ -513,4 +533,200 @@ fn result_is_symmetric() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DRM_NO_PID_UPDATE: the ioctl does not make its caller the owner of the DRM file
+// ---------------------------------------------------------------------------------------------
+
+/// What the child does on each command byte from the parent; it answers with 8 bytes: the
+/// result bits, or `u64::MAX - errno` on failure.
+fn child_command(fd: BorrowedFd<'_>, cmd: u8) -> u64 {
+    let r = match cmd {
+        // DRM_IOCTL_FILE_SAME about itself (ALL), about a closed fd (EBADF), with flags
+        // (EINVAL): none of them may touch the owner.
+        b'S' => file_same(fd, fd.as_raw_fd(), 0),
+        b'B' => file_same(fd, closed_fd_number(600), 0),
+        b'F' => file_same(fd, fd.as_raw_fd(), 1),
+        // An ordinary DRM ioctl: takes the file over.
+        b'V' => drm_version_ioctl(fd).map(|_| 0),
+        _ => return u64::MAX,
+    };
+    match r {
+        Ok(bits) => bits,
+        Err(e) => u64::MAX - e.raw_os_error().unwrap_or(0) as u64,
+    }
+}
+
+/// Process B: forked before A opens the node, receives A's DRM fd over `SCM_RIGHTS` on `sock`,
+/// then runs the commands read from `cmds` until EOF. Only syscalls (a fork of a threaded
+/// process); leaves with `_exit`.
+fn process_b(sock: OwnedFd, cmds: OwnedFd, replies: OwnedFd) -> ! {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::io::IoSliceMut;
+    use std::mem::MaybeUninit;
+    // SAFETY: plain syscall.
+    unsafe { libc::alarm(60) };
+    let mut byte = [0u8; 1];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut fd = None;
+    if recvmsg(
+        &sock,
+        &mut [IoSliceMut::new(&mut byte)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .is_ok()
+    {
+        for m in cmsg.drain() {
+            if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+                fd = fds.next();
+            }
+        }
+    }
+    let Some(fd) = fd else {
+        // SAFETY: leaves the child.
+        unsafe { libc::_exit(2) }
+    };
+    loop {
+        let mut c = [0u8; 1];
+        match rustix::io::read(&cmds, &mut c) {
+            Ok(1) => {
+                let r = child_command(fd.as_fd(), c[0]);
+                let _ = rustix::io::write(&replies, &r.to_ne_bytes());
+            }
+            _ => break,
+        }
+    }
+    // SAFETY: leaves the child without running the parent's destructors.
+    unsafe { libc::_exit(0) }
+}
+
+#[test]
+fn file_same_on_a_received_fd_leaves_the_owner_version_takes_it() {
+    require_guest();
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    use rustix::pipe::{pipe_with, PipeFlags};
+    // A render node: a DRM file that was ever master keeps its owner whatever ioctl is issued
+    // (drm_file_update_pid() returns early on `was_master`), and a card node's first open
+    // becomes master, so only a render node makes the control below meaningful.
+    let render = find_node(VGEM, NodeKind::Render);
+    let (sock_a, sock_b) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("socketpair");
+    let (cmd_r, cmd_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+    let (rep_r, rep_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+    // SAFETY: the child only makes syscalls and `_exit`s (process_b).
+    let pid_b = unsafe { libc::fork() };
+    assert!(pid_b >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid_b == 0 {
+        drop(sock_a);
+        drop(cmd_w);
+        drop(rep_r);
+        process_b(sock_b, cmd_r, rep_w);
+    }
+    drop(sock_b);
+    drop(cmd_r);
+    drop(rep_w);
+    let pid_a = std::process::id() as i32;
+
+    // A opens the node after the fork: B holds it only through SCM_RIGHTS.
+    let a = DrmNode::open(&render).unwrap_or_else(|e| panic!("opening {}: {e}", render.display()));
+    let (minor, id) = (drm_minor(a.as_fd()), drm_client_id(a.as_fd()));
+    let owner = || drm_client_owner(minor, id);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_eq!(
+            owner().0,
+            pid_a,
+            "the opener owns the client: {:?}",
+            owner()
+        );
+        {
+            use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+            use std::mem::MaybeUninit;
+            let fds = [a.as_fd()];
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut cmsg = SendAncillaryBuffer::new(&mut space);
+            assert!(cmsg.push(SendAncillaryMessage::ScmRights(&fds)));
+            sendmsg(
+                &sock_a,
+                &[std::io::IoSlice::new(b"x")],
+                &mut cmsg,
+                SendFlags::empty(),
+            )
+            .expect("sendmsg SCM_RIGHTS");
+        }
+        let ask = |cmd: u8| -> u64 {
+            assert_eq!(rustix::io::write(&cmd_w, &[cmd]).expect("command"), 1);
+            let mut b = [0u8; 8];
+            let n = rustix::io::read(&rep_r, &mut b).expect("reply");
+            assert_eq!(n, 8, "process B died before answering {:?}", cmd as char);
+            u64::from_ne_bytes(b)
+        };
+        let err = |errno: i32| u64::MAX - errno as u64;
+
+        // B: DRM_IOCTL_FILE_SAME on the received fd, three ways. The owner stays A.
+        assert_eq!(
+            ask(b'S'),
+            ALL,
+            "B: FILE_SAME of the received fd about itself"
+        );
+        assert_eq!(owner().0, pid_a, "after B's FILE_SAME: {:?}", owner());
+        assert_eq!(
+            ask(b'B'),
+            err(libc::EBADF),
+            "B: FILE_SAME about a closed fd"
+        );
+        assert_eq!(
+            owner().0,
+            pid_a,
+            "after B's FILE_SAME (EBADF): {:?}",
+            owner()
+        );
+        assert_eq!(ask(b'F'), err(libc::EINVAL), "B: FILE_SAME with flags 1");
+        assert_eq!(
+            owner().0,
+            pid_a,
+            "after B's FILE_SAME (EINVAL): {:?}",
+            owner()
+        );
+
+        // Control: DRM_IOCTL_VERSION from B makes B the owner (so the checks above can fail).
+        assert_eq!(ask(b'V'), 0, "B: DRM_IOCTL_VERSION");
+        assert_eq!(
+            owner().0,
+            pid_b,
+            "after B's DRM_IOCTL_VERSION: {:?}",
+            owner()
+        );
+
+        // And the other way round: A's FILE_SAME does not take it back, A's VERSION does.
+        let d = a.dup();
+        expect(a.as_fd(), d.as_fd(), ALL, "A: FILE_SAME about a dup");
+        assert_eq!(owner().0, pid_b, "after A's FILE_SAME: {:?}", owner());
+        drm_version_ioctl(a.as_fd()).expect("A: DRM_IOCTL_VERSION");
+        assert_eq!(
+            owner().0,
+            pid_a,
+            "after A's DRM_IOCTL_VERSION: {:?}",
+            owner()
+        );
+    }));
+    drop(cmd_w);
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    let r = unsafe { libc::waitpid(pid_b, &mut status, 0) };
+    assert_eq!(r, pid_b, "waitpid: {}", std::io::Error::last_os_error());
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "process B status {status:#x}"
+    );
 }

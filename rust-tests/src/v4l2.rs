@@ -1,0 +1,279 @@
+//! The few V4L2 ioctls the videobuf2 tests need, through rustix: `VIDIOC_QUERYCAP` (to find
+//! vim2m by its driver name), `VIDIOC_REQBUFS` (MMAP buffers) and `VIDIOC_EXPBUF` (export a
+//! plane as a dma-buf: vb2_core_expbuf() calls dma_buf_export() on every call, so one plane
+//! exported twice is two dma-bufs over the same memory).
+//!
+//! The structs mirror include/uapi/linux/videodev2.h; their sizes, the offsets the tests rely
+//! on and the ioctl numbers are checked at compile time against the values of the C header
+//! (x86-64).
+
+#![allow(non_camel_case_types)]
+
+use std::fs;
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::ioctl::{opcode, Getter, Opcode, Updater};
+
+/// Driver name of vim2m in `v4l2_capability::driver`.
+pub const VIM2M: &str = "vim2m";
+
+/// `struct v4l2_capability`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct v4l2_capability {
+    /// Driver name (NUL-terminated).
+    pub driver: [u8; 16],
+    /// Card name.
+    pub card: [u8; 32],
+    /// Bus information.
+    pub bus_info: [u8; 32],
+    /// `KERNEL_VERSION`.
+    pub version: u32,
+    /// Capabilities of the physical device.
+    pub capabilities: u32,
+    /// Capabilities of this device node (valid with `V4L2_CAP_DEVICE_CAPS`).
+    pub device_caps: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
+/// `struct v4l2_requestbuffers`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct v4l2_requestbuffers {
+    /// In: buffers wanted; out: buffers allocated.
+    pub count: u32,
+    /// `enum v4l2_buf_type`.
+    pub type_: u32,
+    /// `enum v4l2_memory`.
+    pub memory: u32,
+    /// Out: `V4L2_BUF_CAP_*`.
+    pub capabilities: u32,
+    /// `V4L2_MEMORY_FLAG_*`.
+    pub flags: u8,
+    /// Zero.
+    pub reserved: [u8; 3],
+}
+
+/// `struct v4l2_exportbuffer`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct v4l2_exportbuffer {
+    /// `enum v4l2_buf_type`.
+    pub type_: u32,
+    /// Buffer index.
+    pub index: u32,
+    /// Plane index (0 for single-planar formats).
+    pub plane: u32,
+    /// `O_CLOEXEC` and the access mode of the new dma-buf.
+    pub flags: u32,
+    /// Out: the dma-buf.
+    pub fd: i32,
+    /// Zero.
+    pub reserved: [u32; 11],
+}
+
+const _: () = {
+    assert!(size_of::<v4l2_capability>() == 104);
+    assert!(offset_of!(v4l2_capability, capabilities) == 84);
+    assert!(offset_of!(v4l2_capability, device_caps) == 88);
+    assert!(size_of::<v4l2_requestbuffers>() == 20);
+    assert!(offset_of!(v4l2_requestbuffers, memory) == 8);
+    assert!(offset_of!(v4l2_requestbuffers, flags) == 16);
+    assert!(size_of::<v4l2_exportbuffer>() == 64);
+    assert!(offset_of!(v4l2_exportbuffer, flags) == 12);
+    assert!(offset_of!(v4l2_exportbuffer, fd) == 16);
+};
+
+/// `VIDIOC_QUERYCAP = _IOR('V', 0, struct v4l2_capability)`.
+pub const VIDIOC_QUERYCAP: Opcode = opcode::read::<v4l2_capability>(b'V', 0);
+/// `VIDIOC_REQBUFS = _IOWR('V', 8, struct v4l2_requestbuffers)`.
+pub const VIDIOC_REQBUFS: Opcode = opcode::read_write::<v4l2_requestbuffers>(b'V', 8);
+/// `VIDIOC_EXPBUF = _IOWR('V', 16, struct v4l2_exportbuffer)`.
+pub const VIDIOC_EXPBUF: Opcode = opcode::read_write::<v4l2_exportbuffer>(b'V', 16);
+
+const _: () = {
+    assert!(VIDIOC_QUERYCAP as u64 == 0x8068_5600);
+    assert!(VIDIOC_REQBUFS as u64 == 0xc014_5608);
+    assert!(VIDIOC_EXPBUF as u64 == 0xc040_5610);
+};
+
+/// `V4L2_BUF_TYPE_VIDEO_CAPTURE`.
+pub const V4L2_BUF_TYPE_VIDEO_CAPTURE: u32 = 1;
+/// `V4L2_BUF_TYPE_VIDEO_OUTPUT`.
+pub const V4L2_BUF_TYPE_VIDEO_OUTPUT: u32 = 2;
+/// `V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`.
+pub const V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE: u32 = 9;
+/// `V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE`.
+pub const V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE: u32 = 10;
+/// `V4L2_MEMORY_MMAP`.
+pub const V4L2_MEMORY_MMAP: u32 = 1;
+/// `V4L2_CAP_VIDEO_M2M_MPLANE`.
+pub const V4L2_CAP_VIDEO_M2M_MPLANE: u32 = 0x0000_4000;
+/// `V4L2_CAP_VIDEO_M2M`.
+pub const V4L2_CAP_VIDEO_M2M: u32 = 0x0000_8000;
+/// `V4L2_CAP_DEVICE_CAPS`.
+pub const V4L2_CAP_DEVICE_CAPS: u32 = 0x8000_0000;
+
+/// `VIDIOC_QUERYCAP` on `fd`.
+pub fn querycap(fd: BorrowedFd<'_>) -> io::Result<v4l2_capability> {
+    // SAFETY: VIDIOC_QUERYCAP writes a `struct v4l2_capability`, the layout checked above.
+    Ok(unsafe { rustix::ioctl::ioctl(fd, Getter::<{ VIDIOC_QUERYCAP }, v4l2_capability>::new()) }?)
+}
+
+/// The driver name of a `v4l2_capability`.
+pub fn driver_name(cap: &v4l2_capability) -> String {
+    let end = cap.driver.iter().position(|&b| b == 0).unwrap_or(16);
+    String::from_utf8_lossy(&cap.driver[..end]).into_owned()
+}
+
+/// Every `/dev/videoN` with its driver name (computed on each call; the tests call it once).
+pub fn video_nodes() -> Vec<(PathBuf, String)> {
+    let mut names: Vec<String> = fs::read_dir("/dev")
+        .unwrap_or_else(|e| panic!("reading /dev: {e}"))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("video"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let path = Path::new("/dev").join(n);
+            let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+                .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+            let cap = querycap(fd.as_fd())
+                .unwrap_or_else(|e| panic!("VIDIOC_QUERYCAP on {}: {e}", path.display()));
+            (path, driver_name(&cap))
+        })
+        .collect()
+}
+
+/// One open of the vim2m mem2mem device (one mem2mem context, with its own two queues).
+#[derive(Debug)]
+pub struct Vim2m {
+    fd: OwnedFd,
+    path: PathBuf,
+    /// The capture queue's buffer type (single- or multi-planar, as the device says).
+    pub capture: u32,
+    /// The output queue's buffer type.
+    pub output: u32,
+}
+
+impl AsFd for Vim2m {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Vim2m {
+    /// Opens the vim2m node, found by its `VIDIOC_QUERYCAP` driver name (never by number).
+    /// Panics (a test failure, never a skip) when there is none.
+    pub fn open() -> Vim2m {
+        let nodes = video_nodes();
+        let path = nodes
+            .iter()
+            .find(|(_, d)| d == VIM2M)
+            .map(|(p, _)| p.clone())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no V4L2 node of driver {VIM2M:?} in /dev (found: {nodes:?}); the guest \
+                     kernel must have CONFIG_VIDEO_VIM2M=y"
+                )
+            });
+        let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+        let cap = querycap(fd.as_fd()).expect("VIDIOC_QUERYCAP");
+        let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
+            cap.device_caps
+        } else {
+            cap.capabilities
+        };
+        let (capture, output) = if caps & V4L2_CAP_VIDEO_M2M_MPLANE != 0 {
+            (
+                V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
+                V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE,
+            )
+        } else if caps & V4L2_CAP_VIDEO_M2M != 0 {
+            (V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_OUTPUT)
+        } else {
+            panic!(
+                "{}: vim2m without V4L2_CAP_VIDEO_M2M(_MPLANE): caps {caps:#x}",
+                path.display()
+            )
+        };
+        Vim2m {
+            fd,
+            path,
+            capture,
+            output,
+        }
+    }
+
+    /// The device node.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `VIDIOC_REQBUFS` of `count` MMAP buffers on queue `type_`; returns how many the driver
+    /// allocated (asserted to be at least `count`).
+    pub fn reqbufs(&self, type_: u32, count: u32) -> u32 {
+        let mut rb = v4l2_requestbuffers {
+            count,
+            type_,
+            memory: V4L2_MEMORY_MMAP,
+            ..Default::default()
+        };
+        // SAFETY: `rb` has the layout the opcode encodes (checked above).
+        unsafe {
+            rustix::ioctl::ioctl(
+                &self.fd,
+                Updater::<{ VIDIOC_REQBUFS }, v4l2_requestbuffers>::new(&mut rb),
+            )
+        }
+        .unwrap_or_else(|e| panic!("VIDIOC_REQBUFS type {type_} count {count}: {e}"));
+        assert!(
+            rb.count >= count,
+            "VIDIOC_REQBUFS type {type_}: asked {count}, got {}",
+            rb.count
+        );
+        rb.count
+    }
+
+    /// `VIDIOC_EXPBUF` of plane `plane` of buffer `index` on queue `type_`: a new dma-buf.
+    pub fn expbuf(&self, type_: u32, index: u32, plane: u32) -> OwnedFd {
+        let mut eb = v4l2_exportbuffer {
+            type_,
+            index,
+            plane,
+            flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
+            fd: -1,
+            ..Default::default()
+        };
+        // SAFETY: `eb` has the layout the opcode encodes (checked above).
+        unsafe {
+            rustix::ioctl::ioctl(
+                &self.fd,
+                Updater::<{ VIDIOC_EXPBUF }, v4l2_exportbuffer>::new(&mut eb),
+            )
+        }
+        .unwrap_or_else(|e| {
+            panic!(
+                "VIDIOC_EXPBUF on {} type {type_} index {index} plane {plane}: {e}",
+                self.path.display()
+            )
+        });
+        assert!(eb.fd >= 0, "VIDIOC_EXPBUF returned fd {}", eb.fd);
+        // SAFETY: the kernel installed a new fd for us.
+        unsafe { OwnedFd::from_raw_fd(eb.fd) }
+    }
+
+    /// The raw fd number.
+    pub fn raw(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
