@@ -53,7 +53,8 @@ static_assert(DMA_BUF_IOCTL_SAME_OBJECT == 0xC0106204u, "DMA_BUF_IOCTL_SAME_OBJE
 
 #define ALL 7ull
 #define DEVICE 4ull
-#define BUF_SAME 3ull
+/* One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED (series v2). */
+#define BUF_SAME 0xfull
 
 /* 32-bit layout of struct drm_version: size_t and pointers are 4 bytes. */
 struct drm_version32 {
@@ -218,10 +219,15 @@ int main(void)
 	int vgem_dup = fcntl(vgem, F_DUPFD_CLOEXEC, 0), vgem2 = reopen(vgem);
 	int vkms_dup = fcntl(vkms, F_DUPFD_CLOEXEC, 0), vkms2 = reopen(vkms);
 	int ev = eventfd(0, EFD_CLOEXEC), closed = closed_fd();
+	int opath = open("/dev/dri", O_PATH | O_CLOEXEC);
 	int heap = open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
 	int b1, b1_dup, b2;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (opath < 0) {
+		printf("FAIL open /dev/dri O_PATH: %s\n", strerror(errno));
+		return 2;
+	}
 	if (heap < 0) {
 		printf("FAIL open /dev/dma_heap/system: %s\n", strerror(errno));
 		return 2;
@@ -244,19 +250,21 @@ int main(void)
 	expect("drm vgem vs dma-buf -> 0", same(DRM_IOCTL_FILE_SAME, vgem, b1, 0), 0);
 	expect("drm vgem vs closed fd -> EBADF", same(DRM_IOCTL_FILE_SAME, vgem, closed, 0), -EBADF);
 	expect("drm vgem vs fd -1 -> EBADF", same(DRM_IOCTL_FILE_SAME, vgem, -1, 0), -EBADF);
+	expect("drm vgem vs O_PATH -> EBADF", same(DRM_IOCTL_FILE_SAME, vgem, opath, 0), -EBADF);
 	expect("drm flags 1 -> EINVAL", same(DRM_IOCTL_FILE_SAME, vgem, vgem_dup, 1), -EINVAL);
 	expect("drm flags 0x80000000 -> EINVAL", same(DRM_IOCTL_FILE_SAME, vgem, vgem_dup, 0x80000000u), -EINVAL);
 	expect("drm flags and closed fd -> EINVAL", same(DRM_IOCTL_FILE_SAME, vgem, closed, 1), -EINVAL);
 	bad_pointers("drm", DRM_IOCTL_FILE_SAME, vgem, vgem_dup);
 
 	/* DMA_BUF_IOCTL_SAME_OBJECT */
-	expect("dma-buf dup -> FILE|OBJECT", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, b1_dup, 0), BUF_SAME);
-	expect("dma-buf dup reverse -> FILE|OBJECT", same(DMA_BUF_IOCTL_SAME_OBJECT, b1_dup, b1, 0), BUF_SAME);
-	expect("dma-buf self -> FILE|OBJECT", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, b1, 0), BUF_SAME);
+	expect("dma-buf dup -> FILE|OBJECT|STORAGE|COMPARED", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, b1_dup, 0), BUF_SAME);
+	expect("dma-buf dup reverse -> FILE|OBJECT|STORAGE|COMPARED", same(DMA_BUF_IOCTL_SAME_OBJECT, b1_dup, b1, 0), BUF_SAME);
+	expect("dma-buf self -> FILE|OBJECT|STORAGE|COMPARED", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, b1, 0), BUF_SAME);
 	expect("dma-buf two buffers -> 0", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, b2, 0), 0);
 	expect("dma-buf vs vgem -> 0", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, vgem, 0), 0);
 	expect("dma-buf vs eventfd -> 0", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, ev, 0), 0);
 	expect("dma-buf vs closed fd -> EBADF", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, closed, 0), -EBADF);
+	expect("dma-buf vs O_PATH -> EBADF", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, opath, 0), -EBADF);
 	expect("dma-buf flags 1 -> EINVAL", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, b1_dup, 1), -EINVAL);
 	expect("dma-buf flags and closed fd -> EINVAL", same(DMA_BUF_IOCTL_SAME_OBJECT, b1, closed, 1), -EINVAL);
 	bad_pointers("dma-buf", DMA_BUF_IOCTL_SAME_OBJECT, b1, b1_dup);

@@ -21,7 +21,12 @@ use rustix::mm::{MprotectFlags, ProtFlags};
 
 const ALL: u64 = 7;
 const DEVICE: u64 = 4;
-const BUF_SAME: u64 = 3;
+/// One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED.
+const BUF_SAME: u64 = 0xf;
+/// Two dma-bufs of one exporter with `same_storage`, over the same memory.
+const BUF_SAME_STORAGE: u64 = 0xc;
+/// Two dma-bufs of one exporter with `same_storage`, over different memory.
+const BUF_COMPARED: u64 = 0x8;
 const EBADF: i32 = libc::EBADF;
 
 /// Tests that open the vkms primary node: the lease test needs to be (or become) DRM master,
@@ -493,23 +498,23 @@ fn own_fd_is_all() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn o_path_is_zero_and_ioctl_on_o_path_is_ebadf() {
+fn o_path_is_ebadf_both_ways() {
     require_guest();
     let vgem = open_vgem_card();
     let p = o_path(vgem.path());
     let p2 = o_path(vgem.path());
-    // An O_PATH file of the node is not an open DRM file (f_op is empty_fops): 0, both ways
-    // round not possible (ioctl on O_PATH fails in ioctl(2) itself).
-    assert_eq!(
-        drm_ok(vgem.as_fd(), p.as_raw_fd()),
-        0,
-        "vgem -> O_PATH of its node"
+    // Series v2 looks the other fd up with fdget(), which refuses O_PATH files; the ioctl
+    // issued ON an O_PATH fd fails in ioctl(2) itself. EBADF both ways.
+    assert_errno(
+        file_same(vgem.as_fd(), p.as_raw_fd(), 0),
+        EBADF,
+        "vgem -> O_PATH of its node",
     );
     let via_proc = o_path(format!("/proc/self/fd/{}", vgem.raw()));
-    assert_eq!(
-        drm_ok(vgem.as_fd(), via_proc.as_raw_fd()),
-        0,
-        "vgem -> O_PATH via /proc/self/fd"
+    assert_errno(
+        file_same(vgem.as_fd(), via_proc.as_raw_fd(), 0),
+        EBADF,
+        "vgem -> O_PATH via /proc/self/fd",
     );
     assert_errno(
         file_same(p.as_fd(), vgem.raw(), 0),
@@ -529,21 +534,71 @@ fn o_path_is_zero_and_ioctl_on_o_path_is_ebadf() {
 
     let buf = dma_heap_alloc(4096);
     let bp = o_path(format!("/proc/self/fd/{}", buf.as_raw_fd()));
-    assert_eq!(
-        buf_ok(buf.as_fd(), bp.as_raw_fd()),
-        0,
-        "dma-buf -> O_PATH of its own inode"
+    assert_errno(
+        dmabuf_same(buf.as_fd(), bp.as_raw_fd(), 0),
+        EBADF,
+        "dma-buf -> O_PATH of its own inode",
     );
     assert_errno(
         dmabuf_same(bp.as_fd(), buf.as_raw_fd(), 0),
         EBADF,
         "dma-buf ioctl ON an O_PATH fd",
     );
-    assert_eq!(
-        drm_ok(vgem.as_fd(), bp.as_raw_fd()),
-        0,
-        "vgem -> O_PATH of a dma-buf"
+    assert_errno(
+        file_same(vgem.as_fd(), bp.as_raw_fd(), 0),
+        EBADF,
+        "vgem -> O_PATH of a dma-buf",
     );
+    // Nothing is written back on EBADF.
+    let mut d = drm_file_same {
+        fd: p.as_raw_fd(),
+        flags: 0,
+        result: SENTINEL,
+    };
+    assert_errno(file_same_arg(vgem.as_fd(), &mut d), EBADF, "DRM vs O_PATH");
+    assert_eq!(d.result, SENTINEL, "DRM: result changed on EBADF (O_PATH)");
+    let mut m = dma_buf_same_object {
+        fd: bp.as_raw_fd(),
+        flags: 0,
+        result: SENTINEL,
+    };
+    assert_errno(
+        dmabuf_same_arg(buf.as_fd(), &mut m),
+        EBADF,
+        "dma-buf vs O_PATH",
+    );
+    assert_eq!(
+        m.result, SENTINEL,
+        "dma-buf: result changed on EBADF (O_PATH)"
+    );
+}
+
+/// What fcntl(F_DUPFD_QUERY) does with O_PATH fds on this kernel. The series' header and
+/// commit messages justify the ioctls' EBADF with "as fcntl(F_DUPFD_QUERY) refuses it"; on
+/// 7.3, f_dupfd_query() looks the other fd up with fdget_raw() and check_fcntl_cmd() lets
+/// F_DUPFD_QUERY through on an O_PATH fd, so it answers 0 or 1 for O_PATH fds. The crate's
+/// fallback chain relies on this to answer the file level for O_PATH fds.
+#[test]
+fn f_dupfd_query_answers_for_o_path() {
+    require_guest();
+    let vgem = open_vgem_card();
+    let p = o_path(vgem.path());
+    let pd = dup(p.as_fd());
+    let q = |a: RawFd, b: RawFd| {
+        // SAFETY: F_DUPFD_QUERY (1027) takes an int and touches no memory of ours.
+        let r = unsafe { libc::fcntl(a, 1027, b) };
+        if r < 0 {
+            Err(errno())
+        } else {
+            Ok(r)
+        }
+    };
+    assert_eq!(q(vgem.raw(), p.as_raw_fd()), Ok(0), "vgem -> O_PATH");
+    assert_eq!(q(p.as_raw_fd(), vgem.raw()), Ok(0), "O_PATH -> vgem");
+    assert_eq!(q(p.as_raw_fd(), pd.as_raw_fd()), Ok(1), "O_PATH -> its dup");
+    assert_eq!(q(pd.as_raw_fd(), p.as_raw_fd()), Ok(1), "dup -> O_PATH");
+    let closed = closed_fd_number(700);
+    assert_eq!(q(p.as_raw_fd(), closed), Err(EBADF), "O_PATH -> closed fd");
 }
 
 /// Reopening a dma-buf through /proc/self/fd/N: the dma-buf inode is an anonymous inode with
@@ -927,8 +982,11 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
 enum Truth {
     /// device id, drm_file id, struct file id
     Drm(u32, u32, u32),
-    /// dma_buf id, struct file id
-    Buf(u32, u32),
+    /// dma_buf id, struct file id, and (exporter id, storage id) when the exporter compares
+    /// storage (`dma_buf_ops.same_storage`: udmabuf here)
+    Buf(u32, u32, Option<(u32, u32)>),
+    /// an O_PATH fd: refused with EBADF as the other fd, and as the fd the ioctl is issued on
+    Path,
     /// anything else (the ioctl on it is refused)
     Other,
 }
@@ -954,11 +1012,12 @@ impl Zoo {
         self.add(format!("{name} scm"), s, Truth::Drm(dev, c, f));
         self.add(name, n.into_fd(), Truth::Drm(dev, c, f));
     }
-    fn buf(&mut self, name: &str, b: OwnedFd) {
+    /// A dma-buf and its dup; `storage`: (exporter, storage) when the exporter compares.
+    fn buf(&mut self, name: &str, b: OwnedFd, storage: Option<(u32, u32)>) {
         let (o, f) = (self.id(), self.id());
         let d = dup(b.as_fd());
-        self.add(format!("{name} dup"), d, Truth::Buf(o, f));
-        self.add(name, b, Truth::Buf(o, f));
+        self.add(format!("{name} dup"), d, Truth::Buf(o, f, storage));
+        self.add(name, b, Truth::Buf(o, f, storage));
     }
 }
 
@@ -973,20 +1032,34 @@ impl IntoFd for DrmNode {
     }
 }
 
-fn expected(a: Truth, b: Truth) -> Option<u64> {
-    match (a, b) {
-        (Truth::Drm(da, ca, fa), Truth::Drm(db, cb, fb)) => Some(if da != db {
+/// The exact answer (bits or errno) of the ioctl on `a` about `b`; `None` when `a` is neither
+/// a DRM file nor a dma-buf (the ioctl on it is refused).
+fn expected(a: Truth, b: Truth) -> Option<Result<u64, i32>> {
+    Some(match (a, b) {
+        (Truth::Drm(..) | Truth::Buf(..), Truth::Path) => Err(EBADF),
+        (Truth::Drm(da, ca, fa), Truth::Drm(db, cb, fb)) => Ok(if da != db {
             0
         } else {
             DEVICE | if ca == cb { 2 } else { 0 } | if fa == fb { 1 } else { 0 }
         }),
-        (Truth::Drm(..), _) => Some(0),
-        (Truth::Buf(oa, fa), Truth::Buf(ob, fb)) => {
-            Some(if oa == ob { 2 } else { 0 } | if fa == fb { 1 } else { 0 })
-        }
-        (Truth::Buf(..), _) => Some(0),
-        (Truth::Other, _) => None,
-    }
+        (Truth::Drm(..), _) => Ok(0),
+        (Truth::Buf(oa, fa, sa), Truth::Buf(ob, fb, sb)) => Ok(if oa == ob {
+            BUF_SAME & !u64::from(fa != fb)
+        } else {
+            match (sa, sb) {
+                (Some((ea, xa)), Some((eb, xb))) if ea == eb => {
+                    if xa == xb {
+                        BUF_SAME_STORAGE
+                    } else {
+                        BUF_COMPARED
+                    }
+                }
+                _ => 0,
+            }
+        }),
+        (Truth::Buf(..), _) => Ok(0),
+        (Truth::Path | Truth::Other, _) => return None,
+    })
 }
 
 #[test]
@@ -1007,25 +1080,50 @@ fn random_pairs_only_equality_bits_and_symmetric() {
     z.drm("vkms card E", open_vkms_card(), vkms_dev);
     z.drm("vkms card F", open_vkms_card(), vkms_dev);
     for i in 0..3 {
-        z.buf(&format!("heap {i}"), dma_heap_alloc(4096));
+        z.buf(&format!("heap {i}"), dma_heap_alloc(4096), None);
     }
-    z.buf("udmabuf", udmabuf());
+    // udmabufs (exporter 1): two over page 0 of one memfd (one storage), one over page 1,
+    // one on another memfd.
+    let memfd = sealed_memfd(2);
+    let (s0, s1, s2) = (z.id(), z.id(), z.id());
+    z.buf(
+        "udmabuf p0",
+        udmabuf_range(memfd.as_fd(), 0, 1),
+        Some((1, s0)),
+    );
+    z.buf(
+        "udmabuf p0 again",
+        udmabuf_range(memfd.as_fd(), 0, 1),
+        Some((1, s0)),
+    );
+    z.buf(
+        "udmabuf p1",
+        udmabuf_range(memfd.as_fd(), 1, 1),
+        Some((1, s1)),
+    );
+    z.buf("udmabuf other memfd", udmabuf(), Some((1, s2)));
     // One GEM object exported twice: the same dma-buf and the same struct file.
     let h = create_dumb(&vgem);
     let e1 = export(&vgem, h);
     let e2 = export(&vgem, h);
     let (o, f) = (z.id(), z.id());
-    z.add("vgem export 1", e1, Truth::Buf(o, f));
-    z.add("vgem export 2 (same object)", e2, Truth::Buf(o, f));
-    z.buf("vgem other buffer", vgem_dmabuf(&vgem));
+    z.add("vgem export 1", e1, Truth::Buf(o, f, None));
+    z.add("vgem export 2 (same object)", e2, Truth::Buf(o, f, None));
+    z.buf("vgem other buffer", vgem_dmabuf(&vgem), None);
     let sync = {
         let (_, b, _) = &z.fds[z.fds.len() - 1];
         sync_file_from(b.as_fd())
     };
+    let bp = {
+        let (_, b, _) = &z.fds[z.fds.len() - 1];
+        o_path(format!("/proc/self/fd/{}", b.as_raw_fd()))
+    };
     z.add("sync_file", sync, Truth::Other);
     z.add("eventfd", eventfd(), Truth::Other);
     z.add("regular file", regular_file(), Truth::Other);
-    z.add("O_PATH vgem node", o_path(&vgem_path), Truth::Other);
+    z.add("O_PATH vgem node", o_path(&vgem_path), Truth::Path);
+    z.add("O_PATH of a dma-buf", bp, Truth::Path);
+    z.add("O_PATH /tmp", o_path(std::env::temp_dir()), Truth::Path);
     z.add(
         "/dev/null",
         rustix::fs::open(
@@ -1044,7 +1142,7 @@ fn random_pairs_only_equality_bits_and_symmetric() {
     let n = z.fds.len();
     let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
     let pairs = 20_000;
-    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let mut seen: HashMap<Result<u64, i32>, u64> = HashMap::new();
     for _ in 0..pairs {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -1055,12 +1153,15 @@ fn random_pairs_only_equality_bits_and_symmetric() {
         let (req, is_drm) = match ta {
             Truth::Drm(..) => (DRM_IOCTL_FILE_SAME, true),
             Truth::Buf(..) => (DMA_BUF_IOCTL_SAME_OBJECT, false),
-            Truth::Other => {
+            Truth::Path | Truth::Other => {
                 // Neither opcode does anything on a file that is neither: the argument stays.
                 for req in [DRM_IOCTL_FILE_SAME, DMA_BUF_IOCTL_SAME_OBJECT] {
                     let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
                     let r = raw(fa.as_fd(), req, a.as_mut_ptr().cast());
                     assert!(r.is_err(), "{req:#x} on {na} succeeded");
+                    if matches!(ta, Truth::Path) {
+                        assert_eq!(r, Err(EBADF), "{req:#x} on {na}");
+                    }
                     assert_eq!(
                         a,
                         arg16(fb.as_raw_fd(), 0, SENTINEL),
@@ -1071,25 +1172,34 @@ fn random_pairs_only_equality_bits_and_symmetric() {
             }
         };
         let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
-        raw(fa.as_fd(), req, a.as_mut_ptr().cast())
-            .unwrap_or_else(|e| panic!("{na} ~ {nb}: errno {e}"));
-        let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
-        let known = if is_drm { ALL } else { BUF_SAME };
-        assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
-        assert_eq!(
-            &a[..8],
-            &arg16(fb.as_raw_fd(), 0, 0)[..8],
-            "{na} ~ {nb}: fd/flags rewritten"
-        );
-        assert_eq!(Some(r), expected(*ta, *tb), "{na} ~ {nb}: {r:#x}");
-        *seen.entry(r).or_default() += 1;
+        let got = raw(fa.as_fd(), req, a.as_mut_ptr().cast()).map(|()| {
+            let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
+            let known = if is_drm { ALL } else { BUF_SAME };
+            assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
+            assert_eq!(
+                &a[..8],
+                &arg16(fb.as_raw_fd(), 0, 0)[..8],
+                "{na} ~ {nb}: fd/flags rewritten"
+            );
+            r
+        });
+        if got.is_err() {
+            // DRM copies the unchanged argument back; dma-buf does not copy out at all.
+            assert_eq!(
+                a,
+                arg16(fb.as_raw_fd(), 0, SENTINEL),
+                "{na} ~ {nb}: the argument changed on an error"
+            );
+        }
+        assert_eq!(Some(got), expected(*ta, *tb), "{na} ~ {nb}: {got:#x?}");
+        *seen.entry(got).or_default() += 1;
         // Symmetry: b ~ a gives the same answer whenever b is a file of the same kind.
         let back = match (ta, tb) {
             (Truth::Drm(..), Truth::Drm(..)) => Some(drm_ok(fb.as_fd(), fa.as_raw_fd())),
             (Truth::Buf(..), Truth::Buf(..)) => Some(buf_ok(fb.as_fd(), fa.as_raw_fd())),
             _ => None,
         };
-        if let Some(back) = back {
+        if let (Some(back), Ok(r)) = (back, got) {
             assert_eq!(
                 back, r,
                 "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}"
@@ -1102,10 +1212,18 @@ fn random_pairs_only_equality_bits_and_symmetric() {
         "edge: {pairs} random pairs over {n} fds, results {seen:?}"
     ));
     // Every kind of answer came up (the zoo is built so that each one can).
-    for want in [0, DEVICE, ALL, BUF_SAME] {
+    for want in [
+        Ok(0),
+        Ok(DEVICE),
+        Ok(ALL),
+        Ok(BUF_SAME),
+        Ok(BUF_SAME_STORAGE),
+        Ok(BUF_COMPARED),
+        Err(EBADF),
+    ] {
         assert!(
             seen.iter().any(|(r, _)| *r == want),
-            "result {want:#x} never came up: {seen:?}"
+            "result {want:#x?} never came up: {seen:?}"
         );
     }
     vgem.close_buffer(h).ok();

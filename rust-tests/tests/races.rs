@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{c_void, CString};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +22,12 @@ use rust_tests::*;
 
 const ALL: u64 = 7;
 const DEVICE: u64 = 4;
-const BUF_SAME: u64 = 3;
+/// One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED (series v2).
+const BUF_SAME: u64 = 0xf;
+/// Two udmabufs over the same pages: STORAGE | STORAGE_COMPARED.
+const BUF_SAME_STORAGE: u64 = 0xc;
+/// Two udmabufs over different pages: STORAGE_COMPARED.
+const BUF_COMPARED: u64 = 0x8;
 
 /// Serializes the tests of this binary: each one counts system-wide dma-bufs and DRM clients.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -615,12 +620,20 @@ fn dmabuf_both_fds_flip() {
         )
         .unwrap_or_else(|e| panic!("opening {DMA_HEAP_SYSTEM}: {e}"));
         let b = heap_buf(heap.as_raw_fd());
-        let c = udmabuf();
+        // Three udmabufs: c and c2 over one page of a memfd (the same storage), c3 over the
+        // next page (compared, different): the exporter's same_storage runs while the other
+        // fd is being closed and replaced.
+        let memfd = sealed_memfd(2);
+        let c = udmabuf_range(memfd.as_fd(), 0, 1);
+        let c2 = udmabuf_range(memfd.as_fd(), 0, 1);
+        let c3 = udmabuf_range(memfd.as_fd(), 1, 1);
         let ev = eventfd();
         let s = reserve_slots(4);
         let sources = vec![
             Source::Dup(b.as_raw_fd()),
             Source::Dup(c.as_raw_fd()),
+            Source::Dup(c2.as_raw_fd()),
+            Source::Dup(c3.as_raw_fd()),
             Source::FreshHeapBuf(heap.as_raw_fd()),
             Source::Dup(ev.as_raw_fd()),
             Source::Close,
@@ -636,11 +649,13 @@ fn dmabuf_both_fds_flip() {
             .collect();
         let valid = [
             Outcome::Bits(BUF_SAME),
+            Outcome::Bits(BUF_SAME_STORAGE),
+            Outcome::Bits(BUF_COMPARED),
             Outcome::Bits(0),
             Outcome::Errno(libc::EBADF),
             Outcome::Errno(libc::ENOTTY),
         ];
-        ledger.assert_counts_see(2, false);
+        ledger.assert_counts_see(4, false);
         let f = race(
             DMA_BUF_IOCTL_SAME_OBJECT as _,
             Target::Slots,
@@ -653,6 +668,8 @@ fn dmabuf_both_fds_flip() {
             &f,
             &[
                 ("both-flip", Outcome::Bits(BUF_SAME)),
+                ("both-flip", Outcome::Bits(BUF_SAME_STORAGE)),
+                ("both-flip", Outcome::Bits(BUF_COMPARED)),
                 ("both-flip", Outcome::Bits(0)),
                 ("both-flip", Outcome::Errno(libc::EBADF)),
             ],
