@@ -794,16 +794,36 @@ pub fn drm_client_counts() -> std::collections::BTreeMap<u32, usize> {
     out
 }
 
-/// The `drm-client-id` of the DRM file behind `fd`, from `/proc/self/fdinfo/<fd>`
-/// (`drm_show_fdinfo()`, which every GEM driver's fops have): the `id` column of debugfs
-/// `clients`. Panics when the line is missing.
-pub fn drm_client_id(fd: BorrowedFd<'_>) -> u64 {
-    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix("drm-client-id:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no drm-client-id line in {path}:\n{text}"))
+/// `struct drm_set_client_name` (include/uapi/drm/drm.h).
+#[repr(C)]
+#[derive(Debug)]
+pub struct drm_set_client_name {
+    pub name_len: u64,
+    pub name: u64,
+}
+
+/// `DRM_IOCTL_SET_CLIENT_NAME = DRM_IOWR(0xD1, struct drm_set_client_name)`.
+pub const DRM_IOCTL_SET_CLIENT_NAME: Opcode = opcode::read_write::<drm_set_client_name>(b'd', 0xD1);
+const _: () = assert!(DRM_IOCTL_SET_CLIENT_NAME as u64 == 0xc010_64d1);
+
+/// Names the DRM client behind `fd` (`DRM_IOCTL_SET_CLIENT_NAME`: printable ASCII, no spaces,
+/// at most 64 bytes), so that its row of debugfs `clients` can be found: vgem's file
+/// operations have no `show_fdinfo`, so `drm-client-id` is not in `/proc/self/fdinfo`. An
+/// ordinary DRM ioctl: it makes the caller the owner.
+pub fn set_drm_client_name(fd: BorrowedFd<'_>, name: &str) {
+    let mut arg = drm_set_client_name {
+        name_len: name.len() as u64,
+        name: name.as_ptr() as u64,
+    };
+    // SAFETY: `arg` has the layout the opcode encodes; the kernel reads `name_len` bytes at
+    // `name`, which `name` provides.
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            Updater::<{ DRM_IOCTL_SET_CLIENT_NAME }, drm_set_client_name>::new(&mut arg),
+        )
+    }
+    .unwrap_or_else(|e| panic!("DRM_IOCTL_SET_CLIENT_NAME {name:?}: {e}"));
 }
 
 /// The DRM minor of the device node `fd` was opened from (`minor(st_rdev)`): the name of its
@@ -813,25 +833,33 @@ pub fn drm_minor(fd: BorrowedFd<'_>) -> u32 {
     rustix::fs::minor(st.st_rdev)
 }
 
-/// The owner of DRM client `id` as debugfs `dri/<minor>/clients` shows it: its `tgid` and
-/// `command` columns (`drm_clients_info()`: command, tgid, dev, master, a, uid, magic, name,
-/// id; parsed from the end, since the command may contain spaces). Panics when debugfs or
-/// the client's line is missing.
-pub fn drm_client_owner(minor: u32, id: u64) -> (i32, String) {
+/// The owner of the DRM client named `name` (see [`set_drm_client_name`]) as debugfs
+/// `dri/<minor>/clients` shows it: its `tgid` and `command` columns (`drm_clients_info()`:
+/// command, tgid, dev, master, a, uid, magic, name, id; parsed from the end, since the
+/// command may contain spaces). Panics when debugfs or the client's row is missing, or when
+/// two rows have the name.
+pub fn drm_client_owner(minor: u32, name: &str) -> (i32, String) {
     let path = format!("{DRI_DEBUGFS}/{minor}/clients");
     let text = fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {path} (debugfs must be mounted): {e}"));
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 9 || f[f.len() - 1].parse::<u64>().ok() != Some(id) {
-            continue;
-        }
-        let tgid = f[f.len() - 8]
-            .parse()
-            .unwrap_or_else(|e| panic!("{path}: tgid column of {line:?}: {e}"));
-        return (tgid, f[..f.len() - 8].join(" "));
+    let rows: Vec<(i32, String)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 9 || f[f.len() - 2] != name {
+                return None;
+            }
+            let tgid = f[f.len() - 8]
+                .parse()
+                .unwrap_or_else(|e| panic!("{path}: tgid column of {line:?}: {e}"));
+            Some((tgid, f[..f.len() - 8].join(" ")))
+        })
+        .collect();
+    match &rows[..] {
+        [one] => one.clone(),
+        _ => panic!("{} rows for client {name:?} in {path}:\n{text}", rows.len()),
     }
-    panic!("no client with id {id} in {path}:\n{text}")
 }
 
 /// `struct drm_version` (include/uapi/drm/drm.h), 64-bit layout.

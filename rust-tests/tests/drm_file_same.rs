@@ -637,8 +637,11 @@ fn file_same_on_a_received_fd_leaves_the_owner_version_takes_it() {
 
     // A opens the node after the fork: B holds it only through SCM_RIGHTS.
     let a = DrmNode::open(&render).unwrap_or_else(|e| panic!("opening {}: {e}", render.display()));
-    let (minor, id) = (drm_minor(a.as_fd()), drm_client_id(a.as_fd()));
-    let owner = || drm_client_owner(minor, id);
+    // A names its client (an ordinary ioctl, issued by the owner) to find its debugfs row.
+    let name = format!("fdsame-owner-test-{pid_a}");
+    set_drm_client_name(a.as_fd(), &name);
+    let minor = drm_minor(a.as_fd());
+    let owner = || drm_client_owner(minor, &name);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         assert_eq!(
             owner().0,
