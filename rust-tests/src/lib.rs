@@ -4,7 +4,8 @@
 //! These helpers issue the ioctls themselves (through rustix, or libc where a raw or bad
 //! pointer is needed) and depend on nothing of crate `fdsame` but its raw bindings,
 //! [`fdsame::uapi`]. The tests that use them run inside a QEMU guest booted with the patched
-//! kernel (vkms and vgem built in, `/dev/dma_heap/system`, `/dev/udmabuf`); see README.md.
+//! kernel (vkms, vgem and vim2m built in, `/dev/dma_heap/system`, `/dev/udmabuf`); see
+//! README.md.
 //!
 //! Every helper that needs a device panics with a clear message when the device is missing:
 //! a missing node is a failure of the test environment, never a reason to skip.
@@ -53,8 +54,8 @@ pub fn require_guest() {
     if !Path::new(DRI_DIR).is_dir() {
         panic!(
             "{DRI_DIR} does not exist: the rust-tests binaries must run INSIDE the QEMU guest \
-             booted with the patched kernel (vkms + vgem built in, /dev/dma_heap/system, \
-             /dev/udmabuf), as root. They are built on the host with \
+             booted with the patched kernel (vkms + vgem + vim2m built in, \
+             /dev/dma_heap/system, /dev/udmabuf), as root. They are built on the host with \
              `cargo test -p rust-tests --no-run` and never run there. See rust-tests/README.md."
         );
     }
