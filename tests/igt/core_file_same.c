@@ -14,10 +14,13 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "igt.h"
+#include "igt_sysfs.h"
 #include "igt_vgem.h"
 #include "dmabuf_sync_file.h"
 
@@ -64,8 +67,20 @@
  * SUBTEST: other-fd-kinds
  * Description: Compare a DRM file descriptor with descriptors that are not
  *		DRM files (dma-buf, sync_file, eventfd, regular file, another
- *		character device, O_PATH of the DRM node itself); the ioctl
- *		succeeds and reports nothing in common.
+ *		character device); the ioctl succeeds and reports nothing in
+ *		common.
+ *
+ * SUBTEST: o-path
+ * Description: Check that a file descriptor opened with O_PATH, of the DRM
+ *		node itself or of another file, is rejected with EBADF, while
+ *		a real open of the same node is compared.
+ *
+ * SUBTEST: no-pid-update
+ * Description: Check that comparing does not make the caller the owner of
+ *		the DRM client: another process that received the file
+ *		descriptor over SCM_RIGHTS compares it and the debugfs client
+ *		list keeps showing the opener, until that process issues
+ *		another DRM ioctl, which makes it the owner.
  *
  * SUBTEST: symmetric
  * Description: Check that the result for (a, b) equals the result for
@@ -318,8 +333,7 @@ static void test_other_device(int fd)
 
 static void test_other_fd_kinds(int fd)
 {
-	char *name;
-	int dmabuf, sync, efd, mfd, null, path;
+	int dmabuf, sync, efd, mfd, null;
 
 	igt_require(has_dmabuf_export_sync_file(fd));
 
@@ -345,20 +359,229 @@ static void test_other_fd_kinds(int fd)
 	igt_assert_fd(null);
 	igt_assert_eq_u64(file_same(fd, null), 0);
 
-	/* An O_PATH descriptor of the very DRM node @fd was opened from. */
-	name = drmGetDeviceNameFromFd2(fd);
-	igt_assert(name);
-	path = open(name, O_PATH | O_CLOEXEC);
-	igt_assert_fd(path);
-	igt_assert_eq_u64(file_same(fd, path), 0);
-	free(name);
-
-	close(path);
 	close(null);
 	close(mfd);
 	close(efd);
 	close(sync);
 	close(dmabuf);
+}
+
+static void test_o_path(int fd)
+{
+	struct drm_file_same arg = {
+		.fd = fd,
+	};
+	char *name, proc[32];
+	int path, proc_path, mfd, mfd_path, real;
+
+	name = drmGetDeviceNameFromFd2(fd);
+	igt_assert(name);
+
+	/*
+	 * The other file is looked up with fdget(), which refuses O_PATH
+	 * descriptors, as fcntl(F_DUPFD_QUERY) does: an O_PATH descriptor of
+	 * the very DRM node @fd was opened from is no open DRM file.
+	 */
+	path = open(name, O_PATH | O_CLOEXEC);
+	igt_assert_fd(path);
+	igt_assert_eq(__file_same(fd, path, 0, NULL), -EBADF);
+
+	/* The same through /proc/self/fd, which names @fd's own open file. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	proc_path = open(proc, O_PATH | O_CLOEXEC);
+	igt_assert_fd(proc_path);
+	igt_assert_eq(__file_same(fd, proc_path, 0, NULL), -EBADF);
+
+	/* An O_PATH descriptor of a file that is not DRM at all. */
+	mfd = memfd_create("core_file_same", MFD_CLOEXEC);
+	igt_assert_fd(mfd);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mfd);
+	mfd_path = open(proc, O_PATH | O_CLOEXEC);
+	igt_assert_fd(mfd_path);
+	igt_assert_eq(__file_same(fd, mfd_path, 0, NULL), -EBADF);
+
+	/* No ioctl at all can be issued on an O_PATH descriptor. */
+	do_ioctl_err(path, DRM_IOCTL_FILE_SAME, &arg, EBADF);
+
+	/* A real open of the same node is compared. */
+	real = open(name, O_RDWR | O_CLOEXEC);
+	igt_assert_fd(real);
+	assert_same(fd, real, DRM_FILE_SAME_DEVICE);
+
+	close(real);
+	close(mfd_path);
+	close(mfd);
+	close(proc_path);
+	close(path);
+	free(name);
+}
+
+struct drm_client_line {
+	pid_t tgid;
+	unsigned int dev;
+	uint64_t id;
+};
+
+#define MAX_CLIENTS 64
+
+/*
+ * Parses the debugfs "clients" list of a DRM device. Each line is
+ *   command tgid dev master a uid magic name id
+ * and the command may contain spaces, so a line is read from its end.
+ */
+static int read_clients(int debugfs, struct drm_client_line *clients)
+{
+	char *buf, *line, *save = NULL;
+	int n = 0;
+
+	buf = igt_sysfs_get(debugfs, "clients");
+	igt_assert(buf);
+
+	/* The first line is the header. */
+	line = strtok_r(buf, "\n", &save);
+	igt_assert(line && strstr(line, "tgid"));
+
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		char *tok[32], *t, *tsave = NULL;
+		int ntok = 0;
+
+		for (t = strtok_r(line, " ", &tsave); t && ntok < (int)ARRAY_SIZE(tok);
+		     t = strtok_r(NULL, " ", &tsave))
+			tok[ntok++] = t;
+		igt_assert_f(ntok >= 8, "unexpected debugfs clients line\n");
+		igt_assert(n < MAX_CLIENTS);
+
+		clients[n].id = strtoull(tok[ntok - 1], NULL, 10);
+		clients[n].dev = strtoul(tok[ntok - 7], NULL, 10);
+		clients[n].tgid = strtol(tok[ntok - 8], NULL, 10);
+		n++;
+	}
+
+	free(buf);
+	return n;
+}
+
+/* The tgid debugfs "clients" shows as the owner of the client @id. */
+static pid_t client_owner(int debugfs, uint64_t id)
+{
+	struct drm_client_line clients[MAX_CLIENTS];
+	int n = read_clients(debugfs, clients);
+
+	for (int i = 0; i < n; i++)
+		if (clients[i].id == id)
+			return clients[i].tgid;
+
+	igt_assert_f(false, "client %llu not in debugfs clients\n",
+		     (unsigned long long)id);
+	return 0;
+}
+
+/*
+ * Opens a new vgem render client and finds it in debugfs "clients": the one
+ * line that is new and on the render node. Returns its fd, and its id.
+ */
+static int open_listed_render_client(int debugfs, uint64_t *id)
+{
+	struct drm_client_line before[MAX_CLIENTS], after[MAX_CLIENTS];
+	int nbefore, nafter, fd, found = 0;
+	struct stat st;
+
+	nbefore = read_clients(debugfs, before);
+
+	fd = __drm_open_driver_render(DRIVER_VGEM);
+	igt_require(fd >= 0);
+	if (drmGetNodeTypeFromFd(fd) != DRM_NODE_RENDER) {
+		drm_close_driver(fd);
+		igt_skip("vgem exposes no render node\n");
+	}
+	igt_assert_eq(fstat(fd, &st), 0);
+
+	nafter = read_clients(debugfs, after);
+	for (int i = 0; i < nafter; i++) {
+		bool old = false;
+
+		for (int j = 0; j < nbefore; j++)
+			old |= after[i].id == before[j].id;
+		if (old || after[i].dev != minor(st.st_rdev))
+			continue;
+
+		/* A new client is owned by the process that opened it. */
+		igt_assert_eq(after[i].tgid, getpid());
+		*id = after[i].id;
+		found++;
+	}
+	igt_assert_eq(found, 1);
+
+	return fd;
+}
+
+/* Any DRM ioctl other than DRM_IOCTL_FILE_SAME makes the caller the owner. */
+static void control_ioctl(int fd)
+{
+	struct drm_version version = {};
+
+	do_ioctl(fd, DRM_IOCTL_VERSION, &version);
+}
+
+static void test_no_pid_update(int fd)
+{
+	int fd2, debugfs, sv[2];
+	pid_t parent = getpid();
+	uint64_t id;
+
+	debugfs = igt_debugfs_dir(fd);
+	igt_require_f(debugfs >= 0, "no debugfs directory for vgem\n");
+
+	/*
+	 * A render client: the owner of a card node's client that was DRM
+	 * master never changes, and render clients are never master.
+	 */
+	fd2 = open_listed_render_client(debugfs, &id);
+	igt_assert_eq(client_owner(debugfs, id), parent);
+
+	igt_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+
+	igt_fork(child, 1) {
+		int received, other;
+
+		/* Only the copy received over the socket is used. */
+		close(fd2);
+		received = recv_fd(sv[1]);
+		other = drm_open_driver_render(DRIVER_VGEM);
+
+		igt_assert_eq(client_owner(debugfs, id), parent);
+
+		/* Issued on the received file and naming it, both ways. */
+		igt_assert_eq_u64(file_same(received, received), SAME_ALL);
+		assert_same(received, other, DRM_FILE_SAME_DEVICE);
+		assert_same(received, fd, DRM_FILE_SAME_DEVICE);
+		igt_assert_eq(__file_same(received, -1, 0, NULL), -EBADF);
+		igt_assert_eq(client_owner(debugfs, id), parent);
+
+		/* The control: any other DRM ioctl takes the client over. */
+		control_ioctl(received);
+		igt_assert_eq(client_owner(debugfs, id), getpid());
+
+		drm_close_driver(other);
+		close(received);
+	}
+
+	send_fd(sv[0], fd2);
+	igt_waitchildren();
+
+	/* The child still owns it; comparing does not take it back either. */
+	igt_assert_neq(client_owner(debugfs, id), parent);
+	igt_assert_eq_u64(file_same(fd2, fd2), SAME_ALL);
+	assert_same(fd2, fd, DRM_FILE_SAME_DEVICE);
+	igt_assert_neq(client_owner(debugfs, id), parent);
+
+	control_ioctl(fd2);
+	igt_assert_eq(client_owner(debugfs, id), parent);
+
+	close(sv[1]);
+	close(sv[0]);
+	drm_close_driver(fd2);
+	close(debugfs);
 }
 
 static void test_symmetric(int fd)
@@ -502,6 +725,14 @@ igt_main
 	igt_describe("Compare a DRM fd with file descriptors that are not DRM files.");
 	igt_subtest("other-fd-kinds")
 		test_other_fd_kinds(fd);
+
+	igt_describe("Check that O_PATH file descriptors fail with EBADF.");
+	igt_subtest("o-path")
+		test_o_path(fd);
+
+	igt_describe("Check that comparing does not change the client's owner.");
+	igt_subtest("no-pid-update")
+		test_no_pid_update(fd);
 
 	igt_describe("Check that the comparison is symmetric.");
 	igt_subtest("symmetric")

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -16,6 +17,12 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
+#include <linux/videodev2.h>
+/*
+ * <linux/videodev2.h> brings in <linux/const.h>, whose _AC() IGT's
+ * linux_scaffold.h refuses to redefine; nothing below uses the kernel's.
+ */
+#undef _AC
 
 #include "igt.h"
 #include "igt_vgem.h"
@@ -24,7 +31,8 @@
  * TEST: dmabuf same object
  * Description: Tests the DMA_BUF_IOCTL_SAME_OBJECT ioctl, which tells
  *		whether two file descriptors refer to the same dma-buf open
- *		file or to the same struct dma_buf.
+ *		file, to the same struct dma_buf, or to dma-bufs over the same
+ *		memory.
  * Category: Core
  * Mega feature: General Core features
  * Sub-category: dmabuf
@@ -34,7 +42,7 @@
  *
  * SUBTEST: dup
  * Description: Compare a dma-buf file descriptor with itself and with its
- *		dup().
+ *		dup(); a dma-buf is the same storage as itself.
  * Feature: prime, vgem
  *
  * SUBTEST: export-twice
@@ -49,16 +57,36 @@
  *
  * SUBTEST: two-buffers
  * Description: Compare the dma-bufs of two different GEM objects; nothing is
- *		shared.
+ *		shared, and vgem cannot compare storage.
  * Feature: prime, vgem
  *
  * SUBTEST: dma-heap
  * Description: Compare dma-bufs allocated from the system dma-heap with each
- *		other, with their dup() and with a vgem dma-buf.
+ *		other, with their dup() and with a vgem dma-buf; the system
+ *		heap cannot compare storage.
  *
- * SUBTEST: udmabuf
- * Description: Compare dma-bufs created by udmabuf from one sealed memfd; two
- *		dma-bufs over the same pages are still different objects.
+ * SUBTEST: udmabuf-same-range
+ * Description: Compare two udmabufs created over the same range of one
+ *		sealed memfd; they are different dma-bufs over the same
+ *		storage.
+ *
+ * SUBTEST: udmabuf-different-range
+ * Description: Compare udmabufs over disjoint ranges of one memfd and over
+ *		two memfds; the storage is compared and differs.
+ *
+ * SUBTEST: udmabuf-overlapping-range
+ * Description: Compare udmabufs whose ranges of one memfd overlap without
+ *		being equal; overlapping memory is not the same storage.
+ *
+ * SUBTEST: vim2m-expbuf
+ * Description: Export V4L2 buffers of the vim2m mem2mem device (on
+ *		videobuf2-vmalloc) with VIDIOC_EXPBUF; one plane exported twice
+ *		is the same storage, two buffers are not.
+ *
+ * SUBTEST: different-exporters
+ * Description: Compare dma-bufs of different exporters (vgem, system
+ *		dma-heap, udmabuf, vim2m); storage is not compared across
+ *		exporters.
  *
  * SUBTEST: drm-fd
  * Description: Compare a dma-buf with the DRM file descriptors of its
@@ -67,8 +95,12 @@
  *
  * SUBTEST: other-fd-kinds
  * Description: Compare a dma-buf with descriptors that are not dma-bufs
- *		(eventfd, regular file, O_PATH of the dma-buf itself); the ioctl
- *		succeeds and reports nothing in common.
+ *		(eventfd, regular file); the ioctl succeeds and reports nothing
+ *		in common.
+ *
+ * SUBTEST: o-path
+ * Description: Check that a file descriptor opened with O_PATH, of the
+ *		dma-buf itself or of another file, is rejected with EBADF.
  *
  * SUBTEST: invalid-fd
  * Description: Check that a closed or negative file descriptor is rejected
@@ -83,7 +115,8 @@
  */
 
 IGT_TEST_DESCRIPTION("Tests the DMA_BUF_IOCTL_SAME_OBJECT ioctl, which tells "
-		     "whether two file descriptors refer to the same dma-buf.");
+		     "whether two file descriptors refer to the same dma-buf "
+		     "or to dma-bufs over the same memory.");
 
 /*
  * Local copy of the new uAPI from include/uapi/linux/dma-buf.h, until the
@@ -97,13 +130,17 @@ struct dma_buf_same_object {
 	__u64 result;
 };
 
-#define DMA_BUF_SAME_FILE	(1ULL << 0)
-#define DMA_BUF_SAME_OBJECT	(1ULL << 1)
+#define DMA_BUF_SAME_FILE		(1ULL << 0)
+#define DMA_BUF_SAME_OBJECT		(1ULL << 1)
+#define DMA_BUF_SAME_STORAGE		(1ULL << 2)
+#define DMA_BUF_STORAGE_COMPARED	(1ULL << 3)
 
 #define DMA_BUF_IOCTL_SAME_OBJECT	_IOWR(DMA_BUF_BASE, 4, struct dma_buf_same_object)
 #endif
 
-#define SAME_ALL (DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT)
+/* The same storage, as the exporter compared it. */
+#define SAME_STORAGE (DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED)
+#define SAME_ALL (DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT | SAME_STORAGE)
 
 /* Written into .result before each call, to catch a kernel that leaves it. */
 #define RESULT_POISON 0xdeadbeefdeadbeefull
@@ -137,6 +174,14 @@ static uint64_t same_object(int dmabuf, int other)
 	igt_assert_eq(__same_object(dmabuf, other, 0, &result), 0);
 	igt_assert_f(!(result & ~SAME_ALL),
 		     "unknown bits in result 0x%llx\n", (unsigned long long)result);
+
+	/* FILE implies OBJECT implies STORAGE, which needs COMPARED. */
+	if (result & DMA_BUF_SAME_FILE)
+		igt_assert(result & DMA_BUF_SAME_OBJECT);
+	if (result & DMA_BUF_SAME_OBJECT)
+		igt_assert(result & DMA_BUF_SAME_STORAGE);
+	if (result & DMA_BUF_SAME_STORAGE)
+		igt_assert(result & DMA_BUF_STORAGE_COMPARED);
 
 	return result;
 }
@@ -191,13 +236,37 @@ static int heap_alloc(int heap)
 	return data.fd;
 }
 
-static int udmabuf_create(int dev, int memfd)
+static int udmabuf_open(void)
+{
+	int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+
+	igt_require_f(dev >= 0, "no /dev/udmabuf\n");
+
+	return dev;
+}
+
+/* A memfd of @pages pages, sealed against shrinking as udmabuf wants. */
+static int udmabuf_memfd(unsigned int pages)
+{
+	int memfd;
+
+	memfd = memfd_create("dmabuf_same_object", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	igt_assert_fd(memfd);
+	igt_assert_eq(ftruncate(memfd, (off_t)pages * BUF_SIZE), 0);
+	igt_assert_eq(fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+
+	return memfd;
+}
+
+/* A udmabuf over @pages pages of @memfd, from page @first. */
+static int udmabuf_create(int dev, int memfd, unsigned int first,
+			  unsigned int pages)
 {
 	struct udmabuf_create create = {
 		.memfd = memfd,
 		.flags = UDMABUF_FLAGS_CLOEXEC,
-		.offset = 0,
-		.size = BUF_SIZE,
+		.offset = (uint64_t)first * BUF_SIZE,
+		.size = (uint64_t)pages * BUF_SIZE,
 	};
 	int dmabuf;
 
@@ -205,6 +274,59 @@ static int udmabuf_create(int dev, int memfd)
 	igt_assert_fd(dmabuf);
 
 	return dmabuf;
+}
+
+/* The first /dev/video* node whose driver is vim2m, or -1. */
+static int vim2m_open(struct v4l2_capability *cap)
+{
+	char name[32];
+
+	for (int i = 0; i < 64; i++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "/dev/video%d", i);
+		fd = open(name, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+
+		memset(cap, 0, sizeof(*cap));
+		if (igt_ioctl(fd, VIDIOC_QUERYCAP, cap) == 0 &&
+		    !strcmp((const char *)cap->driver, "vim2m"))
+			return fd;
+
+		close(fd);
+	}
+
+	return -1;
+}
+
+/* Allocates @count MMAP buffers on the @type queue of @video. */
+static void v4l2_reqbufs(int video, uint32_t type, uint32_t count)
+{
+	struct v4l2_requestbuffers req = {
+		.count = count,
+		.type = type,
+		.memory = V4L2_MEMORY_MMAP,
+	};
+
+	do_ioctl(video, VIDIOC_REQBUFS, &req);
+	igt_assert_lte(count, req.count);
+}
+
+/* Exports plane 0 of buffer @index of the @type queue as a new dma-buf. */
+static int v4l2_expbuf(int video, uint32_t type, uint32_t index)
+{
+	struct v4l2_exportbuffer exp = {
+		.type = type,
+		.index = index,
+		.plane = 0,
+		.flags = O_RDWR | O_CLOEXEC,
+	};
+
+	do_ioctl(video, VIDIOC_EXPBUF, &exp);
+	igt_assert_fd(exp.fd);
+
+	return exp.fd;
 }
 
 static void test_dup(int dmabuf)
@@ -309,28 +431,32 @@ static void test_dma_heap(int fd)
 	close(heap);
 }
 
-static void test_udmabuf(int fd)
+static void test_udmabuf_same_range(int fd)
 {
-	int dev, memfd, a, a2, b, vgem;
+	int dev, memfd, a, a2, b, c, d, vgem;
 
-	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-	igt_require_f(dev >= 0, "no /dev/udmabuf\n");
+	dev = udmabuf_open();
+	memfd = udmabuf_memfd(4);
 
-	memfd = memfd_create("dmabuf_same_object", MFD_ALLOW_SEALING | MFD_CLOEXEC);
-	igt_assert_fd(memfd);
-	igt_assert_eq(ftruncate(memfd, BUF_SIZE), 0);
-	igt_assert_eq(fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
-
-	a = udmabuf_create(dev, memfd);
-	b = udmabuf_create(dev, memfd);
+	a = udmabuf_create(dev, memfd, 0, 1);
+	b = udmabuf_create(dev, memfd, 0, 1);
 	a2 = dup(a);
 	igt_assert_fd(a2);
 	vgem = vgem_dmabuf(fd);
 
 	igt_assert_eq_u64(same_object(a, a), SAME_ALL);
 	assert_same(a, a2, SAME_ALL);
-	/* Same pages, but two distinct dma-bufs. */
-	assert_same(a, b, 0);
+	/* Two distinct dma-bufs over the same pages. */
+	assert_same(a, b, SAME_STORAGE);
+	assert_same(a2, b, SAME_STORAGE);
+
+	/* The same again for a range that does not start at 0. */
+	c = udmabuf_create(dev, memfd, 1, 3);
+	d = udmabuf_create(dev, memfd, 1, 3);
+	assert_same(c, d, SAME_STORAGE);
+	assert_same(a, c, DMA_BUF_STORAGE_COMPARED);
+
+	/* Another exporter: nothing is compared. */
 	assert_same(a, vgem, 0);
 
 	/* Neither the backing memfd nor the udmabuf device is a dma-buf. */
@@ -338,11 +464,188 @@ static void test_udmabuf(int fd)
 	igt_assert_eq_u64(same_object(a, dev), 0);
 
 	close(vgem);
+	close(d);
+	close(c);
 	close(a2);
 	close(b);
 	close(a);
 	close(memfd);
 	close(dev);
+}
+
+static void test_udmabuf_different_range(void)
+{
+	int dev, memfd, memfd2, a, b, c;
+
+	dev = udmabuf_open();
+	memfd = udmabuf_memfd(2);
+	memfd2 = udmabuf_memfd(2);
+
+	/* Disjoint ranges of one memfd, of the same size. */
+	a = udmabuf_create(dev, memfd, 0, 1);
+	b = udmabuf_create(dev, memfd, 1, 1);
+	assert_same(a, b, DMA_BUF_STORAGE_COMPARED);
+
+	/* The same range of another memfd. */
+	c = udmabuf_create(dev, memfd2, 0, 1);
+	assert_same(a, c, DMA_BUF_STORAGE_COMPARED);
+	assert_same(b, c, DMA_BUF_STORAGE_COMPARED);
+
+	close(c);
+	close(b);
+	close(a);
+	close(memfd2);
+	close(memfd);
+	close(dev);
+}
+
+static void test_udmabuf_overlapping_range(void)
+{
+	int dev, memfd, whole, first, tail, shifted, same;
+
+	dev = udmabuf_open();
+	memfd = udmabuf_memfd(3);
+
+	whole = udmabuf_create(dev, memfd, 0, 2);	/* pages 0-1 */
+	first = udmabuf_create(dev, memfd, 0, 1);	/* page 0 */
+	tail = udmabuf_create(dev, memfd, 1, 1);	/* page 1 */
+	shifted = udmabuf_create(dev, memfd, 1, 2);	/* pages 1-2 */
+	same = udmabuf_create(dev, memfd, 0, 2);	/* pages 0-1 again */
+
+	/* Same start, different size: one contains the other. */
+	assert_same(whole, first, DMA_BUF_STORAGE_COMPARED);
+	/* Different start, one contains the other. */
+	assert_same(whole, tail, DMA_BUF_STORAGE_COMPARED);
+	/* Same size, shifted by one page: one page in common. */
+	assert_same(whole, shifted, DMA_BUF_STORAGE_COMPARED);
+	assert_same(tail, shifted, DMA_BUF_STORAGE_COMPARED);
+
+	/* The control: the same range is the same storage. */
+	assert_same(whole, same, SAME_STORAGE);
+
+	close(same);
+	close(shifted);
+	close(tail);
+	close(first);
+	close(whole);
+	close(memfd);
+	close(dev);
+}
+
+static void test_vim2m_expbuf(int fd)
+{
+	struct v4l2_capability cap;
+	uint32_t out_type, cap_type, caps;
+	int video, a, a2, a_dup, b, out, vgem;
+
+	video = vim2m_open(&cap);
+	igt_require_f(video >= 0, "no vim2m device\n");
+
+	caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ?
+		cap.device_caps : cap.capabilities;
+	if (caps & V4L2_CAP_VIDEO_M2M_MPLANE) {
+		cap_type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+		out_type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+	} else {
+		igt_require(caps & V4L2_CAP_VIDEO_M2M);
+		cap_type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+		out_type = V4L2_BUF_TYPE_VIDEO_OUTPUT;
+	}
+
+	v4l2_reqbufs(video, cap_type, 2);
+	v4l2_reqbufs(video, out_type, 1);
+
+	/* Every VIDIOC_EXPBUF exports a new dma-buf. */
+	a = v4l2_expbuf(video, cap_type, 0);
+	a2 = v4l2_expbuf(video, cap_type, 0);
+	b = v4l2_expbuf(video, cap_type, 1);
+	out = v4l2_expbuf(video, out_type, 0);
+	a_dup = dup(a);
+	igt_assert_fd(a_dup);
+	vgem = vgem_dmabuf(fd);
+
+	igt_assert_eq_u64(same_object(a, a), SAME_ALL);
+	assert_same(a, a_dup, SAME_ALL);
+
+	/* One plane exported twice: two dma-bufs over the same storage. */
+	assert_same(a, a2, SAME_STORAGE);
+	assert_same(a_dup, a2, SAME_STORAGE);
+
+	/* Two buffers of one queue, and buffers of the two queues. */
+	assert_same(a, b, DMA_BUF_STORAGE_COMPARED);
+	assert_same(a2, b, DMA_BUF_STORAGE_COMPARED);
+	assert_same(a, out, DMA_BUF_STORAGE_COMPARED);
+	assert_same(b, out, DMA_BUF_STORAGE_COMPARED);
+
+	/* Another exporter, and the video node, which is no dma-buf. */
+	assert_same(a, vgem, 0);
+	igt_assert_eq_u64(same_object(a, video), 0);
+
+	close(vgem);
+	close(a_dup);
+	close(out);
+	close(b);
+	close(a2);
+	close(a);
+	v4l2_reqbufs(video, out_type, 0);
+	v4l2_reqbufs(video, cap_type, 0);
+	close(video);
+}
+
+static void test_different_exporters(int fd)
+{
+	struct v4l2_capability cap;
+	int bufs[4], n = 0, heap, udev, memfd = -1, video;
+
+	bufs[n++] = vgem_dmabuf(fd);
+
+	heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
+	if (heap >= 0)
+		bufs[n++] = heap_alloc(heap);
+
+	udev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	if (udev >= 0) {
+		memfd = udmabuf_memfd(1);
+		bufs[n++] = udmabuf_create(udev, memfd, 0, 1);
+	}
+
+	video = vim2m_open(&cap);
+	if (video >= 0) {
+		uint32_t caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ?
+			cap.device_caps : cap.capabilities;
+		uint32_t type = caps & V4L2_CAP_VIDEO_M2M_MPLANE ?
+			V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE :
+			V4L2_BUF_TYPE_VIDEO_CAPTURE;
+
+		v4l2_reqbufs(video, type, 1);
+		bufs[n++] = v4l2_expbuf(video, type, 0);
+	}
+
+	igt_require_f(n >= 2, "no exporter besides vgem\n");
+	igt_info("%d exporters: vgem%s%s%s\n", n,
+		 heap >= 0 ? ", system heap" : "",
+		 udev >= 0 ? ", udmabuf" : "",
+		 video >= 0 ? ", vim2m" : "");
+
+	/*
+	 * Storage is only compared between dma-bufs of one exporter, and
+	 * never for the same size alone: every pair here is 0.
+	 */
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			igt_assert_eq_u64(same_object(bufs[i], bufs[j]),
+					  i == j ? SAME_ALL : 0);
+
+	for (int i = 0; i < n; i++)
+		close(bufs[i]);
+	if (video >= 0)
+		close(video);
+	if (udev >= 0) {
+		close(memfd);
+		close(udev);
+	}
+	if (heap >= 0)
+		close(heap);
 }
 
 static void test_drm_fd(int fd)
@@ -363,8 +666,7 @@ static void test_drm_fd(int fd)
 
 static void test_other_fd_kinds(int dmabuf)
 {
-	char path[32];
-	int efd, mfd, opath;
+	int efd, mfd;
 
 	efd = eventfd(0, EFD_CLOEXEC);
 	igt_assert_fd(efd);
@@ -374,15 +676,45 @@ static void test_other_fd_kinds(int dmabuf)
 	igt_assert_fd(mfd);
 	igt_assert_eq_u64(same_object(dmabuf, mfd), 0);
 
-	/* An O_PATH descriptor of the dma-buf's own inode is no dma-buf file. */
+	close(mfd);
+	close(efd);
+}
+
+static void test_o_path(int dmabuf)
+{
+	struct dma_buf_same_object arg = {
+		.fd = dmabuf,
+	};
+	char path[32];
+	int opath, mfd, mfd_path;
+
+	/*
+	 * The other file is looked up with fdget(), which refuses O_PATH
+	 * descriptors, as fcntl(F_DUPFD_QUERY) does: an O_PATH descriptor of
+	 * the dma-buf's own inode is no open dma-buf.
+	 */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", dmabuf);
 	opath = open(path, O_PATH | O_CLOEXEC);
 	igt_assert_fd(opath);
-	igt_assert_eq_u64(same_object(dmabuf, opath), 0);
+	igt_assert_eq(__same_object(dmabuf, opath, 0, NULL), -EBADF);
 
-	close(opath);
+	/* An O_PATH descriptor of a regular file. */
+	mfd = memfd_create("dmabuf_same_object", MFD_CLOEXEC);
+	igt_assert_fd(mfd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	mfd_path = open(path, O_PATH | O_CLOEXEC);
+	igt_assert_fd(mfd_path);
+	igt_assert_eq(__same_object(dmabuf, mfd_path, 0, NULL), -EBADF);
+
+	/* No ioctl at all can be issued on an O_PATH descriptor. */
+	do_ioctl_err(opath, DMA_BUF_IOCTL_SAME_OBJECT, &arg, EBADF);
+
+	/* The control: the file itself is compared. */
+	igt_assert_eq_u64(same_object(dmabuf, dmabuf), SAME_ALL);
+
+	close(mfd_path);
 	close(mfd);
-	close(efd);
+	close(opath);
 }
 
 static void test_invalid_fd(int dmabuf)
@@ -469,9 +801,25 @@ igt_main
 	igt_subtest("dma-heap")
 		test_dma_heap(fd);
 
-	igt_describe("Compare udmabufs created from one sealed memfd.");
-	igt_subtest("udmabuf")
-		test_udmabuf(fd);
+	igt_describe("Compare udmabufs over the same range of one memfd.");
+	igt_subtest("udmabuf-same-range")
+		test_udmabuf_same_range(fd);
+
+	igt_describe("Compare udmabufs over different ranges and memfds.");
+	igt_subtest("udmabuf-different-range")
+		test_udmabuf_different_range();
+
+	igt_describe("Compare udmabufs over overlapping ranges of one memfd.");
+	igt_subtest("udmabuf-overlapping-range")
+		test_udmabuf_overlapping_range();
+
+	igt_describe("Compare V4L2 buffers of vim2m exported with VIDIOC_EXPBUF.");
+	igt_subtest("vim2m-expbuf")
+		test_vim2m_expbuf(fd);
+
+	igt_describe("Compare dma-bufs of different exporters.");
+	igt_subtest("different-exporters")
+		test_different_exporters(fd);
 
 	igt_describe("Compare a dma-buf with DRM file descriptors.");
 	igt_subtest("drm-fd")
@@ -480,6 +828,10 @@ igt_main
 	igt_describe("Compare a dma-buf with file descriptors that are not dma-bufs.");
 	igt_subtest("other-fd-kinds")
 		test_other_fd_kinds(dmabuf);
+
+	igt_describe("Check that O_PATH file descriptors fail with EBADF.");
+	igt_subtest("o-path")
+		test_o_path(dmabuf);
 
 	igt_describe("Check that closed and negative file descriptors fail with EBADF.");
 	igt_subtest("invalid-fd")
