@@ -46,8 +46,16 @@ OPTIONS:
   -h, --help        this text
 
 The markdown report goes to stdout, progress to stderr. Exit status: 0 unless a measurement
-failed (a mechanism answered \"not the same\" for a dup pair, or errored while being timed);
-unavailable mechanisms are reported as \"n/a: <errno>\" and do not fail the run.
+failed (a mechanism answered \"not the same\" for a dup pair, one of the new ioctls answered
+other than exactly its expected result bits, or a call errored while being timed); unavailable
+mechanisms (an ioctl erring at its check, a missing device) are reported as \"n/a: <why>\" and
+do not fail the run.
+
+Rows: the two new ioctls on a dup (DRM: FILE|CLIENT|DEVICE = 0x7; dma-buf: all four bits = 0xf,
+the OBJECT path), DMA_BUF_IOCTL_SAME_OBJECT on two different dma-bufs (no callback: 0x0; one
+vim2m plane exported twice and udmabuf pairs over one memfd range of 1, 256 and 2048 pages:
+the STORAGE path, 0xc; 2048-page udmabufs over two memfds: 0x8), F_DUPFD_QUERY, kcmp, Mesa's
+epoll trick, fstat, fdinfo, sysfs, and the floors (GET_CAP, VERSION, getppid).
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +163,220 @@ struct Env {
     generic: Pair,
     /// The pair for the sysfs row: the DRM pair, else an O_PATH fd of a char device.
     sysfs: Option<Pair>,
+    /// `DMA_BUF_IOCTL_SAME_OBJECT` on two different dma-bufs: the STORAGE path and its
+    /// neighbours, each with the exact bits it must answer.
+    dma_rows: Vec<DmaRow>,
     notes: Vec<String>,
+}
+
+/// A `DMA_BUF_IOCTL_SAME_OBJECT` row on two different dma-bufs, with the exact result the
+/// kernel must give for them (checked before timing and on every timed call).
+struct DmaRow {
+    key: &'static str,
+    label: String,
+    detail: String,
+    expect: u64,
+    /// The pair, or why there is none (the row is then n/a).
+    pair: Result<Pair, String>,
+    /// What else stays open while the row is timed (the V4L2 node, the memfds).
+    _keep: Vec<OwnedFd>,
+}
+
+impl DmaRow {
+    fn new(key: &'static str, label: &str, detail: String, expect: u64) -> DmaRow {
+        DmaRow {
+            key,
+            label: label.to_string(),
+            detail,
+            expect,
+            pair: Err("not set up".into()),
+            _keep: Vec::new(),
+        }
+    }
+}
+
+/// `DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED`: two dma-bufs over the same memory.
+const STORAGE_SAME: u64 = uapi::DMA_BUF_SAME_STORAGE | uapi::DMA_BUF_STORAGE_COMPARED;
+
+/// Find vim2m by its `VIDIOC_QUERYCAP` driver name over /dev/video* in number order: the
+/// open node and the capture buffer type.
+fn find_vim2m(notes: &mut Vec<String>) -> Option<(OwnedFd, String, u32)> {
+    let mut nodes: Vec<(u32, String)> = std::fs::read_dir("/dev")
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let n = name.strip_prefix("video")?.parse::<u32>().ok()?;
+            Some((n, format!("/dev/{name}")))
+        })
+        .collect();
+    nodes.sort();
+    let mut seen = Vec::new();
+    let mut found = None;
+    for (_, path) in nodes {
+        let Ok(c) = CString::new(path.clone()) else {
+            continue;
+        };
+        match sys::open(&c, libc::O_RDWR) {
+            Ok(fd) => match sys::v4l2_driver(raw(&fd)) {
+                Ok((name, capture)) => {
+                    seen.push(format!("{path}: {name}"));
+                    if name == "vim2m" && found.is_none() {
+                        found = Some((fd, path, capture));
+                    }
+                }
+                Err(e) => seen.push(format!("{path}: VIDIOC_QUERYCAP {}", sys::errno_name(e))),
+            },
+            Err(e) => seen.push(format!("{path}: open {}", sys::errno_name(e))),
+        }
+    }
+    notes.push(format!(
+        "V4L2 nodes: {}",
+        if seen.is_empty() {
+            "none".into()
+        } else {
+            seen.join(", ")
+        }
+    ));
+    found
+}
+
+/// The dma-buf rows beyond the dup: two distinct dma-bufs of the exporter of `dmabuf`
+/// (`second` is another buffer of it), one vim2m plane exported twice, and udmabuf pairs.
+fn setup_dma_rows(
+    dmabuf: Option<&Pair>,
+    second: Result<OwnedFd, String>,
+    notes: &mut Vec<String>,
+) -> Vec<DmaRow> {
+    let mut rows = Vec::new();
+    let src = dmabuf.map_or("(no dma-buf)", |p| {
+        if p.what.contains("vgem") {
+            "vgem PRIME"
+        } else {
+            "system dma-heap"
+        }
+    });
+
+    let mut two = DmaRow::new(
+        key::DMA_BUF_TWO,
+        "SAME_OBJECT: two dma-bufs, no callback",
+        format!(
+            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on two different 4 KiB dma-bufs of one exporter without same_storage ({src}): same ops, no callback, nothing compared; must answer exactly 0x0"
+        ),
+        0,
+    );
+    two.pair = match (dmabuf, second) {
+        (Some(p), Ok(b)) => sys::dup_at_least(raw(&p.a), 0)
+            .map(|a| Pair {
+                a,
+                b,
+                what: format!("two {src} dma-bufs"),
+            })
+            .map_err(sys::errno_name),
+        (None, _) => Err("no dma-buf".into()),
+        (_, Err(e)) => Err(e),
+    };
+    rows.push(two);
+
+    let mut vim = DmaRow::new(
+        key::STORAGE_VIM2M,
+        "SAME_OBJECT: STORAGE vim2m (vb2)",
+        "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {fd = b}) on two VIDIOC_EXPBUF of plane 0 of capture buffer 0 of vim2m (videobuf2-vmalloc; two dma-bufs, two files): STORAGE path, vb2_common_same_storage() compares dma_buf.priv; must answer exactly SAME_STORAGE|STORAGE_COMPARED = 0xc".into(),
+        STORAGE_SAME,
+    );
+    match find_vim2m(notes) {
+        None => vim.pair = Err("no vim2m node".into()),
+        Some((fd, path, capture)) => {
+            let v = raw(&fd);
+            vim.pair = sys::v4l2_reqbufs(v, capture, 1)
+                .map_err(|e| format!("VIDIOC_REQBUFS: {}", sys::errno_name(e)))
+                .and_then(|n| {
+                    let exp = || {
+                        sys::v4l2_expbuf(v, capture, 0, 0)
+                            .map_err(|e| format!("VIDIOC_EXPBUF: {}", sys::errno_name(e)))
+                    };
+                    let (a, b) = (exp()?, exp()?);
+                    let size = sys::dmabuf_size(raw(&a)).unwrap_or(0);
+                    notes.push(format!(
+                        "vim2m STORAGE pair: {path}, buffer type {capture}, {n} buffer(s) allocated, plane 0 of buffer 0 exported twice, {size} bytes"
+                    ));
+                    Ok(Pair {
+                        a,
+                        b,
+                        what: format!("vim2m {path} plane exported twice"),
+                    })
+                });
+            vim._keep.push(fd);
+        }
+    }
+    rows.push(vim);
+
+    let udev = sys::open(c"/dev/udmabuf", libc::O_RDWR);
+    let page = sys::page_size();
+    let mut same_2048: Option<RawFd> = None;
+    for (k, pages) in key::UDMABUF_SAME {
+        let bytes = pages * page;
+        let size = if bytes >= 1 << 20 {
+            format!("{} MiB", bytes >> 20)
+        } else if pages == 1 {
+            "1 page".into()
+        } else {
+            format!("{} KiB", bytes >> 10)
+        };
+        let mut r = DmaRow::new(
+            k,
+            &format!("SAME_OBJECT: STORAGE udmabuf {size}"),
+            format!(
+                "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on two UDMABUF_CREATE over the same {pages} page{} ({bytes} bytes) of one sealed memfd: STORAGE path, same_storage_udmabuf() memcmp()s both page arrays ({} bytes each), all equal; must answer exactly 0xc",
+                if pages == 1 { "" } else { "s" },
+                pages * std::mem::size_of::<usize>()
+            ),
+            STORAGE_SAME,
+        );
+        r.pair = match &udev {
+            Err(e) => Err(format!("/dev/udmabuf: {}", sys::errno_name(*e))),
+            Ok(dev) => sys::sealed_memfd(pages)
+                .and_then(|m| {
+                    let a = sys::udmabuf_range(raw(dev), raw(&m), 0, pages)?;
+                    let b = sys::udmabuf_range(raw(dev), raw(&m), 0, pages)?;
+                    r._keep.push(m);
+                    Ok(Pair {
+                        a,
+                        b,
+                        what: format!("two udmabufs over one {size} memfd range"),
+                    })
+                })
+                .map_err(|e| format!("udmabuf of {pages} pages: {}", sys::errno_name(e))),
+        };
+        if pages == 2048 {
+            same_2048 = r.pair.as_ref().ok().map(|p| raw(&p.a));
+        }
+        rows.push(r);
+    }
+
+    let mut diff = DmaRow::new(
+        key::STORAGE_UDMABUF_DIFF,
+        "SAME_OBJECT: STORAGE udmabuf 8 MiB, other memfd",
+        "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {fd = b}) on two 2048-page (8 MiB) udmabufs over two memfds: STORAGE path, same size, the page arrays differ from the first entry; must answer exactly STORAGE_COMPARED = 0x8".into(),
+        uapi::DMA_BUF_STORAGE_COMPARED,
+    );
+    diff.pair = match (&udev, same_2048) {
+        (Err(e), _) => Err(format!("/dev/udmabuf: {}", sys::errno_name(*e))),
+        (_, None) => Err("no 2048-page udmabuf".into()),
+        (Ok(dev), Some(a)) => sys::sealed_memfd(2048)
+            .and_then(|m| {
+                let a = sys::dup_at_least(a, 0)?;
+                let b = sys::udmabuf_range(raw(dev), raw(&m), 0, 2048)?;
+                diff._keep.push(m);
+                Ok(Pair {
+                    a,
+                    b,
+                    what: "two 8 MiB udmabufs over two memfds".into(),
+                })
+            })
+            .map_err(|e| format!("udmabuf of 2048 pages: {}", sys::errno_name(e))),
+    };
+    rows.push(diff);
+    rows
 }
 
 fn log(msg: &str) {
@@ -265,6 +486,17 @@ fn setup() -> Env {
         }
     }
 
+    // A second buffer of the same exporter as `dmabuf`, for the two-objects row.
+    let second = match (&dmabuf, &drm, &heap) {
+        (None, _, _) => Err("no dma-buf".to_string()),
+        (Some(p), Some(d), _) if p.what.contains("vgem") => {
+            sys::vgem_dumb_dmabuf(raw(&d.a)).map_err(sys::errno_name)
+        }
+        (Some(_), _, Some(h)) => sys::heap_alloc(raw(h), 4096).map_err(sys::errno_name),
+        (Some(_), _, None) => Err("no second dma-buf source".to_string()),
+    };
+    let dma_rows = setup_dma_rows(dmabuf.as_ref(), second, &mut notes);
+
     let generic = match &drm {
         Some(d) => Pair {
             a: sys::dup_at_least(raw(&d.a), 0).unwrap(),
@@ -292,6 +524,7 @@ fn setup() -> Env {
         heap,
         generic,
         sysfs,
+        dma_rows,
         notes,
     }
 }
@@ -448,7 +681,7 @@ fn negative_checks(env: &Env, notes: &mut Vec<String>) -> Vec<(&'static str, Str
         let (a, b) = p.fds();
         match mech::dma_buf_same_bits(a, b) {
             Ok(bits) => notes.push(format!(
-                "DMA_BUF_IOCTL_SAME_OBJECT(dma-buf, its dup) = {bits:#x} (FILE|OBJECT = {:#x})",
+                "DMA_BUF_IOCTL_SAME_OBJECT(dma-buf, its dup) = {bits:#x} (FILE|OBJECT|SAME_STORAGE|STORAGE_COMPARED = {:#x})",
                 uapi::DMA_BUF_SAME_ALL
             )),
             Err(e) => notes.push(format!("DMA_BUF_IOCTL_SAME_OBJECT: {}", sys::errno_name(e))),
@@ -463,6 +696,18 @@ fn negative_checks(env: &Env, notes: &mut Vec<String>) -> Vec<(&'static str, Str
         }
     }
     wrong
+}
+
+/// The check before timing an ioctl row: n/a when the ioctl errs (an old kernel, a missing
+/// device), failed when it answers anything but exactly `expect`; `None`: time it.
+fn precheck(bits: Result<u64, i32>, expect: u64) -> Option<Outcome> {
+    match bits {
+        Err(e) => Some(Outcome::NotAvailable(sys::errno_name(e))),
+        Ok(b) if b != expect => Some(Outcome::Failed(format!(
+            "answered {b:#x} before timing, expected exactly {expect:#x}"
+        ))),
+        Ok(_) => None,
+    }
 }
 
 /// Pooled per-call samples of one row in one condition, or its final outcome.
@@ -567,20 +812,25 @@ fn run(opts: &Opts, timer: String) -> Report {
         key::DRM_FILE_SAME,
         "DRM_IOCTL_FILE_SAME".into(),
         format!(
-            "ioctl(a, DRM_IOCTL_FILE_SAME, {{fd = b}}) on {}; same = FILE bit",
-            env.drm.as_ref().map_or("(no vgem)", |p| p.what.as_str())
+            "ioctl(a, DRM_IOCTL_FILE_SAME, {{fd = b}}) on {}; must answer exactly FILE|CLIENT|DEVICE = {:#x}",
+            env.drm.as_ref().map_or("(no vgem)", |p| p.what.as_str()),
+            uapi::DRM_FILE_SAME_ALL
         ),
     );
     row(
         key::DMA_BUF_SAME,
-        "DMA_BUF_IOCTL_SAME_OBJECT".into(),
+        "DMA_BUF_IOCTL_SAME_OBJECT (OBJECT path)".into(),
         format!(
-            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on {}; same = FILE bit",
+            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on {}: the OBJECT path (same struct dma_buf, decided by a pointer compare, no exporter callback); must answer exactly all four bits = {:#x}",
             env.dmabuf
                 .as_ref()
-                .map_or("(no dma-buf)", |p| p.what.as_str())
+                .map_or("(no dma-buf)", |p| p.what.as_str()),
+            uapi::DMA_BUF_SAME_ALL
         ),
     );
+    for d in &env.dma_rows {
+        row(d.key, d.label.clone(), d.detail.clone());
+    }
     row(
         key::F_DUPFD_QUERY,
         "fcntl(F_DUPFD_QUERY)".into(),
@@ -637,11 +887,16 @@ fn run(opts: &Opts, timer: String) -> Report {
     // The base jobs: fds stay the same over all rounds.
     let mut base_na: Vec<(&'static str, Outcome)> = Vec::new();
     let mut base_jobs: Vec<Job<'_>> = Vec::new();
+    let drm_all = uapi::DRM_FILE_SAME_ALL;
+    let dma_all = uapi::DMA_BUF_SAME_ALL;
     match drm_fds {
         Some((a, b)) => {
-            base_jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
-                mech::drm_file_same(a, b)
-            }));
+            match precheck(mech::drm_file_same_bits(a, b), drm_all) {
+                Some(o) => base_na.push((key::DRM_FILE_SAME, o)),
+                None => base_jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
+                    mech::drm_file_same(a, b, drm_all)
+                })),
+            }
             base_jobs.push(Job::new(key::DRM_GET_CAP, k, move || {
                 mech::drm_get_cap(a, cap, expect)
             }));
@@ -656,9 +911,12 @@ fn run(opts: &Opts, timer: String) -> Report {
         }
     }
     match dma_fds {
-        Some((a, b)) => base_jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
-            mech::dma_buf_same(a, b)
-        })),
+        Some((a, b)) => match precheck(mech::dma_buf_same_bits(a, b), dma_all) {
+            Some(o) => base_na.push((key::DMA_BUF_SAME, o)),
+            None => base_jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
+                mech::dma_buf_same(a, b, dma_all)
+            })),
+        },
         None => base_na.push((
             key::DMA_BUF_SAME,
             na(if env.drm.is_some() || env.heap.is_some() {
@@ -667,6 +925,30 @@ fn run(opts: &Opts, timer: String) -> Report {
                 no_vgem
             }),
         )),
+    }
+    for d in &env.dma_rows {
+        match &d.pair {
+            Err(why) => base_na.push((d.key, na(why))),
+            Ok(p) => {
+                let (a, b) = p.fds();
+                let expect = d.expect;
+                // Both directions must give the same exact answer; the row times (a, b).
+                let ab = mech::dma_buf_same_bits(a, b);
+                let ba = mech::dma_buf_same_bits(b, a);
+                notes.push(format!(
+                    "DMA_BUF_IOCTL_SAME_OBJECT on {}: (a, b) = {}, (b, a) = {} (expected exactly {expect:#x})",
+                    p.what,
+                    ab.map_or_else(sys::errno_name, |v| format!("{v:#x}")),
+                    ba.map_or_else(sys::errno_name, |v| format!("{v:#x}")),
+                ));
+                match precheck(ab, expect).or_else(|| precheck(ba, expect)) {
+                    Some(o) => base_na.push((d.key, o)),
+                    None => {
+                        base_jobs.push(Job::new(d.key, k, move || mech::dma_buf_same(a, b, expect)))
+                    }
+                }
+            }
+        }
     }
     base_jobs.push(Job::new(key::F_DUPFD_QUERY, k, move || {
         mech::f_dupfd_query(ga, gb)
@@ -707,13 +989,13 @@ fn run(opts: &Opts, timer: String) -> Report {
                 scale_na.clear();
                 match sc.drm.as_ref().map(Pair::fds) {
                     Some((a, b)) => jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
-                        mech::drm_file_same(a, b)
+                        mech::drm_file_same(a, b, drm_all)
                     })),
                     None => scale_na.push((key::DRM_FILE_SAME, na(no_vgem))),
                 }
                 match sc.dmabuf.as_ref().map(Pair::fds) {
                     Some((a, b)) => jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
-                        mech::dma_buf_same(a, b)
+                        mech::dma_buf_same(a, b, dma_all)
                     })),
                     None => scale_na.push((
                         key::DMA_BUF_SAME,

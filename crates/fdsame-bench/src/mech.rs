@@ -10,9 +10,10 @@ use rustix::ioctl::{ioctl, Updater};
 
 use crate::sys::{self, bfd, errno, F_DUPFD_QUERY, KCMP_FILE};
 
-/// Row 1: `DRM_IOCTL_FILE_SAME` on DRM fd `a` with `fd = b`; "same" = the FILE bit.
-pub fn drm_file_same(a: RawFd, b: RawFd) -> Result<bool, i32> {
-    Ok(drm_file_same_bits(a, b)? & uapi::DRM_FILE_SAME_FILE != 0)
+/// Row 1: `DRM_IOCTL_FILE_SAME` on DRM fd `a` with `fd = b`: `Ok(true)` when the result is
+/// exactly `expect` (every bit, so a changed or partial answer never counts as timed).
+pub fn drm_file_same(a: RawFd, b: RawFd, expect: u64) -> Result<bool, i32> {
+    Ok(drm_file_same_bits(a, b)? == expect)
 }
 
 /// The full result mask of `DRM_IOCTL_FILE_SAME`.
@@ -33,9 +34,10 @@ pub fn drm_file_same_bits(a: RawFd, b: RawFd) -> Result<u64, i32> {
     Ok(arg.result)
 }
 
-/// Row 2: `DMA_BUF_IOCTL_SAME_OBJECT` on dma-buf `a` with `fd = b`; "same" = the FILE bit.
-pub fn dma_buf_same(a: RawFd, b: RawFd) -> Result<bool, i32> {
-    Ok(dma_buf_same_bits(a, b)? & uapi::DMA_BUF_SAME_FILE != 0)
+/// Row 2 and the STORAGE rows: `DMA_BUF_IOCTL_SAME_OBJECT` on dma-buf `a` with `fd = b`:
+/// `Ok(true)` when the result is exactly `expect` (all four bits).
+pub fn dma_buf_same(a: RawFd, b: RawFd, expect: u64) -> Result<bool, i32> {
+    Ok(dma_buf_same_bits(a, b)? == expect)
 }
 
 /// The full result mask of `DMA_BUF_IOCTL_SAME_OBJECT`.
@@ -348,7 +350,14 @@ mod tests {
             assert_eq!(f_dupfd_query(a, c), Ok(false));
         }
         assert_eq!(sysfs_pair(a, b), Err(libc::ENODEV));
-        assert_eq!(drm_file_same(a, b), Err(libc::ENOTTY));
+        assert_eq!(
+            drm_file_same(a, b, uapi::DRM_FILE_SAME_ALL),
+            Err(libc::ENOTTY)
+        );
+        assert_eq!(
+            dma_buf_same(a, b, uapi::DMA_BUF_SAME_ALL),
+            Err(libc::ENOTTY)
+        );
         assert_eq!(getppid(), Ok(true));
     }
 }

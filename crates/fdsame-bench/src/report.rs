@@ -17,6 +17,25 @@ pub mod key {
     pub const DRM_GET_CAP: &str = "drm_get_cap";
     pub const DRM_VERSION: &str = "drm_version";
     pub const GETPPID: &str = "getppid";
+    /// Two different dma-bufs of one exporter without `same_storage` (vgem PRIME or the
+    /// system heap): neither the OBJECT path nor the STORAGE path answers, result 0.
+    pub const DMA_BUF_TWO: &str = "dma_buf_two_objects";
+    /// One vim2m (videobuf2-vmalloc) plane exported twice: the STORAGE path through vb2.
+    pub const STORAGE_VIM2M: &str = "dma_buf_storage_vim2m";
+    /// Two udmabufs over one memfd range of 1, 256 and 2048 pages: the STORAGE path through
+    /// udmabuf's page-array compare.
+    pub const STORAGE_UDMABUF_1: &str = "dma_buf_storage_udmabuf_1p";
+    pub const STORAGE_UDMABUF_256: &str = "dma_buf_storage_udmabuf_256p";
+    pub const STORAGE_UDMABUF_2048: &str = "dma_buf_storage_udmabuf_2048p";
+    /// Two 2048-page udmabufs over two memfds: compared, different (the compare stops at the
+    /// first page).
+    pub const STORAGE_UDMABUF_DIFF: &str = "dma_buf_storage_udmabuf_2048p_other";
+    /// The udmabuf pairs over one range: (key, pages).
+    pub const UDMABUF_SAME: [(&str, usize); 3] = [
+        (STORAGE_UDMABUF_1, 1),
+        (STORAGE_UDMABUF_256, 256),
+        (STORAGE_UDMABUF_2048, 2048),
+    ];
 }
 
 /// One mechanism.
@@ -77,6 +96,93 @@ impl Report {
             .into_iter()
             .filter_map(|k| Some((k, self.median(k)?)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The OBJECT path: `DMA_BUF_IOCTL_SAME_OBJECT` on a dma-buf and its dup (same
+    /// `struct dma_buf`, a pointer compare, no exporter callback), the reference of the
+    /// "x OBJECT path" column.
+    pub fn object_path(&self) -> Option<f64> {
+        self.median(key::DMA_BUF_SAME)
+    }
+
+    /// The udmabuf page compare as a straight line through the 1-page and the 2048-page
+    /// pairs: (ns per page, ns at 0 pages). `None` unless both were measured.
+    pub fn udmabuf_line(&self) -> Option<(f64, f64)> {
+        let (k1, p1) = key::UDMABUF_SAME[0];
+        let (k2, p2) = key::UDMABUF_SAME[key::UDMABUF_SAME.len() - 1];
+        let (m1, m2) = (self.median(k1)?, self.median(k2)?);
+        let slope = (m2 - m1) / (p2 - p1) as f64;
+        Some((slope, m1 - slope * p1 as f64))
+    }
+
+    /// What the STORAGE rows say, in ratios: one line each for vb2, the udmabuf page compare
+    /// (slope, linearity, the largest pair against the smallest) and a different-memory pair.
+    pub fn storage_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let obj = self.object_path();
+        let dupfd = self.median(key::F_DUPFD_QUERY);
+        let x = |a: Option<f64>, b: Option<f64>| fmt_ratio(a.zip(b).map(|(a, b)| a / b));
+        if let Some(v) = self.median(key::STORAGE_VIM2M) {
+            out.push(format!(
+                "vim2m (videobuf2-vmalloc, one plane exported twice; the callback compares two pointers): {} the OBJECT path, {} F_DUPFD_QUERY",
+                x(Some(v), obj),
+                x(Some(v), dupfd)
+            ));
+        }
+        let ud: Vec<(usize, f64)> = key::UDMABUF_SAME
+            .iter()
+            .filter_map(|(k, p)| Some((*p, self.median(k)?)))
+            .collect();
+        if !ud.is_empty() {
+            let cells: Vec<String> = ud
+                .iter()
+                .map(|(p, m)| {
+                    format!(
+                        "{p} page{} {} ns = {} the OBJECT path = {} F_DUPFD_QUERY",
+                        if *p == 1 { "" } else { "s" },
+                        fmt_ns(*m),
+                        x(Some(*m), obj),
+                        x(Some(*m), dupfd)
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "udmabuf pairs over one memfd range: {}",
+                cells.join("; ")
+            ));
+        }
+        if let Some((slope, at0)) = self.udmabuf_line() {
+            let (p_lo, m_lo) = ud[0];
+            let (p_hi, m_hi) = ud[ud.len() - 1];
+            let mut line = format!(
+                "udmabuf page compare, a line through {p_lo} and {p_hi} pages: {} ns per page (F_DUPFD_QUERY every {} pages), {} ns at 0 pages; the {p_hi}-page pair costs {} the {p_lo}-page pair",
+                fmt_ns(slope),
+                dupfd
+                    .filter(|_| slope > 0.0)
+                    .map_or("—".into(), |d| format!("{:.0}", d / slope)),
+                fmt_ns(at0),
+                fmt_ratio(Some(m_hi / m_lo)),
+            );
+            for (p, m) in &ud[1..ud.len() - 1] {
+                let pred = at0 + slope * *p as f64;
+                line.push_str(&format!(
+                    "; {p} pages: the line predicts {} ns, measured {} ns ({})",
+                    fmt_ns(pred),
+                    fmt_ns(*m),
+                    fmt_ratio(Some(m / pred))
+                ));
+            }
+            out.push(line);
+        }
+        if let Some(d) = self.median(key::STORAGE_UDMABUF_DIFF) {
+            out.push(format!(
+                "udmabuf, 2048 pages over two memfds (compared, different: memcmp() stops at the first page): {} ns = {} the same-memory 2048-page pair, {} the 1-page pair",
+                fmt_ns(d),
+                x(Some(d), self.median(key::STORAGE_UDMABUF_2048)),
+                x(Some(d), self.median(key::STORAGE_UDMABUF_1)),
+            ));
+        }
+        out
     }
 
     /// Did any measurement fail (wrong answer, error while timing)?
@@ -189,7 +295,7 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(s, "- date: {}", r.date_utc);
     let _ = writeln!(
         s,
-        "- method: {} samples of {} calls ({} for fdinfo/sysfs) per row and condition; every sample times one batch with the timer below, per-call = batch time / calls; the rows of a pass are interleaved sample by sample; median and p99 (nearest rank) over the samples; each mechanism is checked once to answer \"same\" for its dup pair before it is timed",
+        "- method: {} samples of {} calls ({} for fdinfo/sysfs) per row and condition; every sample times one batch with the timer below, per-call = batch time / calls; the rows of a pass are interleaved sample by sample; median and p99 (nearest rank) over the samples; every row is checked once to give its expected answer before it is timed (the two new ioctls: exactly the result bits in its description below, in both directions for the dma-buf pairs) and every timed call must give it again",
         r.samples, r.batch, r.slow_batch
     );
     let _ = writeln!(s, "- timer: {}", r.timer);
@@ -199,6 +305,7 @@ pub fn render_markdown(r: &Report) -> String {
     let floor = r.floor();
     let noop = r.median(key::GETPPID);
     let dupfd = r.median(key::F_DUPFD_QUERY);
+    let obj = r.object_path();
     match floor {
         Some((k, _)) => {
             let label = r.row(k).map(|x| x.label.as_str()).unwrap_or(k);
@@ -216,9 +323,9 @@ pub fn render_markdown(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "| mechanism | median ns | p99 ns | x floor (DRM ioctl) | x no-op syscall | x F_DUPFD_QUERY | at-10k median ns | at-10k / base |"
+        "| mechanism | median ns | p99 ns | x floor (DRM ioctl) | x no-op syscall | x F_DUPFD_QUERY | x OBJECT path | at-10k median ns | at-10k / base |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &r.rows {
         let m = row.base.median();
         let (med, p99) = match &row.base {
@@ -228,6 +335,7 @@ pub fn render_markdown(r: &Report) -> String {
         let rf = m.zip(floor).map(|(m, f)| m / f.1);
         let rn = m.zip(noop).map(|(m, n)| m / n);
         let rd = m.zip(dupfd).map(|(m, d)| m / d);
+        let ro = m.zip(obj).map(|(m, o)| m / o);
         let (sc, sr) = match &row.scale {
             None => ("—".into(), "—".into()),
             Some(o) => (
@@ -237,16 +345,28 @@ pub fn render_markdown(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             md_escape(&row.label),
             md_escape(&med),
             p99,
             fmt_ratio(rf),
             fmt_ratio(rn),
             fmt_ratio(rd),
+            fmt_ratio(ro),
             md_escape(&sc),
             sr
         );
+    }
+
+    let storage = r.storage_lines();
+    if !storage.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## STORAGE path (two different dma-bufs, the exporter's same_storage)\n"
+        );
+        for l in &storage {
+            let _ = writeln!(s, "- {l}");
+        }
     }
 
     let _ = writeln!(s, "\n## Targets\n");
@@ -350,6 +470,20 @@ pub fn render_json(r: &Report) -> String {
     let _ = writeln!(s, "  \"elapsed_s\": {},", json_num(Some(r.elapsed_s)));
     let noop = r.median(key::GETPPID);
     let dupfd = r.median(key::F_DUPFD_QUERY);
+    let obj = r.object_path();
+    let line = r.udmabuf_line();
+    let _ = writeln!(
+        s,
+        "  \"udmabuf_ns_per_page\": {},",
+        json_num(line.map(|l| l.0))
+    );
+    let _ = writeln!(
+        s,
+        "  \"udmabuf_ns_at_0_pages\": {},",
+        json_num(line.map(|l| l.1))
+    );
+    let storage: Vec<String> = r.storage_lines().iter().map(|l| json_str(l)).collect();
+    let _ = writeln!(s, "  \"storage_summary\": [{}],", storage.join(", "));
     s.push_str("  \"rows\": [\n");
     for (i, row) in r.rows.iter().enumerate() {
         let m = row.base.median();
@@ -358,7 +492,7 @@ pub fn render_json(r: &Report) -> String {
             s,
             "    {{\"key\": {}, \"label\": {}, \"detail\": {}, \"base\": {}, \"at_scale\": {}, \
              \"ratio_to_floor\": {}, \"ratio_to_noop_syscall\": {}, \"ratio_to_f_dupfd_query\": {}, \
-             \"at_scale_ratio_to_base\": {}}}",
+             \"ratio_to_object_path\": {}, \"at_scale_ratio_to_base\": {}}}",
             json_str(row.key),
             json_str(&row.label),
             json_str(&row.detail),
@@ -367,6 +501,7 @@ pub fn render_json(r: &Report) -> String {
             json_num(m.zip(floor).map(|(m, f)| m / f.1)),
             json_num(m.zip(noop).map(|(m, n)| m / n)),
             json_num(m.zip(dupfd).map(|(m, d)| m / d)),
+            json_num(m.zip(obj).map(|(m, o)| m / o)),
             json_num(scale.and_then(Outcome::median).zip(m).map(|(a, b)| a / b)),
         );
         s.push_str(if i + 1 < r.rows.len() { ",\n" } else { "\n" });
@@ -573,12 +708,37 @@ mod tests {
                     Some(ok(1000.0)),
                 ),
                 row(key::FDINFO, "fdinfo", ok(5000.0), None),
+                row(key::STORAGE_VIM2M, "vim2m", ok(220.0), None),
+                row(key::STORAGE_UDMABUF_1, "udmabuf 1", ok(230.0), None),
+                row(key::STORAGE_UDMABUF_256, "udmabuf 256", ok(485.0), None),
+                row(key::STORAGE_UDMABUF_2048, "udmabuf 2048", ok(2277.0), None),
+                row(
+                    key::STORAGE_UDMABUF_DIFF,
+                    "udmabuf other",
+                    Outcome::Failed("answered 0x0 before timing, expected exactly 0x8".into()),
+                    None,
+                ),
                 row(key::DRM_GET_CAP, "GET_CAP", ok(105.0), None),
                 row(key::DRM_VERSION, "VERSION", ok(100.0), None),
                 row(key::GETPPID, "getppid", ok(50.0), None),
             ],
             elapsed_s: 1.0,
         }
+    }
+
+    #[test]
+    fn udmabuf_line_and_object_path() {
+        let r = sample();
+        assert_eq!(r.object_path(), Some(200.0));
+        let (slope, at0) = r.udmabuf_line().unwrap();
+        assert!((slope - 1.0).abs() < 1e-9, "{slope}");
+        assert!((at0 - 229.0).abs() < 1e-9, "{at0}");
+        let lines = r.storage_lines();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("1.10x the OBJECT path, 2.20x F_DUPFD_QUERY"));
+        let mut r = sample();
+        r.rows.retain(|x| x.key != key::STORAGE_UDMABUF_2048);
+        assert_eq!(r.udmabuf_line(), None);
     }
 
     #[test]
@@ -618,12 +778,25 @@ mod tests {
         assert!(md.contains("Floor = cheapest DRM core ioctl on the same fd: **VERSION**"));
         assert!(
             md.contains(
-                "| DRM_IOCTL_FILE_SAME | 110 | 165 | 1.10x | 2.20x | 1.10x | 115 | 1.05x |"
+                "| DRM_IOCTL_FILE_SAME | 110 | 165 | 1.10x | 2.20x | 1.10x | 0.55x | 115 | 1.05x |"
             ),
             "{md}"
         );
         assert!(
-            md.contains("| kcmp | n/a: ENOSYS | — | — | — | — | n/a: ENOSYS | — |"),
+            md.contains("| kcmp | n/a: ENOSYS | — | — | — | — | — | n/a: ENOSYS | — |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| vim2m | 220 | 330 | 2.20x | 4.40x | 2.20x | 1.10x | — | — |"),
+            "{md}"
+        );
+        assert!(md.contains(
+            "| udmabuf other | FAILED: answered 0x0 before timing, expected exactly 0x8 |"
+        ));
+        assert!(md.contains("## STORAGE path"));
+        assert!(md.contains("1.00 ns per page (F_DUPFD_QUERY every 100 pages), 229 ns at 0 pages; the 2048-page pair costs 9.90x the 1-page pair"), "{md}");
+        assert!(
+            md.contains("256 pages: the line predicts 485 ns, measured 485 ns (1.00x)"),
             "{md}"
         );
         assert!(md.contains("| Mesa epoll \\| trick |"));
@@ -634,9 +807,9 @@ mod tests {
             .skip_while(|l| !l.starts_with("| mechanism"))
             .take_while(|l| l.starts_with('|'))
             .collect();
-        assert_eq!(table.len(), 2 + 9);
+        assert_eq!(table.len(), 2 + 14);
         for l in table {
-            assert_eq!(l.replace("\\|", "").matches('|').count(), 9, "{l}");
+            assert_eq!(l.replace("\\|", "").matches('|').count(), 10, "{l}");
         }
     }
 
@@ -732,8 +905,9 @@ mod tests {
         assert!(svg.starts_with("<?xml"));
         assert!(svg.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.contains("QEMU TCG") || svg.contains("7.3.0-fdsame"));
-        // 8 base bars + 4 at-10k bars (kcmp n/a), each with a <rect ...><title>
-        assert_eq!(svg.matches("<title>").count(), 12);
+        // 12 base bars (kcmp n/a, udmabuf other failed) + 4 at-10k bars (kcmp n/a), each
+        // with a <rect ...><title>
+        assert_eq!(svg.matches("<title>").count(), 16);
         assert!(svg.contains("&amp;") || !svg.contains('&'));
         let empty = Report::default();
         assert_well_formed(&render_svg(&empty));

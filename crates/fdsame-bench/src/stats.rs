@@ -74,7 +74,8 @@ pub fn summarize(per_call_ns: &[f64], batch: usize) -> Option<Stats> {
     })
 }
 
-/// One mechanism to time: a call answering "same?" and its batch size.
+/// One mechanism to time: a call that gives `Ok(true)` when it got its expected answer
+/// ("same" for a dup pair; the exact result bits for the new ioctls), and its batch size.
 pub struct Job<'a> {
     pub key: &'static str,
     pub f: Box<dyn FnMut() -> Result<bool, i32> + 'a>,
@@ -95,7 +96,7 @@ impl<'a> Job<'a> {
 /// (n/a at the check, or failed).
 pub type Timed = Result<Vec<f64>, Outcome>;
 
-/// Check every job once (it must answer `Ok(true)`, "same"), warm each up with one batch, then
+/// Check every job once (it must answer `Ok(true)`: its expected answer), warm each up with one batch, then
 /// time `samples` rounds; in every round each job still valid times one batch of `batch`
 /// calls with the monotonic timer (per-call = batch time / batch). Interleaving the jobs
 /// round by round spreads any drift of the machine (TCG, a loaded host) over all of them
@@ -106,7 +107,7 @@ pub fn time_interleaved(jobs: &mut [Job<'_>], samples: usize) -> Vec<Timed> {
         .map(|j| match (j.f)() {
             Ok(true) => Ok(Vec::with_capacity(samples)),
             Ok(false) => Err(Outcome::Failed(
-                "answered \"not the same\" for a dup pair".into(),
+                "did not give its expected answer before timing".into(),
             )),
             Err(e) => Err(Outcome::NotAvailable(errno_name(e))),
         })
@@ -130,7 +131,7 @@ pub fn time_interleaved(jobs: &mut [Job<'_>], samples: usize) -> Vec<Timed> {
     out
 }
 
-/// Time one batch; per-call ns, or `Failed` if any call did not answer "same".
+/// Time one batch; per-call ns, or `Failed` if any call did not give its expected answer.
 fn run_batch(j: &mut Job<'_>) -> Result<f64, Outcome> {
     let mut bad: Option<Result<bool, i32>> = None;
     let t0 = crate::timer::now();
@@ -143,9 +144,7 @@ fn run_batch(j: &mut Job<'_>) -> Result<f64, Outcome> {
     let dt = crate::timer::now().wrapping_sub(t0);
     match bad {
         None => Ok(crate::timer::to_ns(dt) / j.batch as f64),
-        Some(Ok(_)) => Err(Outcome::Failed(
-            "answer changed to \"not the same\" while timing".into(),
-        )),
+        Some(Ok(_)) => Err(Outcome::Failed("the answer changed while timing".into())),
         Some(Err(e)) => Err(Outcome::Failed(format!("{} while timing", errno_name(e)))),
     }
 }

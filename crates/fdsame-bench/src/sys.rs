@@ -129,6 +129,7 @@ pub fn errno_name(e: i32) -> String {
         libc::ENFILE => "ENFILE",
         libc::EMFILE => "EMFILE",
         libc::ENOTTY => "ENOTTY",
+        libc::E2BIG => "E2BIG",
         libc::ENOSPC => "ENOSPC",
         libc::ERANGE => "ERANGE",
         libc::ENOSYS => "ENOSYS",
@@ -252,6 +253,209 @@ pub fn heap_alloc(heap: RawFd, len: u64) -> Result<OwnedFd, i32> {
         )
         .map_err(|e| e.raw_os_error())?;
         Ok(OwnedFd::from_raw_fd(a.fd as RawFd))
+    }
+}
+
+/// `struct v4l2_capability` (include/uapi/linux/videodev2.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct V4l2Capability {
+    pub driver: [u8; 16],
+    pub card: [u8; 32],
+    pub bus_info: [u8; 32],
+    pub version: u32,
+    pub capabilities: u32,
+    pub device_caps: u32,
+    pub reserved: [u32; 3],
+}
+
+/// `struct v4l2_requestbuffers`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct V4l2RequestBuffers {
+    pub count: u32,
+    pub type_: u32,
+    pub memory: u32,
+    pub capabilities: u32,
+    pub flags: u8,
+    pub reserved: [u8; 3],
+}
+
+/// `struct v4l2_exportbuffer`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct V4l2ExportBuffer {
+    pub type_: u32,
+    pub index: u32,
+    pub plane: u32,
+    pub flags: u32,
+    pub fd: i32,
+    pub reserved: [u32; 11],
+}
+
+/// `struct udmabuf_create` (include/uapi/linux/udmabuf.h).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UdmabufCreate {
+    pub memfd: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub size: u64,
+}
+
+// The x86-64 layouts of the C headers.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<V4l2Capability>() == 104);
+    assert!(offset_of!(V4l2Capability, capabilities) == 84);
+    assert!(offset_of!(V4l2Capability, device_caps) == 88);
+    assert!(size_of::<V4l2RequestBuffers>() == 20);
+    assert!(offset_of!(V4l2RequestBuffers, memory) == 8);
+    assert!(offset_of!(V4l2RequestBuffers, flags) == 16);
+    assert!(size_of::<V4l2ExportBuffer>() == 64);
+    assert!(offset_of!(V4l2ExportBuffer, flags) == 12);
+    assert!(offset_of!(V4l2ExportBuffer, fd) == 16);
+    assert!(size_of::<UdmabufCreate>() == 24);
+    assert!(offset_of!(UdmabufCreate, offset) == 8);
+};
+
+pub const VIDIOC_QUERYCAP: Opcode = opcode::read::<V4l2Capability>(b'V', 0);
+pub const VIDIOC_REQBUFS: Opcode = opcode::read_write::<V4l2RequestBuffers>(b'V', 8);
+pub const VIDIOC_EXPBUF: Opcode = opcode::read_write::<V4l2ExportBuffer>(b'V', 16);
+pub const UDMABUF_CREATE: Opcode = opcode::write::<UdmabufCreate>(b'u', 0x42);
+
+pub const V4L2_BUF_TYPE_VIDEO_CAPTURE: u32 = 1;
+pub const V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE: u32 = 9;
+pub const V4L2_MEMORY_MMAP: u32 = 1;
+pub const V4L2_CAP_VIDEO_M2M_MPLANE: u32 = 0x0000_4000;
+pub const V4L2_CAP_DEVICE_CAPS: u32 = 0x8000_0000;
+pub const UDMABUF_FLAGS_CLOEXEC: u32 = 0x01;
+
+/// `VIDIOC_QUERYCAP`: the driver name and the capture buffer type of a V4L2 node
+/// (multi-planar when the node says `V4L2_CAP_VIDEO_M2M_MPLANE`).
+pub fn v4l2_driver(fd: RawFd) -> Result<(String, u32), i32> {
+    // SAFETY: the struct matches the ioctl's layout (checked above); it is plain data.
+    let cap: V4l2Capability = unsafe {
+        rustix::ioctl::ioctl(
+            bfd(fd),
+            rustix::ioctl::Getter::<{ VIDIOC_QUERYCAP }, V4l2Capability>::new(),
+        )
+        .map_err(|e| e.raw_os_error())?
+    };
+    let end = cap.driver.iter().position(|&b| b == 0).unwrap_or(16);
+    let name = String::from_utf8_lossy(&cap.driver[..end]).into_owned();
+    let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
+        cap.device_caps
+    } else {
+        cap.capabilities
+    };
+    let capture = if caps & V4L2_CAP_VIDEO_M2M_MPLANE != 0 {
+        V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+    } else {
+        V4L2_BUF_TYPE_VIDEO_CAPTURE
+    };
+    Ok((name, capture))
+}
+
+/// `VIDIOC_REQBUFS` of `count` MMAP buffers on queue `type_`; how many were allocated.
+pub fn v4l2_reqbufs(fd: RawFd, type_: u32, count: u32) -> Result<u32, i32> {
+    let mut rb = V4l2RequestBuffers {
+        count,
+        type_,
+        memory: V4L2_MEMORY_MMAP,
+        ..Default::default()
+    };
+    // SAFETY: layout checked above.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(fd),
+            rustix::ioctl::Updater::<{ VIDIOC_REQBUFS }, _>::new(&mut rb),
+        )
+        .map_err(|e| e.raw_os_error())?;
+    }
+    Ok(rb.count)
+}
+
+/// `VIDIOC_EXPBUF` of plane `plane` of buffer `index` on queue `type_`: a new dma-buf on every
+/// call (vb2_core_expbuf() calls dma_buf_export() each time).
+pub fn v4l2_expbuf(fd: RawFd, type_: u32, index: u32, plane: u32) -> Result<OwnedFd, i32> {
+    let mut eb = V4l2ExportBuffer {
+        type_,
+        index,
+        plane,
+        flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
+        fd: -1,
+        ..Default::default()
+    };
+    // SAFETY: layout checked above; the returned fd is owned by us.
+    unsafe {
+        rustix::ioctl::ioctl(
+            bfd(fd),
+            rustix::ioctl::Updater::<{ VIDIOC_EXPBUF }, _>::new(&mut eb),
+        )
+        .map_err(|e| e.raw_os_error())?;
+        if eb.fd < 0 {
+            return Err(libc::EBADF);
+        }
+        Ok(OwnedFd::from_raw_fd(eb.fd))
+    }
+}
+
+/// The page size.
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// A memfd of `pages` pages sealed with `F_SEAL_SHRINK`, as `UDMABUF_CREATE` requires.
+pub fn sealed_memfd(pages: usize) -> Result<OwnedFd, i32> {
+    // SAFETY: plain syscalls; the returned fd is owned by us.
+    unsafe {
+        let fd = libc::memfd_create(
+            c"fdsame-bench-udmabuf".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        );
+        if fd < 0 {
+            return Err(errno());
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        if libc::ftruncate(fd.as_raw_fd(), (pages * page_size()) as libc::off_t) != 0 {
+            return Err(errno());
+        }
+        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) != 0 {
+            return Err(errno());
+        }
+        Ok(fd)
+    }
+}
+
+/// `UDMABUF_CREATE` on the open `/dev/udmabuf` `dev`: a udmabuf over pages
+/// `first .. first + pages` of `memfd`.
+pub fn udmabuf_range(dev: RawFd, memfd: RawFd, first: usize, pages: usize) -> Result<OwnedFd, i32> {
+    let mut c = UdmabufCreate {
+        memfd: memfd as u32,
+        flags: UDMABUF_FLAGS_CLOEXEC,
+        offset: (first * page_size()) as u64,
+        size: (pages * page_size()) as u64,
+    };
+    // SAFETY: `c` is a valid `struct udmabuf_create`; UDMABUF_CREATE returns the new fd as the
+    // ioctl's return value, which we then own.
+    unsafe {
+        let r = libc::ioctl(dev, UDMABUF_CREATE as _, &mut c as *mut UdmabufCreate);
+        if r < 0 {
+            return Err(errno());
+        }
+        Ok(OwnedFd::from_raw_fd(r))
+    }
+}
+
+/// The size of a dma-buf (`lseek(fd, 0, SEEK_END)`, which dma-bufs answer with their size).
+pub fn dmabuf_size(fd: RawFd) -> Result<u64, i32> {
+    // SAFETY: plain syscall.
+    let r = unsafe { libc::lseek(fd, 0, libc::SEEK_END) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as u64)
     }
 }
 
@@ -402,5 +606,10 @@ mod tests {
         assert_eq!(DRM_IOCTL_MODE_CREATE_DUMB as u64, 0xc020_64b2);
         assert_eq!(DRM_IOCTL_PRIME_HANDLE_TO_FD as u64, 0xc00c_642d);
         assert_eq!(DMA_HEAP_IOCTL_ALLOC as u64, 0xc018_4800);
+        // From videodev2.h and udmabuf.h on x86-64.
+        assert_eq!(VIDIOC_QUERYCAP as u64, 0x8068_5600);
+        assert_eq!(VIDIOC_REQBUFS as u64, 0xc014_5608);
+        assert_eq!(VIDIOC_EXPBUF as u64, 0xc040_5610);
+        assert_eq!(UDMABUF_CREATE as u64, 0x4018_7542);
     }
 }
