@@ -476,6 +476,25 @@ static pid_t client_owner(int debugfs, uint64_t id)
 	return 0;
 }
 
+/* Asserts that debugfs shows @pid (@who) as the owner of the client @id. */
+static void assert_owner(int debugfs, uint64_t id, pid_t pid, const char *who)
+{
+	pid_t owner = client_owner(debugfs, id);
+
+	igt_assert_f(owner == pid,
+		     "client %llu is owned by pid %d, expected %d (%s)\n",
+		     (unsigned long long)id, owner, pid, who);
+}
+
+/* Asserts that debugfs does not show @pid (@who) as the owner. */
+static void assert_not_owner(int debugfs, uint64_t id, pid_t pid, const char *who)
+{
+	pid_t owner = client_owner(debugfs, id);
+
+	igt_assert_f(owner != pid, "client %llu is owned by pid %d (%s)\n",
+		     (unsigned long long)id, owner, who);
+}
+
 /*
  * Opens a new vgem render client and finds it in debugfs "clients": the one
  * line that is new and on the render node. Returns its fd, and its id.
@@ -537,7 +556,7 @@ static void test_no_pid_update(int fd)
 	 * master never changes, and render clients are never master.
 	 */
 	fd2 = open_listed_render_client(debugfs, &id);
-	igt_assert_eq(client_owner(debugfs, id), parent);
+	assert_owner(debugfs, id, parent, "the opener");
 
 	igt_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
 
@@ -549,18 +568,18 @@ static void test_no_pid_update(int fd)
 		received = recv_fd(sv[1]);
 		other = drm_open_driver_render(DRIVER_VGEM);
 
-		igt_assert_eq(client_owner(debugfs, id), parent);
+		assert_owner(debugfs, id, parent, "the opener");
 
 		/* Issued on the received file and naming it, both ways. */
 		igt_assert_eq_u64(file_same(received, received), SAME_ALL);
 		assert_same(received, other, DRM_FILE_SAME_DEVICE);
 		assert_same(received, fd, DRM_FILE_SAME_DEVICE);
 		igt_assert_eq(__file_same(received, -1, 0, NULL), -EBADF);
-		igt_assert_eq(client_owner(debugfs, id), parent);
+		assert_owner(debugfs, id, parent, "the opener");
 
 		/* The control: any other DRM ioctl takes the client over. */
 		control_ioctl(received);
-		igt_assert_eq(client_owner(debugfs, id), getpid());
+		assert_owner(debugfs, id, getpid(), "the child");
 
 		drm_close_driver(other);
 		close(received);
@@ -570,13 +589,13 @@ static void test_no_pid_update(int fd)
 	igt_waitchildren();
 
 	/* The child still owns it; comparing does not take it back either. */
-	igt_assert_neq(client_owner(debugfs, id), parent);
+	assert_not_owner(debugfs, id, parent, "the opener");
 	igt_assert_eq_u64(file_same(fd2, fd2), SAME_ALL);
 	assert_same(fd2, fd, DRM_FILE_SAME_DEVICE);
-	igt_assert_neq(client_owner(debugfs, id), parent);
+	assert_not_owner(debugfs, id, parent, "the opener");
 
 	control_ioctl(fd2);
-	igt_assert_eq(client_owner(debugfs, id), parent);
+	assert_owner(debugfs, id, parent, "the opener");
 
 	close(sv[1]);
 	close(sv[0]);
