@@ -326,7 +326,7 @@ fn setup_dma_rows(
             k,
             &format!("SAME_OBJECT: STORAGE udmabuf {size}"),
             format!(
-                "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on two UDMABUF_CREATE over the same {pages} page{} ({bytes} bytes) of one sealed memfd: STORAGE path, same_storage_udmabuf() memcmp()s both page arrays ({} bytes each), all equal; must answer exactly 0xc",
+                "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on two UDMABUF_CREATE over the same {pages} page{} ({bytes} bytes) of one sealed memfd: STORAGE path, same_storage_udmabuf() checks the first and last page, then memcmp()s both page arrays ({} bytes each) in chunks of up to 1024 pages with cond_resched() after each, all equal; must answer exactly 0xc",
                 if pages == 1 { "" } else { "s" },
                 pages * std::mem::size_of::<usize>()
             ),
@@ -356,7 +356,7 @@ fn setup_dma_rows(
     let mut diff = DmaRow::new(
         key::STORAGE_UDMABUF_DIFF,
         "SAME_OBJECT: STORAGE udmabuf 8 MiB, other memfd",
-        "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {fd = b}) on two 2048-page (8 MiB) udmabufs over two memfds: STORAGE path, same size, the page arrays differ from the first entry; must answer exactly STORAGE_COMPARED = 0x8".into(),
+        "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {fd = b}) on two 2048-page (8 MiB) udmabufs over two memfds: STORAGE path, same size, the first pages differ, so same_storage_udmabuf() returns before any memcmp(); must answer exactly STORAGE_COMPARED = 0x8".into(),
         uapi::DMA_BUF_STORAGE_COMPARED,
     );
     diff.pair = match (&udev, same_2048) {

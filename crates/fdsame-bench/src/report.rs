@@ -176,7 +176,7 @@ impl Report {
         }
         if let Some(d) = self.median(key::STORAGE_UDMABUF_DIFF) {
             out.push(format!(
-                "udmabuf, 2048 pages over two memfds (compared, different: memcmp() stops at the first page): {} ns = {} the same-memory 2048-page pair, {} the 1-page pair",
+                "udmabuf, 2048 pages over two memfds (compared, different: the first pages differ, and the compare stops there): {} ns = {} the same-memory 2048-page pair, {} the 1-page pair",
                 fmt_ns(d),
                 x(Some(d), self.median(key::STORAGE_UDMABUF_2048)),
                 x(Some(d), self.median(key::STORAGE_UDMABUF_1)),
