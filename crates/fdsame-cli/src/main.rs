@@ -1,58 +1,87 @@
 //! `fdsame`: are these two file descriptors the same thing? The command-line front end of
-//! the `fdsame` crate.
+//! the `fdsame` crate. See `fdsame --help`.
 
-use std::collections::BTreeMap;
-use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fdsame::{Answer, FdKind, Level, Mechanism, Sameness};
+use fdsame::{Answer, Level, Mechanism, Options};
 use serde_json::{json, Value};
 
-/// Exit codes a script can rely on.
+mod ps;
+mod resolve;
+
+use resolve::{Obtained, Resolved};
+
+/// Exit codes a script can rely on (`--help` lists them).
 mod exit {
-    /// Compared, and every asked level holds (`ps`: printed).
+    /// Compared, and every asked level holds (`ps`: printed, every named process inspected).
     pub const SAME: u8 = 0;
     /// Compared, and an asked level does not hold.
     pub const DIFFERENT: u8 = 1;
-    /// Usage error (clap uses 2 as well).
+    /// Usage error (clap's too).
     pub const USAGE: u8 = 2;
-    /// A file descriptor could not be opened or obtained (`ps`: a named process could not
-    /// be inspected).
+    /// A file descriptor could not be obtained (`ps`: a named process, or a descriptor of
+    /// one, could not be inspected).
     pub const NO_FD: u8 = 3;
     /// The kernel could not answer: an asked level is unknown, or the forced mechanism is
-    /// unavailable or failed.
+    /// unavailable, refused or failed.
     pub const UNKNOWN: u8 = 4;
+    /// The answer could not be written to standard output (closed, full, broken pipe).
+    pub const OUTPUT: u8 = 5;
+    /// A bug: fdsame panicked (reported, never a crash).
+    pub const INTERNAL: u8 = 70;
 }
 
 const AFTER_HELP: &str = "\
 ARGUMENTS A and B:
-  A path (/dev/dri/card0, /dev/dri/renderD128, any file) is opened O_RDWR|O_CLOEXEC, or
-  O_RDONLY when that fails: every path is a new open, so two paths are never the same file.
-  /proc/PID/fd/N (PID may be `self`) is the very descriptor N of process PID, obtained with
-  pidfd_open + pidfd_getfd: the same open file description, not a new open. That needs
-  PTRACE_MODE_ATTACH_REALCREDS over PID (same user and no Yama restriction, or
-  CAP_SYS_PTRACE). A path named `ps` must be written ./ps.
+  /proc/self/fd/N, /dev/fd/N, /dev/stdin and every other name of a descriptor of the
+  caller (fdsame's own descriptor N, inherited) is that very descriptor, whatever fdsame
+  opens itself; a descriptor the caller does not hold is an error (exit 3).
+  /proc/PID/fd/N of another process is its descriptor N, obtained with pidfd_open +
+  pidfd_getfd: the same open file description, not a new open. That needs
+  PTRACE_MODE_ATTACH_REALCREDS over PID (the same user and no Yama restriction, or
+  CAP_SYS_PTRACE).
+  Any other path is looked up with O_PATH and never opened (a FIFO, a tty, a watchdog is
+  not opened: nothing blocks, nothing happens to the device), except a DRM device node,
+  which is opened O_RDWR|O_NONBLOCK (O_RDONLY when refused) so that the DRM ioctl can be
+  issued on it. A path is a new open: never the same file, DRM client or dma-buf as
+  anything. A path named `ps` must be written ./ps.
 
-LEVELS (--level, repeatable; default: file):
-  file            the same open file description (dup, fork, SCM_RIGHTS, pidfd_getfd)
-  drm-client      the same DRM client (struct drm_file): GEM handles valid on both
-  drm-device      the same DRM device, any node (card or render), any open
-  dma-buf-object  the same dma-buf
+SIDE EFFECTS:
+  No DRM ioctl is issued on another process's descriptor (on kernels that update a DRM
+  client's owner on DRM ioctls, that would attribute the client to fdsame). Such a
+  descriptor is answered by side-effect-free sources: fstat, F_DUPFD_QUERY, kcmp,
+  /proc/self/fdinfo (drm-client-id), sysfs, DMA_BUF_IOCTL_SAME_OBJECT (a dma-buf has no
+  owner), and DRM_IOCTL_FILE_SAME issued on the other descriptor when that one is a DRM
+  node of the caller's own or opened by fdsame. `ps` reads /proc/PID/fd, fdinfo and
+  links, stats targets with AT_STATX_DONT_SYNC (a stuck network mount does not hang it)
+  and obtains only DRM and dma-buf descriptors.
+
+LEVELS (--level, repeatable; default: file; names, short names and case as you like):
+  file             the same open file description (dup, fork, SCM_RIGHTS, pidfd_getfd)
+  drm-client       the same DRM client (struct drm_file): GEM handles valid on both
+  drm-device       the same DRM device, any node (card or render), any open
+  dma-buf-object   the same dma-buf
+  dma-buf-storage  the same memory behind two dma-bufs, as their exporter compares it
   Levels that do not apply to the kinds of file are `different`.
 
 MECHANISMS (--mechanism; default: the best this kernel has, in this order):
-  drm-ioctl, dma-buf-ioctl, f-dupfd-query, kcmp, epoll, fstat, sysfs
+  drm-ioctl, dma-buf-ioctl, f-dupfd-query, kcmp, epoll, fstat, fdinfo, sysfs
 
 EXIT STATUS:
-  0  compared, and every asked level is the same (ps: printed)
+  0  compared, and every asked level is the same (ps: printed, every named process
+     inspected)
   1  compared, and an asked level is different
   2  usage error (also: a --mechanism that cannot compare these kinds of file)
-  3  a file descriptor could not be opened or obtained (ps: a named process could not be
-     inspected)
+  3  a file descriptor could not be obtained: no such file, a descriptor the caller does
+     not hold, no such process, pidfd_getfd refused (ps: a named process or one of its
+     descriptors could not be inspected)
   4  the kernel could not answer: an asked level is unknown, or the forced mechanism is
-     unavailable on this kernel or failed
+     unavailable on this kernel, refused to this process, or failed
+  5  the answer could not be written to standard output (closed, full, broken pipe)
+  70 internal error (a bug in fdsame; please report it)
 
 EXAMPLES:
   fdsame /dev/dri/card0 /dev/dri/renderD128 --level drm-device
@@ -61,11 +90,11 @@ EXAMPLES:
       do these processes share a DRM client (GEM handles)?
   fdsame /proc/1234/fd/12 /proc/1234/fd/15 --level dma-buf-object --json
       the same dma-buf? JSON for scripts
-  fdsame --mechanism kcmp /proc/self/fd/0 /proc/self/fd/1
+  fdsame --mechanism kcmp /dev/stdin /dev/stdout
       is stdin the same open file as stdout? by kcmp only
   fdsame ps 1234
-      the DRM and dma-buf descriptors of process 1234, grouped
-  fdsame ps --json
+      the DRM devices, clients and dma-bufs of process 1234
+  fdsame --json ps
       the same for every process this user may inspect";
 
 #[derive(Parser, Debug)]
@@ -74,23 +103,22 @@ EXAMPLES:
     version,
     about = "Are these two file descriptors the same thing? DRM and dma-buf aware.",
     after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 struct Cli {
-    /// First file: a path, or /proc/PID/fd/N.
+    /// First file: a descriptor (/proc/PID/fd/N, /dev/fd/N) or a path.
     #[arg(required = true)]
-    a: Option<String>,
-    /// Second file: a path, or /proc/PID/fd/N.
+    a: Option<OsString>,
+    /// Second file: a descriptor (/proc/PID/fd/N, /dev/fd/N) or a path.
     #[arg(required = true)]
-    b: Option<String>,
+    b: Option<OsString>,
     /// A level that must hold for exit status 0 (repeatable).
     #[arg(long = "level", short = 'l', value_parser = parse_level)]
     levels: Vec<Level>,
     /// Use this mechanism only.
     #[arg(long, short = 'm', value_parser = parse_mechanism)]
     mechanism: Option<Mechanism>,
-    /// Print JSON.
+    /// Print JSON (before or after the subcommand).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -99,481 +127,274 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The DRM and dma-buf descriptors of processes, grouped by identity.
+    /// The DRM devices with their clients and the dma-bufs with their exporter, size and
+    /// holders, of every process (or of the PIDs given); never blocks.
     Ps {
-        /// Process ids (default: every process visible in /proc).
+        /// Process ids (default: every process in /proc).
+        #[arg(value_parser = parse_pid)]
         pids: Vec<i32>,
     },
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
-    let norm = s.replace('_', "-");
-    Level::ALL
-        .into_iter()
-        .find(|l| {
-            l.name() == norm
-                || (norm == "client" && *l == Level::DrmClient)
-                || (norm == "device" && *l == Level::DrmDevice)
-                || (norm == "object" && *l == Level::DmaBufObject)
-        })
-        .ok_or_else(|| {
-            let names: Vec<_> = Level::ALL.iter().map(|l| l.name()).collect();
-            format!("unknown level {s:?}; one of: {}", names.join(", "))
-        })
+    s.parse::<Level>().map_err(|e| e.to_string())
 }
 
 fn parse_mechanism(s: &str) -> Result<Mechanism, String> {
     s.parse::<Mechanism>().map_err(|e| e.to_string())
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let code = match cli.command {
-        Some(Command::Ps { ref pids }) => ps(pids, cli.json),
-        None => {
-            let (Some(a), Some(b)) = (&cli.a, &cli.b) else {
-                eprintln!("fdsame: two files to compare, or a subcommand; see --help");
-                return ExitCode::from(exit::USAGE);
-            };
-            let levels = if cli.levels.is_empty() {
-                vec![Level::File]
-            } else {
-                cli.levels.clone()
-            };
-            compare_cmd(a, b, &levels, cli.mechanism, cli.json)
+/// A process id: a decimal number from 1 to 2^31 - 1 (the kernel's pid_t; pid_max is at
+/// most 4194304).
+fn parse_pid(s: &str) -> Result<i32, String> {
+    let bad = || format!("{s:?} is not a process id: a number from 1 to {}", i32::MAX);
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match s.parse::<i32>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(bad()),
+    }
+}
+
+/// Which of descriptors 0, 1, 2 were open when the process started: recorded before Rust's
+/// runtime opens `/dev/null` on closed standard descriptors, so that `/proc/self/fd/1` with
+/// a closed stdout is "not held", and output to a closed stdout is an error.
+static STD_OPEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0b111);
+
+#[used]
+#[link_section = ".init_array"]
+static RECORD_STD_FDS: extern "C" fn() = record_std_fds;
+
+extern "C" fn record_std_fds() {
+    let mut bits = 0;
+    for fd in 0..3 {
+        // SAFETY: F_GETFD takes no argument and touches no memory.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            bits |= 1 << fd;
         }
-    };
+    }
+    STD_OPEN.store(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the caller handed this process descriptor `fd` (0, 1, 2: as recorded at start).
+pub(crate) fn caller_holds(fd: i32) -> bool {
+    if (0..3).contains(&fd) {
+        return STD_OPEN.load(std::sync::atomic::Ordering::Relaxed) & (1 << fd) != 0;
+    }
+    fd >= 0 && rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).is_ok()
+}
+
+/// Writes to stderr without ever panicking (a closed or full stderr is ignored).
+pub(crate) fn warn(msg: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "fdsame: {msg}");
+}
+
+/// What a command produced: the text for stdout, and the exit code.
+pub(crate) struct Outcome {
+    pub out: String,
+    pub code: u8,
+}
+
+/// Writes `out` to stdout; an error (closed, full, broken pipe) is reported, exit 5.
+fn emit(out: &str, code: u8) -> u8 {
+    if out.is_empty() {
+        return code;
+    }
+    if STD_OPEN.load(std::sync::atomic::Ordering::Relaxed) & 2 == 0 {
+        warn("cannot write the answer: standard output is closed");
+        return exit::OUTPUT;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => code,
+        Err(e) => {
+            warn(format_args!("cannot write the answer to standard output: {e}"));
+            exit::OUTPUT
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug: report it as one, with a documented exit code, never as a crash.
+    std::panic::set_hook(Box::new(|info| {
+        warn(format_args!(
+            "internal error (a bug in fdsame, please report it): {info}"
+        ));
+    }));
+    let code = std::panic::catch_unwind(run).unwrap_or(exit::INTERNAL);
     ExitCode::from(code)
 }
 
-/// Where a descriptor came from.
-struct Obtained {
-    fd: OwnedFd,
-    how: &'static str,
-}
-
-/// `/proc/PID/fd/N` → (PID, N); `self` is this process.
-fn parse_proc_fd(s: &str) -> Option<(i32, i32)> {
-    let rest = s.strip_prefix("/proc/")?;
-    let mut parts = rest.trim_end_matches('/').split('/');
-    let pid = match parts.next()? {
-        "self" => rustix::process::getpid().as_raw_nonzero().get(),
-        p => p.parse().ok()?,
-    };
-    if parts.next()? != "fd" {
-        return None;
-    }
-    let fd = parts.next()?.parse().ok()?;
-    if parts.next().is_some() {
-        return None;
-    }
-    Some((pid, fd))
-}
-
-const PTRACE_HINT: &str = "pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS over the process: \
-    the same user and no Yama ptrace restriction, or CAP_SYS_PTRACE";
-
-/// Descriptor `fd` of process `pid`, the same open file description (pidfd_getfd).
-fn getfd(pid: i32, fd: i32) -> Result<OwnedFd, String> {
-    let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| format!("bad pid {pid}"))?;
-    let pidfd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
-        .map_err(|e| format!("pidfd_open({pid}): {}", io::Error::from(e)))?;
-    rustix::process::pidfd_getfd(&pidfd, fd, rustix::process::PidfdGetfdFlags::empty()).map_err(|e| {
-        let err = io::Error::from(e);
-        match e {
-            rustix::io::Errno::PERM | rustix::io::Errno::ACCESS => {
-                format!("pidfd_getfd(pid {pid}, fd {fd}): {err}: {PTRACE_HINT}")
-            }
-            rustix::io::Errno::NOSYS => format!(
-                "pidfd_getfd(pid {pid}, fd {fd}): {err}: this kernel lacks pidfd_getfd (Linux 5.6), \
-                 and opening /proc/{pid}/fd/{fd} would make a new open, not the same file"
-            ),
-            _ => format!("pidfd_getfd(pid {pid}, fd {fd}): {err}"),
+fn run() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let text = e.render().to_string();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => emit(&text, exit::SAME),
+                _ => {
+                    let _ = e.print(); // to stderr, coloured only on a terminal; errors ignored
+                    exit::USAGE
+                }
+            };
         }
-    })
+    };
+    let o = match cli.command {
+        Some(Command::Ps { ref pids }) => {
+            if !cli.levels.is_empty() || cli.mechanism.is_some() {
+                warn("--level and --mechanism do not apply to ps");
+                return exit::USAGE;
+            }
+            ps::run(pids, cli.json)
+        }
+        None => {
+            let (Some(a), Some(b)) = (&cli.a, &cli.b) else {
+                warn("two files to compare, or a subcommand; see --help");
+                return exit::USAGE;
+            };
+            let mut levels: Vec<Level> = vec![];
+            for l in &cli.levels {
+                if !levels.contains(l) {
+                    levels.push(*l);
+                }
+            }
+            if levels.is_empty() {
+                levels.push(Level::File);
+            }
+            compare_cmd(a, b, &levels, cli.mechanism, cli.json)
+        }
+    };
+    emit(&o.out, o.code)
 }
 
-fn obtain(arg: &str) -> Result<Obtained, String> {
-    if let Some((pid, fd)) = parse_proc_fd(arg) {
-        return getfd(pid, fd).map(|fd| Obtained {
-            fd,
-            how: "pidfd_getfd",
-        });
-    }
-    use rustix::fs::{open, Mode, OFlags};
-    let base = OFlags::CLOEXEC | OFlags::NOCTTY;
-    match open(arg, base | OFlags::RDWR, Mode::empty()) {
-        Ok(fd) => Ok(Obtained {
-            fd,
-            how: "open O_RDWR",
-        }),
-        Err(_) => open(arg, base | OFlags::RDONLY, Mode::empty())
-            .map(|fd| Obtained {
-                fd,
-                how: "open O_RDONLY",
-            })
-            .map_err(|e| format!("open {arg}: {}", io::Error::from(e))),
-    }
-}
-
-fn kind_name(k: FdKind) -> &'static str {
-    match k {
-        FdKind::Drm { .. } => "drm",
-        FdKind::DmaBuf => "dma-buf",
-        FdKind::Path => "o-path",
-        _ => "other",
-    }
-}
-
-fn levels_json(s: &Sameness) -> Value {
+fn levels_json(s: &fdsame::Sameness) -> Value {
     let mut m = serde_json::Map::new();
-    for l in Level::ALL {
+    for &l in Level::ALL {
         m.insert(l.name().to_owned(), json!(s.level(l).name()));
     }
     Value::Object(m)
 }
 
-fn compare_cmd(a: &str, b: &str, levels: &[Level], mech: Option<Mechanism>, as_json: bool) -> u8 {
-    let fail = |code: u8, msg: String| {
-        if as_json {
-            println!("{}", json!({ "error": msg, "exit": code }));
-        }
-        eprintln!("fdsame: {msg}");
-        code
+/// An error of the compare command: the message on stderr, JSON on stdout when asked.
+fn failure(code: u8, msg: String, as_json: bool) -> Outcome {
+    warn(&msg);
+    let out = if as_json {
+        format!("{}\n", json!({ "error": msg, "exit": code }))
+    } else {
+        String::new()
     };
-    let oa = match obtain(a) {
-        Ok(o) => o,
-        Err(e) => return fail(exit::NO_FD, e),
+    Outcome { out, code }
+}
+
+fn compare_cmd(
+    a: &OsString,
+    b: &OsString,
+    levels: &[Level],
+    mech: Option<Mechanism>,
+    as_json: bool,
+) -> Outcome {
+    // Names of the caller's descriptors first, before fdsame opens anything of its own.
+    let ra = resolve::classify(a);
+    let rb = resolve::classify(b);
+    let (oa, ob) = match resolve::obtain_pair(a, ra, b, rb) {
+        Ok(pair) => pair,
+        Err(msg) => return failure(exit::NO_FD, msg, as_json),
     };
-    let ob = match obtain(b) {
-        Ok(o) => o,
-        Err(e) => return fail(exit::NO_FD, e),
-    };
-    let r = match mech {
-        Some(m) => fdsame::compare_with(&oa.fd, &ob.fd, m),
-        None => fdsame::compare(&oa.fd, &ob.fd),
-    };
-    let s = match r {
+    let mut opts = Options::new().foreign(oa.foreign, ob.foreign);
+    if let Some(m) = mech {
+        opts = opts.mechanism(m);
+    }
+    let s = match opts.compare(&oa.fd, &ob.fd) {
         Ok(s) => s,
         Err(e) => {
-            let code = match fdsame::Error::from_io(&e).map(|e| e.kind()) {
-                Some(fdsame::ErrorKind::NotApplicable) => exit::USAGE,
+            let code = match e.kind() {
+                fdsame::ErrorKind::NotApplicable => exit::USAGE,
                 _ => exit::UNKNOWN,
             };
-            return fail(code, e.to_string());
+            return failure(code, e.to_string(), as_json);
         }
     };
     let answers: Vec<Answer> = levels.iter().map(|l| s.level(*l)).collect();
     let code = if answers.contains(&Answer::Different) {
         exit::DIFFERENT
-    } else if answers.contains(&Answer::Unknown) {
+    } else if answers.iter().any(|a| *a != Answer::Same) {
         exit::UNKNOWN
     } else {
         exit::SAME
     };
+    let asked: Vec<&str> = levels.iter().map(|l| l.name()).collect();
+    let mut out = String::new();
     if as_json {
-        let side = |arg: &str, o: &Obtained, k: FdKind| json!({ "arg": arg, "obtained_by": o.how, "kind": kind_name(k), "kind_detail": k.to_string() });
+        let side = |arg: &OsString, o: &Obtained| {
+            json!({
+                "arg": arg.to_string_lossy(),
+                "obtained_by": o.how,
+                "kind": o.kind_name(),
+                "kind_detail": o.kind_detail(),
+                "target": o.target,
+                "foreign": o.foreign,
+                "pid": o.pid,
+                "fd": o.fd_number,
+            })
+        };
         let v = json!({
-            "a": side(a, &oa, s.kinds[0]),
-            "b": side(b, &ob, s.kinds[1]),
+            "a": side(a, &oa),
+            "b": side(b, &ob),
             "levels": levels_json(&s),
             "mechanism": s.mechanism.map(|m| m.name()),
+            "client_mechanism": s.client_mechanism.map(|m| m.name()),
             "device_mechanism": s.device_mechanism.map(|m| m.name()),
-            "asked": levels.iter().map(|l| l.name()).collect::<Vec<_>>(),
+            "forced_mechanism": mech.map(|m| m.name()),
+            "asked": asked,
             "holds": code == exit::SAME,
             "exit": code,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+        out = format!("{v:#}\n");
     } else {
-        println!("A: {a} ({}, {})", s.kinds[0], oa.how);
-        println!("B: {b} ({}, {})", s.kinds[1], ob.how);
-        for l in Level::ALL {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "A: {} ({})", a.to_string_lossy(), oa.describe());
+        let _ = writeln!(out, "B: {} ({})", b.to_string_lossy(), ob.describe());
+        for &l in Level::ALL {
             let mark = if levels.contains(&l) { "*" } else { " " };
-            println!("{mark} {:<15} {}", l.name(), s.level(l));
+            let _ = writeln!(out, "{mark} {:<16}{}", l.name(), s.level(l));
         }
-        match s.mechanism {
-            Some(m) => println!("answered by: {m}"),
-            None => println!("answered by: nothing could tell the file level on this kernel"),
+        match (s.mechanism, mech) {
+            (Some(m), _) => {
+                let _ = writeln!(out, "answered by: {m}");
+            }
+            (None, Some(m)) => {
+                let _ = writeln!(out, "answered by: nothing ({m} was asked and cannot tell the file level here)");
+            }
+            (None, None) => {
+                let _ = writeln!(out, "answered by: nothing could tell the file level on this kernel");
+            }
+        }
+        if let Some(m) = s.client_mechanism {
+            let _ = writeln!(out, "drm-client level by: {m}");
         }
         if let Some(m) = s.device_mechanism {
-            println!("drm-device level by: {m}");
+            let _ = writeln!(out, "drm-device level by: {m}");
         }
         let verdict = match code {
             exit::SAME => "same",
             exit::DIFFERENT => "not the same",
             _ => "unknown: the kernel cannot tell",
         };
-        let asked: Vec<_> = levels.iter().map(|l| l.name()).collect();
-        println!("verdict ({}): {verdict}", asked.join(", "));
+        let _ = writeln!(out, "verdict ({}): {verdict}", asked.join(", "));
     }
-    code
+    Outcome { out, code }
 }
 
-/// One DRM or dma-buf descriptor of a process.
-struct Entry {
-    pid: i32,
-    fd: i32,
-    path: String,
-    kind: FdKind,
-    file: OwnedFd,
-}
-
-impl Entry {
-    fn json(&self) -> Value {
-        json!({ "pid": self.pid, "fd": self.fd, "path": self.path })
-    }
-    fn label(&self) -> String {
-        format!("{}:{} ({})", self.pid, self.fd, self.path)
-    }
-}
-
-/// Partitions `items` by the equivalence `same` (union-find on every pair); `unknown`
-/// counts the pairs whose answer was unknown.
-fn partition(
-    items: &[usize],
-    mut same: impl FnMut(usize, usize) -> Answer,
-    unknown: &mut usize,
-) -> Vec<Vec<usize>> {
-    let mut parent: Vec<usize> = (0..items.len()).collect();
-    fn find(p: &mut [usize], x: usize) -> usize {
-        let mut r = x;
-        while p[r] != r {
-            r = p[r];
+/// What `Resolved` names, for messages.
+impl std::fmt::Display for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resolved::Own(n) => write!(f, "descriptor {n} of the caller"),
+            Resolved::Proc { pid, fd } => write!(f, "descriptor {fd} of process {pid}"),
+            Resolved::Path(p) => write!(f, "{}", p.display()),
         }
-        p[x] = r;
-        r
-    }
-    for i in 0..items.len() {
-        for j in i + 1..items.len() {
-            if find(&mut parent, i) == find(&mut parent, j) {
-                continue;
-            }
-            match same(items[i], items[j]) {
-                Answer::Same => {
-                    let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
-                    parent[rj] = ri;
-                }
-                Answer::Unknown => *unknown += 1,
-                Answer::Different => {}
-            }
-        }
-    }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, item) in items.iter().enumerate() {
-        let r = find(&mut parent, i);
-        groups.entry(r).or_default().push(*item);
-    }
-    groups.into_values().collect()
-}
-
-fn ps(pids: &[i32], as_json: bool) -> u8 {
-    // One descriptor per DRM/dma-buf descriptor of every process: raise the soft limit.
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut lim = getrlimit(Resource::Nofile);
-    lim.current = lim.maximum;
-    let _ = setrlimit(Resource::Nofile, lim);
-
-    let me = rustix::process::getpid().as_raw_nonzero().get();
-    let explicit = !pids.is_empty();
-    let pids: Vec<i32> = if explicit {
-        pids.to_vec()
-    } else {
-        let mut v: Vec<i32> = std::fs::read_dir("/proc")
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.retain(|p| *p != me);
-        v.sort_unstable();
-        v
-    };
-
-    let mut entries: Vec<Entry> = vec![];
-    let mut skipped: Vec<(i32, String)> = vec![];
-    for &pid in &pids {
-        let dir = format!("/proc/{pid}/fd");
-        let list = match std::fs::read_dir(&dir) {
-            Ok(l) => l,
-            // Exited since /proc was listed.
-            Err(e) if !explicit && e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-                    format!(": reading {dir} needs PTRACE_MODE_READ (same user, or CAP_SYS_PTRACE)")
-                } else {
-                    String::new()
-                };
-                skipped.push((pid, format!("{dir}: {e}{hint}")));
-                continue;
-            }
-        };
-        let mut fds: Vec<i32> = list
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        fds.sort_unstable();
-        for fd in fds {
-            let link = format!("{dir}/{fd}");
-            let Ok(target) = std::fs::read_link(&link) else {
-                continue;
-            };
-            let target = target.to_string_lossy().into_owned();
-            let is_buf = target.starts_with("/dmabuf:") || target == "anon_inode:dmabuf";
-            let is_drm = !is_buf
-                && rustix::fs::stat(link.as_str()).is_ok_and(|st| {
-                    rustix::fs::FileType::from_raw_mode(st.st_mode)
-                        == rustix::fs::FileType::CharacterDevice
-                        && rustix::fs::major(st.st_rdev) == fdsame::DRM_MAJOR
-                });
-            if !(is_buf || is_drm) {
-                continue;
-            }
-            match getfd(pid, fd) {
-                Ok(file) => {
-                    let kind = FdKind::of(file.as_fd()).unwrap_or(FdKind::Other);
-                    if kind.is_drm() || kind.is_dma_buf() {
-                        entries.push(Entry {
-                            pid,
-                            fd,
-                            path: target,
-                            kind,
-                            file,
-                        });
-                    }
-                }
-                Err(e) => {
-                    skipped.push((pid, e));
-                    break;
-                }
-            }
-        }
-    }
-
-    let cmp = |x: &Entry, y: &Entry| fdsame::compare(&x.file, &y.file);
-    let mut errors: Vec<String> = vec![];
-    let mut unknown = 0usize;
-    let level = |i: usize, j: usize, l: Level, errors: &mut Vec<String>| match cmp(
-        &entries[i],
-        &entries[j],
-    ) {
-        Ok(s) => s.level(l),
-        Err(e) => {
-            errors.push(format!(
-                "{} vs {}: {e}",
-                entries[i].label(),
-                entries[j].label()
-            ));
-            Answer::Unknown
-        }
-    };
-    let drm: Vec<usize> = (0..entries.len())
-        .filter(|i| entries[*i].kind.is_drm())
-        .collect();
-    let bufs: Vec<usize> = (0..entries.len())
-        .filter(|i| entries[*i].kind.is_dma_buf())
-        .collect();
-    let mut mechanisms = std::collections::BTreeSet::new();
-    for w in drm.windows(2).chain(bufs.windows(2)) {
-        if let Ok(s) = cmp(&entries[w[0]], &entries[w[1]]) {
-            mechanisms.extend(s.mechanism.map(|m| m.name()));
-            mechanisms.extend(s.device_mechanism.map(|m| m.name()));
-        }
-    }
-
-    // devices ⊇ clients ⊇ files
-    let mut devices = vec![];
-    for dev in partition(
-        &drm,
-        |i, j| level(i, j, Level::DrmDevice, &mut errors),
-        &mut unknown,
-    ) {
-        let mut clients = vec![];
-        for client in partition(
-            &dev,
-            |i, j| level(i, j, Level::DrmClient, &mut errors),
-            &mut unknown,
-        ) {
-            let files = partition(
-                &client,
-                |i, j| level(i, j, Level::File, &mut errors),
-                &mut unknown,
-            );
-            clients.push(files);
-        }
-        devices.push(clients);
-    }
-    let objects = partition(
-        &bufs,
-        |i, j| level(i, j, Level::DmaBufObject, &mut errors),
-        &mut unknown,
-    );
-
-    if as_json {
-        let e = |i: &usize| entries[*i].json();
-        let v = json!({
-            "drm_devices": devices.iter().map(|clients| json!({
-                "clients": clients.iter().map(|files| json!({
-                    "files": files.iter().map(|f| f.iter().map(e).collect::<Vec<_>>()).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "dma_bufs": objects.iter().map(|o| json!({ "fds": o.iter().map(e).collect::<Vec<_>>() })).collect::<Vec<_>>(),
-            "unknown_comparisons": unknown,
-            "mechanisms": mechanisms,
-            "errors": errors,
-            "skipped": skipped.iter().map(|(pid, why)| json!({ "pid": pid, "reason": why })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap());
-    } else {
-        if drm.is_empty() && bufs.is_empty() {
-            println!("no DRM or dma-buf file descriptors found");
-        }
-        for (d, clients) in devices.iter().enumerate() {
-            println!("DRM device #{}", d + 1);
-            for (c, files) in clients.iter().enumerate() {
-                println!("  client #{} (GEM handles shared)", c + 1);
-                for files in files {
-                    let labels: Vec<_> = files.iter().map(|i| entries[*i].label()).collect();
-                    let note = if files.len() > 1 {
-                        "  [one open file]"
-                    } else {
-                        ""
-                    };
-                    println!("    {}{note}", labels.join(", "));
-                }
-            }
-        }
-        for (o, fds) in objects.iter().enumerate() {
-            let labels: Vec<_> = fds.iter().map(|i| entries[*i].label()).collect();
-            println!("dma-buf #{}: {}", o + 1, labels.join(", "));
-        }
-        if !mechanisms.is_empty() {
-            println!(
-                "mechanisms: {}",
-                mechanisms.into_iter().collect::<Vec<_>>().join(", ")
-            );
-        }
-        if unknown > 0 {
-            println!("note: {unknown} comparisons were unknown on this kernel; such fds are listed apart");
-        }
-        for e in &errors {
-            eprintln!("fdsame: {e}");
-        }
-        if explicit || skipped.len() <= 5 {
-            for (pid, why) in &skipped {
-                eprintln!("fdsame: skipped pid {pid}: {why}");
-            }
-        } else {
-            eprintln!(
-                "fdsame: skipped {} processes that could not be inspected (first: pid {}: {}); {PTRACE_HINT}",
-                skipped.len(),
-                skipped[0].0,
-                skipped[0].1
-            );
-        }
-    }
-    if explicit && !skipped.is_empty() {
-        exit::NO_FD
-    } else {
-        exit::SAME
     }
 }
 
@@ -582,36 +403,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_fd_paths() {
-        assert_eq!(parse_proc_fd("/proc/12/fd/3"), Some((12, 3)));
-        let me = rustix::process::getpid().as_raw_nonzero().get();
-        assert_eq!(parse_proc_fd("/proc/self/fd/0"), Some((me, 0)));
-        assert_eq!(parse_proc_fd("/proc/12/fdinfo/3"), None);
-        assert_eq!(parse_proc_fd("/proc/12/fd/3/x"), None);
-        assert_eq!(parse_proc_fd("/dev/dri/card0"), None);
-    }
-
-    #[test]
-    fn levels_parse() {
-        assert_eq!(parse_level("drm-device"), Ok(Level::DrmDevice));
-        assert_eq!(parse_level("dma_buf_object"), Ok(Level::DmaBufObject));
-        assert!(parse_level("nope").unwrap_err().contains("drm-client"));
-    }
-
-    #[test]
-    fn partition_groups() {
-        let items = [0, 1, 2, 3];
-        let mut unknown = 0;
-        let g = partition(&items, |i, j| Answer::from(i % 2 == j % 2), &mut unknown);
-        assert_eq!(g, vec![vec![0, 2], vec![1, 3]]);
-        let g = partition(&items, |_, _| Answer::Unknown, &mut unknown);
-        assert_eq!(g.len(), 4);
-        assert_eq!(unknown, 6);
+    fn pids_parse() {
+        assert_eq!(parse_pid("1"), Ok(1));
+        assert_eq!(parse_pid("2147483647"), Ok(i32::MAX));
+        for bad in ["0", "-1", "2147483648", "99999999999", "", "1x", "+1"] {
+            let e = parse_pid(bad).unwrap_err();
+            assert!(e.contains("not a process id"), "{bad}: {e}");
+        }
     }
 
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_before_or_after_the_subcommand() {
+        for args in [
+            &["fdsame", "--json", "ps"][..],
+            &["fdsame", "ps", "--json"],
+            &["fdsame", "--json", "ps", "1"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(cli.json, "{args:?}");
+            assert!(matches!(cli.command, Some(Command::Ps { .. })), "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["fdsame", "--json", "./ps", "x"]).unwrap();
+        assert!(cli.command.is_none());
     }
 }

@@ -6,35 +6,42 @@ use std::os::fd::RawFd;
 
 use crate::Mechanism;
 
+/// `Result<T, fdsame::Error>`: what every comparison function of this crate returns.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// What went wrong, in broad strokes; see [`Error::kind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The mechanism does not exist on this kernel, or this process may not use it
-    /// (for example `kcmp(2)` answering `ENOSYS`, or `EPERM` under a seccomp sandbox).
+    /// The mechanism does not exist on this kernel (`ENOSYS`, `EINVAL` or `ENOTTY` from a
+    /// kernel without it), or this process may not use it (`EPERM`/`EACCES`: a seccomp
+    /// filter, a container, an LSM); [`Error::raw_os_error`] tells which.
     Unsupported,
-    /// The mechanism exists but cannot compare file descriptors of these kinds (for example
-    /// the DRM ioctl when neither descriptor is a DRM device file).
+    /// The mechanism cannot compare these descriptors: the DRM ioctl when neither is a DRM
+    /// device file of this process's own, a dma-buf ioctl without a dma-buf, sysfs without
+    /// two DRM device files, either ioctl on an `O_PATH` descriptor.
     NotApplicable,
-    /// A system call failed; [`Error::raw_os_error`] holds the errno.
+    /// A system call failed; [`Error::operation`] names it and [`Error::raw_os_error`] holds
+    /// the errno.
     Os,
 }
 
-/// An error that names the file descriptor, the operation and the mechanism that failed.
+/// An error that names the call that failed, its file descriptors, the mechanism it belongs
+/// to and the errno the kernel answered.
 ///
-/// Every public comparison function returns [`std::io::Result`]; its [`io::Error`] carries an
-/// `Error` as payload (see [`Error::from_io`]), its [`io::ErrorKind`] is the one of the errno,
-/// and [`raw_os_error`] gives the raw errno back.
+/// [`raw_os_error`](Error::raw_os_error) gives the errno, as rustix's `Errno` and
+/// [`io::Error::raw_os_error`] do. `Error` converts into [`io::Error`] (for `?` in functions
+/// returning `io::Result`) with the [`io::ErrorKind`] of its errno and itself as payload;
+/// [`Error::from_io`] and [`raw_os_error()`](crate::raw_os_error) get both back.
 ///
 /// ```
-/// use std::os::fd::AsFd;
 /// let (r, _w) = rustix::pipe::pipe()?;
 /// let file = std::fs::File::open("/")?;
 /// // The DRM ioctl cannot compare a pipe with a directory: neither is a DRM device file.
-/// let err = fdsame::compare_with(&r, &file, fdsame::Mechanism::DrmFileSameIoctl).unwrap_err();
-/// let e = fdsame::Error::from_io(&err).unwrap();
+/// let e = fdsame::compare_with(&r, &file, fdsame::Mechanism::DrmFileSameIoctl).unwrap_err();
 /// assert_eq!(e.kind(), fdsame::ErrorKind::NotApplicable);
 /// assert_eq!(e.mechanism(), Some(fdsame::Mechanism::DrmFileSameIoctl));
+/// assert_eq!(e.raw_os_error(), None); // no system call failed
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +60,7 @@ impl Error {
         op: &'static str,
         mechanism: Option<Mechanism>,
         fd: RawFd,
-        err: io::Error,
+        errno: rustix::io::Errno,
     ) -> Self {
         Error {
             kind: ErrorKind::Os,
@@ -61,20 +68,12 @@ impl Error {
             op,
             fd: Some(fd),
             other: None,
-            errno: err.raw_os_error(),
-            detail: if err.raw_os_error().is_none() {
-                Some(err.to_string())
-            } else {
-                None
-            },
+            errno: Some(errno.raw_os_error()),
+            detail: None,
         }
     }
 
-    pub(crate) fn unsupported(
-        mechanism: Mechanism,
-        errno: Option<i32>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn unsupported(mechanism: Mechanism, errno: Option<i32>) -> Self {
         Error {
             kind: ErrorKind::Unsupported,
             mechanism: Some(mechanism),
@@ -82,7 +81,7 @@ impl Error {
             fd: None,
             other: None,
             errno,
-            detail: Some(detail.into()),
+            detail: None,
         }
     }
 
@@ -108,8 +107,8 @@ impl Error {
     /// ```
     /// # let (r, _w) = rustix::pipe::pipe()?;
     /// # let file = std::fs::File::open("/")?;
-    /// let err = fdsame::compare_with(&r, &file, fdsame::Mechanism::Sysfs).unwrap_err();
-    /// assert_eq!(fdsame::Error::from_io(&err).unwrap().kind(), fdsame::ErrorKind::NotApplicable);
+    /// let e = fdsame::compare_with(&r, &file, fdsame::Mechanism::Sysfs).unwrap_err();
+    /// assert_eq!(e.kind(), fdsame::ErrorKind::NotApplicable);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn kind(&self) -> ErrorKind {
@@ -120,23 +119,21 @@ impl Error {
     ///
     /// ```
     /// # let (r, _w) = rustix::pipe::pipe()?;
-    /// let err = fdsame::compare_with(&r, &r, fdsame::Mechanism::DmaBufSameObjectIoctl).unwrap_err();
-    /// assert_eq!(
-    ///     fdsame::Error::from_io(&err).unwrap().mechanism(),
-    ///     Some(fdsame::Mechanism::DmaBufSameObjectIoctl)
-    /// );
+    /// let e = fdsame::compare_with(&r, &r, fdsame::Mechanism::DmaBufSameObjectIoctl).unwrap_err();
+    /// assert_eq!(e.mechanism(), Some(fdsame::Mechanism::DmaBufSameObjectIoctl));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn mechanism(&self) -> Option<Mechanism> {
         self.mechanism
     }
 
-    /// The system call or operation that failed, e.g. `"kcmp(KCMP_FILE)"` or `"fstat"`.
+    /// The system call that failed, as it is written in C: `"fcntl(F_GETFL)"`, `"fstat"`,
+    /// `"fstatfs"`, `"kcmp(KCMP_FILE)"`, `"ioctl(DRM_IOCTL_FILE_SAME)"`, `"epoll_create1"`...
     ///
     /// ```
     /// # let (r, _w) = rustix::pipe::pipe()?;
-    /// let err = fdsame::compare_with(&r, &r, fdsame::Mechanism::DrmFileSameIoctl).unwrap_err();
-    /// assert_eq!(fdsame::Error::from_io(&err).unwrap().operation(), "ioctl(DRM_IOCTL_FILE_SAME)");
+    /// let e = fdsame::compare_with(&r, &r, fdsame::Mechanism::DrmFileSameIoctl).unwrap_err();
+    /// assert_eq!(e.operation(), "ioctl(DRM_IOCTL_FILE_SAME)");
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn operation(&self) -> &'static str {
@@ -148,8 +145,8 @@ impl Error {
     /// ```
     /// # let (r, _w) = rustix::pipe::pipe()?;
     /// // Not a system call failure: no descriptor to blame.
-    /// let err = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs).unwrap_err();
-    /// assert_eq!(fdsame::Error::from_io(&err).unwrap().fd(), None);
+    /// let e = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs).unwrap_err();
+    /// assert_eq!(e.fd(), None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn fd(&self) -> Option<RawFd> {
@@ -160,33 +157,41 @@ impl Error {
     ///
     /// ```
     /// # let (r, w) = rustix::pipe::pipe()?;
-    /// let err = fdsame::compare_with(&r, &w, fdsame::Mechanism::Sysfs).unwrap_err();
-    /// let e = fdsame::Error::from_io(&err).unwrap();
-    /// assert!(e.other_fd().is_none() || e.fd().is_some());
+    /// let e = fdsame::compare_with(&r, &w, fdsame::Mechanism::Sysfs).unwrap_err();
+    /// assert_eq!(e.other_fd(), None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn other_fd(&self) -> Option<RawFd> {
         self.other
     }
 
-    /// The raw errno the kernel answered, if a system call failed.
+    /// The raw errno the kernel answered, if a system call failed (or a mechanism was found
+    /// missing by the errno it answered).
     ///
     /// ```
-    /// # let (r, _w) = rustix::pipe::pipe()?;
-    /// let err = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs).unwrap_err();
-    /// assert_eq!(fdsame::Error::from_io(&err).unwrap().raw_os_error(), None);
+    /// use std::os::fd::{AsRawFd, BorrowedFd};
+    /// let (r, _w) = rustix::pipe::pipe()?;
+    /// let closed = (1 << 20) + 11; // certainly not open
+    /// // SAFETY (of this example only): the kernel answers EBADF, nothing is touched.
+    /// let bad = unsafe { BorrowedFd::borrow_raw(closed) };
+    /// let e = fdsame::compare(&r, bad).unwrap_err();
+    /// assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+    /// assert_eq!(e.operation(), "fcntl(F_GETFL)");
+    /// assert_eq!(e.fd(), Some(closed));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         self.errno
     }
 
-    /// The `Error` inside an [`io::Error`] returned by this crate, if there is one.
+    /// The `Error` inside an [`io::Error`] made from one, if there is one.
     ///
     /// ```
     /// # let (r, _w) = rustix::pipe::pipe()?;
-    /// let err = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs).unwrap_err();
-    /// assert!(fdsame::Error::from_io(&err).is_some());
+    /// let e: std::io::Error = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs)
+    ///     .unwrap_err()
+    ///     .into();
+    /// assert!(fdsame::Error::from_io(&e).is_some());
     /// assert!(fdsame::Error::from_io(&std::io::Error::other("x")).is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -194,28 +199,47 @@ impl Error {
         err.get_ref().and_then(|e| e.downcast_ref::<Error>())
     }
 
-    fn io_kind(&self) -> io::ErrorKind {
+    /// The [`io::ErrorKind`] of this error: the one of its errno for [`ErrorKind::Os`],
+    /// [`io::ErrorKind::Unsupported`] or [`io::ErrorKind::PermissionDenied`] for
+    /// [`ErrorKind::Unsupported`], [`io::ErrorKind::InvalidInput`] for
+    /// [`ErrorKind::NotApplicable`].
+    ///
+    /// ```
+    /// # let (r, _w) = rustix::pipe::pipe()?;
+    /// let e = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs).unwrap_err();
+    /// assert_eq!(e.io_kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
         match (self.kind, self.errno) {
+            (ErrorKind::Unsupported, Some(libc::EPERM | libc::EACCES)) => {
+                io::ErrorKind::PermissionDenied
+            }
             (ErrorKind::Unsupported, _) => io::ErrorKind::Unsupported,
             (ErrorKind::NotApplicable, _) => io::ErrorKind::InvalidInput,
             (ErrorKind::Os, Some(errno)) => io::Error::from_raw_os_error(errno).kind(),
             (ErrorKind::Os, None) => io::ErrorKind::Other,
         }
     }
+
+    /// Whether the errno says the process was refused the call (`EPERM`, `EACCES`) rather
+    /// than the kernel lacking it.
+    fn refused(&self) -> bool {
+        matches!(self.errno, Some(libc::EPERM | libc::EACCES))
+    }
 }
 
-/// The raw errno of an [`io::Error`] returned by this crate: the one the kernel answered.
-///
-/// Looks at [`io::Error::raw_os_error`] first, then inside the [`Error`] payload.
+/// The raw errno of an [`io::Error`]: [`io::Error::raw_os_error`], or the one of the
+/// [`Error`] inside it.
 ///
 /// ```
-/// use std::os::fd::AsFd;
-/// let f = std::fs::File::open("/")?;
-/// // A negative "other" descriptor: the kernel answers EBADF.
-/// let err = fdsame::sys::f_dupfd_query_raw(f.as_fd(), -1).unwrap_err();
-/// if fdsame::Mechanism::FDupfdQuery.probe() == fdsame::Availability::Available {
-///     assert_eq!(fdsame::raw_os_error(&err), Some(libc::EBADF));
-/// }
+/// let (r, _w) = rustix::pipe::pipe()?;
+/// let err: std::io::Error = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs)
+///     .unwrap_err()
+///     .into();
+/// assert_eq!(fdsame::raw_os_error(&err), None);
+/// let ebadf = std::io::Error::from_raw_os_error(libc::EBADF);
+/// assert_eq!(fdsame::raw_os_error(&ebadf), Some(libc::EBADF));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn raw_os_error(err: &io::Error) -> Option<i32> {
@@ -229,7 +253,10 @@ impl fmt::Display for Error {
             write!(f, "{m}: ")?;
         }
         match self.kind {
-            ErrorKind::Unsupported => write!(f, "not available on this kernel")?,
+            ErrorKind::Unsupported if self.refused() => {
+                write!(f, "{} is refused to this process", self.op)?
+            }
+            ErrorKind::Unsupported => write!(f, "{} is not available on this kernel", self.op)?,
             ErrorKind::NotApplicable => write!(f, "cannot compare these file descriptors")?,
             ErrorKind::Os => write!(f, "{} failed", self.op)?,
         }
@@ -244,6 +271,12 @@ impl fmt::Display for Error {
         }
         if let Some(errno) = self.errno {
             write!(f, ": {}", io::Error::from_raw_os_error(errno))?;
+            if self.kind == ErrorKind::Unsupported && self.refused() {
+                write!(
+                    f,
+                    " (a seccomp filter, a container or an LSM forbids it)"
+                )?;
+            }
         }
         Ok(())
     }
@@ -252,8 +285,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<Error> for io::Error {
-    /// Wraps the error, with the [`io::ErrorKind`] of its errno; [`raw_os_error`] and
-    /// [`Error::from_io`] get the errno and the error back.
+    /// Wraps the error, with its [`io_kind`](Error::io_kind); [`raw_os_error()`](crate::raw_os_error)
+    /// and [`Error::from_io`] get the errno and the error back.
     fn from(e: Error) -> io::Error {
         io::Error::new(e.io_kind(), e)
     }

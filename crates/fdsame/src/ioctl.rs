@@ -5,6 +5,13 @@
 //! without the series, [`drm_file_same()`] fails with `EINVAL` (an unknown DRM core ioctl) and
 //! [`dma_buf_same_object()`] with `ENOTTY`. Both refuse an `O_PATH` `other` with `EBADF`
 //! (series v2; v1 answered 0).
+//!
+//! Issue [`drm_file_same()`] only on a DRM device file of this process's own: on kernels that
+//! update a DRM file's owner on DRM ioctls (Linux 6.7+, `drm_file_update_pid()`), any DRM
+//! ioctl issued on another process's descriptor (obtained with `pidfd_getfd`) would make this
+//! process its owner; series v2 exempts `DRM_IOCTL_FILE_SAME` (`DRM_NO_PID_UPDATE`), other
+//! kernels may not. `other` may be anyone's: it is only looked up. The dma-buf ioctl has no
+//! such effect (a dma-buf has no owner).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -50,6 +57,10 @@ pub fn drm_file_same(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Result<u6
 /// pass a closed, negative or `O_PATH` descriptor (`EBADF`) or nonzero flags (`EINVAL`,
 /// checked before `other` is looked up).
 ///
+/// Nodes and permissions: as [`drm_file_same()`] (any node, render included; no master, no
+/// authentication; `DRM_NO_PID_UPDATE`). Errors: those of [`drm_file_same()`], plus `EINVAL`
+/// for any nonzero `flags` (no flag is defined).
+///
 /// ```no_run
 /// use std::os::fd::AsFd;
 /// let card = std::fs::File::open("/dev/dri/card0")?;
@@ -75,7 +86,11 @@ pub fn drm_file_same_raw(fd: BorrowedFd<'_>, other: RawFd, flags: u32) -> io::Re
 }
 
 /// `DRM_IOCTL_FILE_SAME` with an argument pointer of the caller's choosing, so that tests
-/// can check that a bad pointer gives `EFAULT`. Returns the ioctl's return value.
+/// can check that a bad pointer gives `EFAULT`. Returns the ioctl's return value (0).
+///
+/// Nodes and permissions: as [`drm_file_same()`]. Errors: `EFAULT` when `arg` cannot be read
+/// or written (`drm_ioctl()` copies the struct in and out), then those of
+/// [`drm_file_same_raw()`].
 ///
 /// # Safety
 ///
@@ -135,6 +150,8 @@ pub fn dma_buf_same_object(fd: BorrowedFd<'_>, other: BorrowedFd<'_>) -> io::Res
 /// a closed, negative or `O_PATH` descriptor gives `EBADF`, nonzero flags `EINVAL` (checked
 /// first).
 ///
+/// Permissions: as [`dma_buf_same_object()`]: none beyond holding both descriptors.
+///
 /// ```no_run
 /// use std::os::fd::{AsFd, OwnedFd};
 /// # fn get_dma_buf() -> OwnedFd { unimplemented!() }
@@ -163,7 +180,10 @@ pub fn dma_buf_same_object_raw(fd: BorrowedFd<'_>, other: RawFd, flags: u32) -> 
 }
 
 /// `DMA_BUF_IOCTL_SAME_OBJECT` with an argument pointer of the caller's choosing (`EFAULT`
-/// tests). Returns the ioctl's return value.
+/// tests). Returns the ioctl's return value (0).
+///
+/// Permissions: as [`dma_buf_same_object()`]. Errors: `EFAULT` when `arg` cannot be read or
+/// written, then those of [`dma_buf_same_object_raw()`].
 ///
 /// # Safety
 ///

@@ -2,10 +2,14 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
 use rustix::fs::{fcntl_getfl, fstat, fstatfs, major, minor, FileType, OFlags};
+
+use crate::Error;
 
 /// The character major of DRM device nodes (`DRM_MAJOR`).
 pub const DRM_MAJOR: u32 = 226;
@@ -16,6 +20,7 @@ pub const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
 
 /// The kind of node of a DRM device file, from its minor number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DrmNodeType {
     /// `/dev/dri/cardN` (minors 0–63).
     Primary,
@@ -53,15 +58,18 @@ impl FdKind {
     /// Finds out what `fd` refers to: `fcntl(F_GETFL)` for `O_PATH`, `fstat` for DRM device
     /// files (character major 226), `fstatfs` for dma-bufs (`DMA_BUF_MAGIC`; for kernels
     /// before 5.3, an anonymous inode whose `/proc/self/fd` link reads `anon_inode:dmabuf`).
+    /// Nothing else is done to the file: no ioctl, no read; safe on any descriptor, another
+    /// process's included.
+    ///
+    /// Errors: [`Error`] naming the call that failed (`EBADF`: `fd` is not open).
     ///
     /// ```
-    /// use std::os::fd::AsFd;
     /// let (r, _w) = rustix::pipe::pipe()?;
-    /// assert_eq!(fdsame::FdKind::of(r.as_fd())?, fdsame::FdKind::Other);
-    /// # Ok::<(), std::io::Error>(())
+    /// assert_eq!(fdsame::FdKind::of(&r)?, fdsame::FdKind::Other);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn of(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
-        Ok(identify(fd)?.kind)
+    pub fn of(fd: impl AsFd) -> Result<FdKind, Error> {
+        Ok(identify(fd.as_fd())?.kind)
     }
 
     /// Whether this is a DRM device file.
@@ -102,57 +110,107 @@ impl fmt::Display for FdKind {
     }
 }
 
-/// The kind of a descriptor plus the `fstat` identity used by the `Fstat` mechanism.
-#[derive(Debug, Clone, Copy)]
+/// The kind of a descriptor plus the `fstat` identity used by the `Fstat` mechanism and the
+/// grouping keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Identity {
     pub kind: FdKind,
     /// `(st_dev, st_ino)`.
     pub inode: (u64, u64),
+    /// `st_size`: the size of a dma-buf (its inode's size is the buffer's).
+    pub size: u64,
+    /// A dma-buf on the dma-buf file system (Linux 5.3+): its inode is its own, so the
+    /// inode number is a key of the dma-buf. Before 5.3 every dma-buf shared one anonymous
+    /// inode.
+    pub own_inode: bool,
 }
 
-pub(crate) fn identify(fd: BorrowedFd<'_>) -> io::Result<Identity> {
-    let fl = fcntl_getfl(fd)?;
-    let st = fstat(fd)?;
-    let inode = (st.st_dev, st.st_ino);
-    if fl.contains(OFlags::PATH) {
-        return Ok(Identity {
-            kind: FdKind::Path,
-            inode,
-        });
-    }
-    let ft = FileType::from_raw_mode(st.st_mode);
-    if ft == FileType::CharacterDevice && major(st.st_rdev) == DRM_MAJOR {
-        let minor = minor(st.st_rdev);
-        let node = match minor {
-            0..=63 => DrmNodeType::Primary,
-            64..=127 => DrmNodeType::Control,
-            128..=255 => DrmNodeType::Render,
-            _ => DrmNodeType::Other,
-        };
-        return Ok(Identity {
-            kind: FdKind::Drm {
-                major: DRM_MAJOR,
-                minor,
-                node,
-            },
-            inode,
-        });
-    }
-    if ft != FileType::CharacterDevice && ft != FileType::BlockDevice && ft != FileType::Directory {
-        let f_type = fstatfs(fd)?.f_type as i64;
-        if f_type == DMA_BUF_MAGIC
-            || (f_type == ANON_INODE_FS_MAGIC && anon_inode_name(fd).as_deref() == Some("dmabuf"))
+/// `st_dev` of the dma-buf file system, once seen (0: not yet). The kernel mounts it once
+/// (`kern_mount` in `dma_buf_init()`), so one `st_dev` for every dma-buf of its lifetime.
+static DMA_BUF_DEV: AtomicU64 = AtomicU64::new(0);
+
+/// The kind last seen at each descriptor number (modulo the table size): a hint of which
+/// ioctl to try first, never an answer. See `chain::fast`.
+static HINTS: [AtomicU8; 1024] = [const { AtomicU8::new(HINT_NONE) }; 1024];
+pub(crate) const HINT_NONE: u8 = 0;
+pub(crate) const HINT_DRM: u8 = 1;
+pub(crate) const HINT_DMA_BUF: u8 = 2;
+const HINT_OTHER: u8 = 3;
+
+pub(crate) fn hint(fd: BorrowedFd<'_>) -> u8 {
+    HINTS[fd.as_raw_fd() as usize % HINTS.len()].load(Ordering::Relaxed)
+}
+
+fn set_hint(fd: BorrowedFd<'_>, kind: FdKind) {
+    let h = match kind {
+        FdKind::Drm { .. } => HINT_DRM,
+        FdKind::DmaBuf => HINT_DMA_BUF,
+        _ => HINT_OTHER,
+    };
+    HINTS[fd.as_raw_fd() as usize % HINTS.len()].store(h, Ordering::Relaxed);
+}
+
+/// `fcntl(F_GETFL)` for `O_PATH`, `fstat` for the inode and DRM device files, `fstatfs`
+/// (only for a file that may be a dma-buf on a file system not seen yet) for dma-bufs, and
+/// for kernels before 5.3 the `/proc/self/fd` link of an anonymous inode. Errors name the
+/// call that failed.
+pub(crate) fn identify(fd: BorrowedFd<'_>) -> Result<Identity, Error> {
+    let raw = fd.as_raw_fd();
+    let fl = fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", None, raw, e))?;
+    let st = fstat(fd).map_err(|e| Error::os("fstat", None, raw, e))?;
+    let id = |kind, own_inode| Identity {
+        kind,
+        inode: (st.st_dev, st.st_ino),
+        size: st.st_size as u64,
+        own_inode,
+    };
+    let ident = if fl.contains(OFlags::PATH) {
+        id(FdKind::Path, false)
+    } else {
+        let ft = FileType::from_raw_mode(st.st_mode);
+        if ft == FileType::CharacterDevice && major(st.st_rdev) == DRM_MAJOR {
+            let minor = minor(st.st_rdev);
+            let node = match minor {
+                0..=63 => DrmNodeType::Primary,
+                64..=127 => DrmNodeType::Control,
+                128..=255 => DrmNodeType::Render,
+                _ => DrmNodeType::Other,
+            };
+            id(
+                FdKind::Drm {
+                    major: DRM_MAJOR,
+                    minor,
+                    node,
+                },
+                false,
+            )
+        } else if ft == FileType::CharacterDevice
+            || ft == FileType::BlockDevice
+            || ft == FileType::Directory
+            || ft == FileType::Fifo
+            || ft == FileType::Socket
         {
-            return Ok(Identity {
-                kind: FdKind::DmaBuf,
-                inode,
-            });
+            id(FdKind::Other, false)
+        } else if st.st_dev != 0 && st.st_dev == DMA_BUF_DEV.load(Ordering::Relaxed) {
+            id(FdKind::DmaBuf, true)
+        } else {
+            let f_type = fstatfs(fd)
+                .map_err(|e| Error::os("fstatfs", None, raw, e))?
+                .f_type as i64;
+            if f_type == DMA_BUF_MAGIC {
+                DMA_BUF_DEV.store(st.st_dev, Ordering::Relaxed);
+                id(FdKind::DmaBuf, true)
+            } else if f_type == ANON_INODE_FS_MAGIC
+                && anon_inode_name(fd).as_deref() == Some("dmabuf")
+            {
+                id(FdKind::DmaBuf, false)
+            } else {
+                id(FdKind::Other, false)
+            }
         }
-    }
-    Ok(Identity {
-        kind: FdKind::Other,
-        inode,
-    })
+    };
+    set_hint(fd, ident.kind);
+    Ok(ident)
 }
 
 /// `anon_inode:NAME` → `NAME`, from the `/proc/self/fd` link.
@@ -167,6 +225,29 @@ fn anon_inode_name(fd: BorrowedFd<'_>) -> Option<String> {
     )
 }
 
+/// `drm-client-id` of a DRM device file of this process, from `/proc/self/fdinfo/N`
+/// (`drm_show_fdinfo()`, drivers/gpu/drm/drm_file.c). The id is unique among every DRM
+/// client of the running kernel (a global counter), so it is a key of the client.
+///
+/// `Ok(None)`: the driver shows no DRM fdinfo (vgem, for one). `Err`: `/proc` cannot be
+/// read (not mounted: `ENOENT`; no descriptor left: `EMFILE`).
+pub(crate) fn drm_client_id(fd: BorrowedFd<'_>) -> io::Result<Option<u64>> {
+    let text = fdinfo_text(fd)?;
+    Ok(fdinfo_field(&text, "drm-client-id").and_then(|v| v.parse().ok()))
+}
+
+/// `/proc/self/fdinfo/N` of a descriptor of this process.
+pub(crate) fn fdinfo_text(fd: BorrowedFd<'_>) -> io::Result<String> {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+}
+
+/// The value of `key:` in fdinfo text (`key:\tvalue`, one per line).
+pub(crate) fn fdinfo_field<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k == key).then(|| v.trim())
+    })
+}
 /// The sysfs identity of a DRM device node: the canonical path of
 /// `/sys/dev/char/MAJ:MIN/device`, the device the DRM device belongs to. A card node and a
 /// render node of one DRM device share it (libdrm's `drmDevicesEqual` and drm-rs' `DrmNode`

@@ -2,7 +2,9 @@
 //! `kcmp(KCMP_FILE)` and Mesa's epoll trick.
 //!
 //! Like [`crate::ioctl`], these are raw: the errno is the kernel's
-//! ([`std::io::Error::raw_os_error`] is set), and nothing is cached.
+//! ([`std::io::Error::raw_os_error`] is always set on failure), nothing is cached, and every
+//! one is side-effect free on the files compared (the epoll trick creates and closes an epoll
+//! instance and a descriptor of its own; polling a DRM file or a dma-buf changes nothing).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -51,9 +53,8 @@ pub fn f_dupfd_query_raw(a: BorrowedFd<'_>, b: RawFd) -> io::Result<bool> {
         0 => Ok(false),
         1 => Ok(true),
         r if r < 0 => Err(io::Error::last_os_error()),
-        r => Err(io::Error::other(format!(
-            "fcntl(F_DUPFD_QUERY) answered {r}"
-        ))),
+        // Not an answer F_DUPFD_QUERY gives.
+        _ => Err(io::Error::from_raw_os_error(libc::EPROTO)),
     }
 }
 
@@ -77,6 +78,7 @@ pub fn kcmp_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<bool> {
     kcmp_file_raw(a.as_raw_fd(), b.as_raw_fd())
 }
 
+
 /// [`kcmp_file`] with raw descriptors, for tests.
 ///
 /// ```
@@ -84,6 +86,33 @@ pub fn kcmp_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<bool> {
 /// assert!(matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOSYS | libc::EPERM)));
 /// ```
 pub fn kcmp_file_raw(a: RawFd, b: RawFd) -> io::Result<bool> {
+    kcmp_order_raw(a, b).map(|o| o == std::cmp::Ordering::Equal)
+}
+
+/// `kcmp(getpid(), getpid(), KCMP_FILE, a, b)` as an ordering: `Equal` when `a` and `b` are
+/// the same open file description; otherwise `Less` or `Greater` by an order the kernel keeps
+/// for the life of its boot (the two `struct file` pointers, obfuscated by a per-boot
+/// bijection: `kcmp_ptr()` in kernel/kcmp.c). The order is total and consistent, so
+/// descriptors can be sorted by it: the grouping API finds equal files in `O(n log n)` calls.
+///
+/// Errors: as [`kcmp_file`].
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use std::cmp::Ordering;
+/// let (r, w) = rustix::pipe::pipe()?;
+/// if let Ok(o) = fdsame::sys::kcmp_order(r.as_fd(), w.as_fd()) {
+///     assert_ne!(o, Ordering::Equal);
+///     assert_eq!(fdsame::sys::kcmp_order(w.as_fd(), r.as_fd())?, o.reverse());
+///     assert_eq!(fdsame::sys::kcmp_order(r.as_fd(), r.as_fd())?, Ordering::Equal);
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn kcmp_order(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<std::cmp::Ordering> {
+    kcmp_order_raw(a.as_raw_fd(), b.as_raw_fd())
+}
+
+fn kcmp_order_raw(a: RawFd, b: RawFd) -> io::Result<std::cmp::Ordering> {
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     // SAFETY: kcmp with KCMP_FILE takes integers only and touches no memory of ours.
     let r = unsafe {
@@ -97,11 +126,12 @@ pub fn kcmp_file_raw(a: RawFd, b: RawFd) -> io::Result<bool> {
         )
     };
     match r {
-        // 0: equal; 1, 2: ordered (less, greater); 3: not equal, order unknown.
-        0 => Ok(true),
-        1..=3 => Ok(false),
+        // 0: equal; 1: less; 2: greater (kcmp_ptr() never answers 3 for KCMP_FILE).
+        0 => Ok(std::cmp::Ordering::Equal),
+        1 => Ok(std::cmp::Ordering::Less),
+        2 => Ok(std::cmp::Ordering::Greater),
         r if r < 0 => Err(io::Error::last_os_error()),
-        r => Err(io::Error::other(format!("kcmp answered {r}"))),
+        _ => Err(io::Error::from_raw_os_error(libc::EPROTO)),
     }
 }
 
@@ -133,21 +163,29 @@ pub fn kcmp_file_raw(a: RawFd, b: RawFd) -> io::Result<bool> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn epoll_same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<Option<bool>> {
-    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-    let mut n = fcntl_dupfd_cloexec(a, 0)?;
+    epoll_same_file_op(a, b).map_err(|(_, e)| e.into())
+}
+
+/// [`epoll_same_file`], with the name of the call that failed.
+pub(crate) fn epoll_same_file_op(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+) -> Result<Option<bool>, (&'static str, Errno)> {
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| ("epoll_create1", e))?;
+    let mut n = fcntl_dupfd_cloexec(a, 0).map_err(|e| ("fcntl(F_DUPFD_CLOEXEC)", e))?;
     let data = epoll::EventData::new_u64(0);
     match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
         Ok(()) => {}
         // Not pollable; or (EBADF, `n` being valid) an O_PATH descriptor: cannot tell.
         Err(Errno::PERM) | Err(Errno::BADF) => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(("epoll_ctl(EPOLL_CTL_ADD)", e)),
     }
-    dup2(b, &mut n)?;
+    dup2(b, &mut n).map_err(|e| ("dup2", e))?;
     match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
         Err(Errno::EXIST) => Ok(Some(true)),
         Ok(()) => Ok(Some(false)),
         // `b` cannot be polled (or is O_PATH), `a` can: not the same file.
         Err(Errno::PERM) | Err(Errno::BADF) => Ok(Some(false)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(("epoll_ctl(EPOLL_CTL_ADD)", e)),
     }
 }

@@ -1,0 +1,534 @@
+//! The answers: [`Answer`] per [`Level`], gathered in a [`Sameness`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::mechanism::{normalize, squash};
+use crate::uapi::*;
+use crate::{FdKind, Mechanism};
+
+/// The answer about one level.
+///
+/// Match with a wildcard arm: a later version may tell more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Answer {
+    /// The level holds.
+    Same,
+    /// The level does not hold (or does not apply to these kinds of file).
+    Different,
+    /// Nothing available on this kernel, to this process, can tell.
+    Unknown,
+}
+
+impl Answer {
+    /// `Some(true)`, `Some(false)` or `None`.
+    ///
+    /// ```
+    /// assert_eq!(fdsame::Answer::Unknown.known(), None);
+    /// assert_eq!(fdsame::Answer::Same.known(), Some(true));
+    /// ```
+    pub fn known(self) -> Option<bool> {
+        match self {
+            Answer::Same => Some(true),
+            Answer::Different => Some(false),
+            Answer::Unknown => None,
+        }
+    }
+
+    /// From a bit of a kernel result.
+    pub(crate) fn bit(bits: u64, bit: u64) -> Answer {
+        Answer::from(bits & bit != 0)
+    }
+
+    /// The name used in messages and JSON: `same`, `different`, `unknown`.
+    ///
+    /// ```
+    /// assert_eq!(fdsame::Answer::Different.name(), "different");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Answer::Same => "same",
+            Answer::Different => "different",
+            Answer::Unknown => "unknown",
+        }
+    }
+}
+
+impl From<bool> for Answer {
+    fn from(b: bool) -> Answer {
+        if b {
+            Answer::Same
+        } else {
+            Answer::Different
+        }
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A level of sameness; see the [crate documentation](crate).
+///
+/// New kernels may compare more: match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Level {
+    /// The same open file description.
+    File,
+    /// The same DRM client (`struct drm_file`).
+    DrmClient,
+    /// The same DRM device (`struct drm_device`).
+    DrmDevice,
+    /// The same dma-buf (`struct dma_buf`).
+    DmaBufObject,
+    /// The same memory behind two dma-bufs (`DMA_BUF_SAME_STORAGE`, answered only when the
+    /// kernel set `DMA_BUF_STORAGE_COMPARED`).
+    DmaBufStorage,
+}
+
+impl Level {
+    /// Every level, from the finest to the coarsest of each family.
+    pub const ALL: &'static [Level] = &[
+        Level::File,
+        Level::DrmClient,
+        Level::DrmDevice,
+        Level::DmaBufObject,
+        Level::DmaBufStorage,
+    ];
+
+    /// The name used in messages, JSON and on the command line: `file`, `drm-client`,
+    /// `drm-device`, `dma-buf-object`, `dma-buf-storage`.
+    ///
+    /// ```
+    /// use fdsame::Level;
+    /// assert_eq!(Level::DrmClient.name(), "drm-client");
+    /// // Parsing takes the name, the short alias or the variant, in any case, `-` or `_`:
+    /// for s in ["drm-client", "DRM_CLIENT", "client", "DrmClient"] {
+    ///     assert_eq!(s.parse::<Level>().unwrap(), Level::DrmClient);
+    /// }
+    /// assert_eq!("FILE".parse::<Level>().unwrap(), Level::File);
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::File => "file",
+            Level::DrmClient => "drm-client",
+            Level::DrmDevice => "drm-device",
+            Level::DmaBufObject => "dma-buf-object",
+            Level::DmaBufStorage => "dma-buf-storage",
+        }
+    }
+
+    /// The short alias [`FromStr`] takes: the name without its family (`client`,
+    /// `device`, `object`, `storage`; `file` is its own).
+    pub fn alias(self) -> &'static str {
+        match self {
+            Level::File => "file",
+            Level::DrmClient => "client",
+            Level::DrmDevice => "device",
+            Level::DmaBufObject => "object",
+            Level::DmaBufStorage => "storage",
+        }
+    }
+
+    /// Whether the level applies to descriptors of this kind: the file level to every kind,
+    /// the DRM levels to DRM device files, the dma-buf levels to dma-bufs. Two descriptors
+    /// are `Different` at a level that does not apply to one of them.
+    ///
+    /// ```
+    /// use fdsame::{FdKind, Level};
+    /// assert!(Level::File.applies_to(FdKind::Path));
+    /// assert!(!Level::DmaBufObject.applies_to(FdKind::Other));
+    /// ```
+    pub fn applies_to(self, kind: FdKind) -> bool {
+        match self {
+            Level::File => true,
+            Level::DrmClient | Level::DrmDevice => kind.is_drm(),
+            Level::DmaBufObject | Level::DmaBufStorage => kind.is_dma_buf(),
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error of parsing a [`Level`] name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseLevelError(String);
+
+impl fmt::Display for ParseLevelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown level {:?}; one of:", self.0)?;
+        for l in Level::ALL {
+            write!(f, " {l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseLevelError {}
+
+impl FromStr for Level {
+    type Err = ParseLevelError;
+
+    /// The [`name`](Level::name), the [`alias`](Level::alias) or the variant's name, in any
+    /// case, with `-` or `_` between words: the same rules as for [`Mechanism`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = normalize(s);
+        let flat = squash(s);
+        Level::ALL
+            .iter()
+            .copied()
+            .find(|l| l.name() == norm || l.alias() == norm || squash(&format!("{l:?}")) == flat)
+            .ok_or_else(|| ParseLevelError(s.to_owned()))
+    }
+}
+
+/// How two file descriptors are the same; see the [crate documentation](crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Sameness {
+    /// The same open file description.
+    pub file: Answer,
+    /// The same DRM client (`struct drm_file`): GEM handles valid on both.
+    pub drm_client: Answer,
+    /// The same DRM device (`struct drm_device`).
+    pub drm_device: Answer,
+    /// The same dma-buf (`struct dma_buf`).
+    pub dma_buf_object: Answer,
+    /// The same memory behind two dma-bufs: the same pages, at the same offset, for the same
+    /// length, as their exporter knows it. `Same` for one dma-buf; for two different dma-bufs
+    /// `Same` or `Different` only when their exporter compared the storage
+    /// (`DMA_BUF_STORAGE_COMPARED`), otherwise `Unknown`. `Different` when either descriptor
+    /// is not a dma-buf.
+    pub dma_buf_storage: Answer,
+    /// The mechanism that answered the file level (and, for the two ioctls, every level
+    /// they report); `None` when nothing could tell the file level, even when a mechanism
+    /// was forced.
+    pub mechanism: Option<Mechanism>,
+    /// The mechanism that answered the DRM client level when neither the ioctl nor an
+    /// inference from the file level did ([`Mechanism::Fdinfo`]).
+    pub client_mechanism: Option<Mechanism>,
+    /// The mechanism that answered the DRM device level when neither the ioctl nor an
+    /// inference did ([`Mechanism::Fstat`] or [`Mechanism::Sysfs`]).
+    pub device_mechanism: Option<Mechanism>,
+}
+
+impl Sameness {
+    /// The answer about one level.
+    ///
+    /// ```
+    /// let (r, _w) = rustix::pipe::pipe()?;
+    /// let s = fdsame::compare(&r, &r)?;
+    /// assert_eq!(s.level(fdsame::Level::File), s.file);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn level(&self, level: Level) -> Answer {
+        match level {
+            Level::File => self.file,
+            Level::DrmClient => self.drm_client,
+            Level::DrmDevice => self.drm_device,
+            Level::DmaBufObject => self.dma_buf_object,
+            Level::DmaBufStorage => self.dma_buf_storage,
+        }
+    }
+
+    /// The mechanism that answered `level`, if one did (levels that do not apply to these
+    /// kinds, or were inferred from another level, name the mechanism of that level).
+    ///
+    /// ```
+    /// let (r, w) = rustix::pipe::pipe()?;
+    /// let s = fdsame::compare(&r, &w)?;
+    /// assert_eq!(s.mechanism_of(fdsame::Level::File), s.mechanism);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mechanism_of(&self, level: Level) -> Option<Mechanism> {
+        match level {
+            Level::DrmClient => self.client_mechanism.or(self.mechanism),
+            Level::DrmDevice => self.device_mechanism.or(self.mechanism),
+            _ => self.mechanism,
+        }
+    }
+
+    /// Nothing known: every level unknown.
+    pub(crate) const UNKNOWN: Sameness = Sameness {
+        file: Answer::Unknown,
+        drm_client: Answer::Unknown,
+        drm_device: Answer::Unknown,
+        dma_buf_object: Answer::Unknown,
+        dma_buf_storage: Answer::Unknown,
+        mechanism: None,
+        client_mechanism: None,
+        device_mechanism: None,
+    };
+
+    /// What the kinds alone tell: levels that do not apply to these kinds are `Different`.
+    pub(crate) fn from_kinds(a: FdKind, b: FdKind) -> Sameness {
+        let na = |level: Level| {
+            if level.applies_to(a) && level.applies_to(b) {
+                Answer::Unknown
+            } else {
+                Answer::Different
+            }
+        };
+        Sameness {
+            file: Answer::Unknown,
+            drm_client: na(Level::DrmClient),
+            drm_device: na(Level::DrmDevice),
+            dma_buf_object: na(Level::DmaBufObject),
+            dma_buf_storage: na(Level::DmaBufStorage),
+            ..Sameness::UNKNOWN
+        }
+    }
+
+    /// The answer of `DRM_IOCTL_FILE_SAME` issued on a DRM device file about any descriptor:
+    /// complete without knowing the other's kind. A clear `DEVICE` bit means the other is a
+    /// DRM file of another device or no DRM file at all: different clients and devices either
+    /// way; the ioctl's own descriptor is no dma-buf.
+    pub(crate) fn from_drm_bits(bits: u64) -> Sameness {
+        Sameness {
+            file: Answer::bit(bits, DRM_FILE_SAME_FILE),
+            drm_client: Answer::bit(bits, DRM_FILE_SAME_CLIENT),
+            drm_device: Answer::bit(bits, DRM_FILE_SAME_DEVICE),
+            dma_buf_object: Answer::Different,
+            dma_buf_storage: Answer::Different,
+            mechanism: Some(Mechanism::DrmFileSameIoctl),
+            ..Sameness::UNKNOWN
+        }
+    }
+
+    /// The answer of `DMA_BUF_IOCTL_SAME_OBJECT` issued on a dma-buf about any descriptor.
+    /// `other_is_dma_buf` is needed only when the storage was not compared and the objects
+    /// differ: `None` there leaves the storage unknown (the caller finds out).
+    pub(crate) fn from_dma_buf_bits(bits: u64, other_is_dma_buf: Option<bool>) -> Sameness {
+        let object = Answer::bit(bits, DMA_BUF_SAME_OBJECT);
+        let storage = if bits & DMA_BUF_STORAGE_COMPARED != 0 {
+            Answer::bit(bits, DMA_BUF_SAME_STORAGE)
+        } else if object == Answer::Same {
+            // A kernel before series v2: one dma-buf is still the same storage.
+            Answer::Same
+        } else {
+            match other_is_dma_buf {
+                Some(true) | None => Answer::Unknown,
+                Some(false) => Answer::Different,
+            }
+        };
+        Sameness {
+            file: Answer::bit(bits, DMA_BUF_SAME_FILE),
+            drm_client: Answer::Different,
+            drm_device: Answer::Different,
+            dma_buf_object: object,
+            dma_buf_storage: storage,
+            mechanism: Some(Mechanism::DmaBufSameObjectIoctl),
+            ..Sameness::UNKNOWN
+        }
+    }
+
+    /// The sound inferences listed in the crate documentation.
+    pub(crate) fn infer(&mut self, a: FdKind, b: FdKind) {
+        let both_drm = a.is_drm() && b.is_drm();
+        let both_buf = a.is_dma_buf() && b.is_dma_buf();
+        if both_drm && self.drm_device == Answer::Different {
+            self.file = Answer::Different;
+            self.drm_client = Answer::Different;
+        }
+        // Same file => same client, so different clients => different files.
+        if both_drm && self.drm_client == Answer::Different {
+            self.file = Answer::Different;
+        }
+        match self.file {
+            Answer::Same => {
+                if both_drm {
+                    self.drm_client = Answer::Same;
+                    self.drm_device = Answer::Same;
+                }
+                if both_buf {
+                    self.dma_buf_object = Answer::Same;
+                }
+            }
+            Answer::Different => {
+                // One struct drm_file per open file description; one struct file per dma-buf.
+                if both_drm {
+                    self.drm_client = Answer::Different;
+                }
+                if both_buf {
+                    self.dma_buf_object = Answer::Different;
+                }
+            }
+            Answer::Unknown => {}
+        }
+        if both_drm && self.drm_client == Answer::Same {
+            self.drm_device = Answer::Same;
+        }
+        // One dma-buf is one struct file; a dma-buf is the same storage as itself.
+        if both_buf && self.dma_buf_object == Answer::Same {
+            self.file = Answer::Same;
+            self.dma_buf_storage = Answer::Same;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DrmNodeType, DRM_MAJOR};
+
+    const CARD: FdKind = FdKind::Drm {
+        major: DRM_MAJOR,
+        minor: 0,
+        node: DrmNodeType::Primary,
+    };
+    const RENDER: FdKind = FdKind::Drm {
+        major: DRM_MAJOR,
+        minor: 128,
+        node: DrmNodeType::Render,
+    };
+    use Answer::{Different as D, Same as S, Unknown as U};
+
+    #[test]
+    fn kinds_alone() {
+        let s = Sameness::from_kinds(CARD, FdKind::Other);
+        assert_eq!(
+            (s.file, s.drm_client, s.drm_device, s.dma_buf_object),
+            (U, D, D, D)
+        );
+        let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
+        assert_eq!(
+            (
+                s.drm_client,
+                s.drm_device,
+                s.dma_buf_object,
+                s.dma_buf_storage
+            ),
+            (D, D, U, U)
+        );
+        let s = Sameness::from_kinds(CARD, RENDER);
+        assert_eq!((s.drm_client, s.drm_device), (U, U));
+    }
+
+    #[test]
+    fn inferences() {
+        let infer = |mut s: Sameness, a, b| {
+            s.infer(a, b);
+            s
+        };
+        // Same file: every applicable level holds.
+        let s = infer(Sameness { file: S, ..Sameness::from_kinds(CARD, CARD) }, CARD, CARD);
+        assert_eq!((s.drm_client, s.drm_device), (S, S));
+        // Different files: different clients, the device stays unknown.
+        let s = infer(Sameness { file: D, ..Sameness::from_kinds(CARD, RENDER) }, CARD, RENDER);
+        assert_eq!((s.drm_client, s.drm_device), (D, U));
+        // Unknown file: nothing inferred about the client.
+        let s = infer(Sameness::from_kinds(CARD, CARD), CARD, CARD);
+        assert_eq!((s.file, s.drm_client), (U, U));
+        // Different devices: different files and clients.
+        let s = infer(
+            Sameness { drm_device: D, ..Sameness::from_kinds(CARD, RENDER) },
+            CARD,
+            RENDER,
+        );
+        assert_eq!((s.file, s.drm_client), (D, D));
+        // Different clients (drm-client-id): different files.
+        let s = infer(
+            Sameness { drm_client: D, ..Sameness::from_kinds(CARD, CARD) },
+            CARD,
+            CARD,
+        );
+        assert_eq!((s.file, s.drm_device), (D, U));
+        // Same client: same device; the file stays unknown.
+        let s = infer(
+            Sameness { drm_client: S, ..Sameness::from_kinds(CARD, CARD) },
+            CARD,
+            CARD,
+        );
+        assert_eq!((s.file, s.drm_device), (U, S));
+        // dma-bufs: object follows the file, and the file follows the object.
+        for f in [S, D] {
+            let k = FdKind::DmaBuf;
+            let s = infer(Sameness { file: f, ..Sameness::from_kinds(k, k) }, k, k);
+            assert_eq!(s.dma_buf_object, f);
+        }
+        let k = FdKind::DmaBuf;
+        let s = infer(Sameness { dma_buf_object: S, ..Sameness::from_kinds(k, k) }, k, k);
+        assert_eq!((s.file, s.dma_buf_storage), (S, S));
+    }
+
+    #[test]
+    fn ioctl_bits() {
+        let s = Sameness::from_drm_bits(DRM_FILE_SAME_DEVICE);
+        assert_eq!((s.file, s.drm_client, s.drm_device), (D, D, S));
+        // A DRM file against anything that is not a DRM file of its device: all different.
+        let s = Sameness::from_drm_bits(0);
+        assert_eq!(
+            (s.file, s.drm_device, s.dma_buf_object, s.dma_buf_storage),
+            (D, D, D, D)
+        );
+        let s = Sameness::from_dma_buf_bits(DMA_BUF_SAME_ALL, None);
+        assert_eq!((s.file, s.dma_buf_object, s.dma_buf_storage), (S, S, S));
+        assert_eq!(s.mechanism, Some(Mechanism::DmaBufSameObjectIoctl));
+        assert_eq!((s.drm_client, s.drm_device), (D, D));
+    }
+
+    #[test]
+    fn storage_bits() {
+        let both = |bits| {
+            let s = Sameness::from_dma_buf_bits(bits, Some(true));
+            (s.file, s.dma_buf_object, s.dma_buf_storage)
+        };
+        // Two dma-bufs of one exporter over the same memory (udmabuf, videobuf2).
+        assert_eq!(both(DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED), (D, D, S));
+        // Compared, different memory (or different sizes).
+        assert_eq!(both(DMA_BUF_STORAGE_COMPARED), (D, D, D));
+        // Not compared (different exporters, an exporter without same_storage): unknown.
+        assert_eq!(both(0), (D, D, U));
+        // SAME_STORAGE means nothing without COMPARED.
+        assert_eq!(both(DMA_BUF_SAME_STORAGE), (D, D, U));
+        // A kernel before series v2: one dma-buf is still its own storage.
+        assert_eq!(both(DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT), (S, S, S));
+        // A dma-buf against another kind of file: storage does not apply.
+        let s = Sameness::from_dma_buf_bits(0, Some(false));
+        assert_eq!((s.dma_buf_object, s.dma_buf_storage), (D, D));
+        let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::Path);
+        assert_eq!(s.dma_buf_storage, D);
+    }
+
+    #[test]
+    fn levels_have_names_aliases_and_parse_alike() {
+        let names: Vec<_> = Level::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(
+            names,
+            ["file", "drm-client", "drm-device", "dma-buf-object", "dma-buf-storage"]
+        );
+        for &l in Level::ALL {
+            for s in [
+                l.name().to_owned(),
+                l.name().to_ascii_uppercase(),
+                l.name().replace('-', "_"),
+                l.alias().to_owned(),
+                l.alias().to_ascii_uppercase(),
+                format!("{l:?}"),
+                format!(" {} ", l.name()),
+            ] {
+                assert_eq!(s.parse::<Level>(), Ok(l), "{s:?}");
+            }
+        }
+        for &m in Mechanism::ALL {
+            for s in [
+                m.name().to_owned(),
+                m.name().to_ascii_uppercase(),
+                m.name().replace('-', "_"),
+                format!("{m:?}"),
+            ] {
+                assert_eq!(s.parse::<Mechanism>(), Ok(m), "{s:?}");
+            }
+        }
+        let e = "nope".parse::<Level>().unwrap_err().to_string();
+        assert!(e.contains("dma-buf-storage"), "{e}");
+    }
+}
