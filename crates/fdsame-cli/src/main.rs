@@ -131,7 +131,7 @@ enum Command {
     /// holders, of every process (or of the PIDs given); never blocks.
     Ps {
         /// Process ids (default: every process in /proc).
-        #[arg(value_parser = parse_pid)]
+        #[arg(value_parser = parse_pid, allow_negative_numbers = true)]
         pids: Vec<i32>,
     },
 }
@@ -206,10 +206,15 @@ fn emit(out: &str, code: u8) -> u8 {
         return exit::OUTPUT;
     }
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => code,
         Err(e) => {
-            warn(format_args!("cannot write the answer to standard output: {e}"));
+            warn(format_args!(
+                "cannot write the answer to standard output: {e}"
+            ));
             exit::OUTPUT
         }
     }
@@ -365,10 +370,16 @@ fn compare_cmd(
                 let _ = writeln!(out, "answered by: {m}");
             }
             (None, Some(m)) => {
-                let _ = writeln!(out, "answered by: nothing ({m} was asked and cannot tell the file level here)");
+                let _ = writeln!(
+                    out,
+                    "answered by: nothing ({m} was asked and cannot tell the file level here)"
+                );
             }
             (None, None) => {
-                let _ = writeln!(out, "answered by: nothing could tell the file level on this kernel");
+                let _ = writeln!(
+                    out,
+                    "answered by: nothing could tell the file level on this kernel"
+                );
             }
         }
         if let Some(m) = s.client_mechanism {

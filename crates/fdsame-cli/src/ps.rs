@@ -21,8 +21,17 @@ use crate::{exit, Outcome};
 
 /// Link prefixes of files that are never DRM device nodes or dma-bufs: not `statx`ed.
 const PSEUDO: &[&str] = &[
-    "pipe:[", "socket:[", "anon_inode:", "net:[", "mnt:[", "cgroup:[", "ipc:[", "pid:[",
-    "time:[", "user:[", "uts:[",
+    "pipe:[",
+    "socket:[",
+    "anon_inode:",
+    "net:[",
+    "mnt:[",
+    "cgroup:[",
+    "ipc:[",
+    "pid:[",
+    "time:[",
+    "user:[",
+    "uts:[",
 ];
 
 /// A process looked at.
@@ -100,9 +109,11 @@ fn candidate(pid: i32, fd: i32, link: &str) -> Result<Option<Candidate>, String>
         AtFlags::STATX_DONT_SYNC,
         StatxFlags::TYPE,
     ) {
-        Ok(st) => Ok((FileType::from_raw_mode(st.stx_mode.into()) == FileType::CharacterDevice
-            && st.stx_rdev_major == fdsame::DRM_MAJOR)
-            .then_some(Candidate::Drm)),
+        Ok(st) => Ok(
+            (FileType::from_raw_mode(st.stx_mode.into()) == FileType::CharacterDevice
+                && st.stx_rdev_major == fdsame::DRM_MAJOR)
+                .then_some(Candidate::Drm),
+        ),
         Err(rustix::io::Errno::NOENT) => Ok(None), // closed meanwhile
         Err(e) => Err(permission_hint(&io::Error::from(e), "statx")),
     }
@@ -362,21 +373,27 @@ impl Report {
         for dev in devices.groups.iter().filter(|g| is_drm(g[0])) {
             let first = &entries[dev[0]];
             let mut nodes: BTreeSet<String> = BTreeSet::new();
+            // The DRM driver (fdinfo `drm-driver`), else the bus driver of the sysfs device.
             let mut driver: Option<String> = None;
             let mut sysfs: Option<String> = None;
             for &i in dev {
                 if let fdsame::FdKind::Drm { major, minor, .. } = set.kind(i) {
                     nodes.insert(format!("{} {major}:{minor}", entries[i].link));
                     if sysfs.is_none() {
-                        sysfs = std::fs::canonicalize(format!("/sys/dev/char/{major}:{minor}/device"))
-                            .ok()
-                            .map(|p| p.to_string_lossy().into_owned());
+                        sysfs =
+                            std::fs::canonicalize(format!("/sys/dev/char/{major}:{minor}/device"))
+                                .ok()
+                                .map(|p| p.to_string_lossy().into_owned());
                     }
                     if driver.is_none() {
                         driver = entries[i].fdinfo.get("drm-driver").cloned().or_else(|| {
-                            std::fs::read_link(format!("/sys/dev/char/{major}:{minor}/device/driver"))
-                                .ok()
-                                .and_then(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+                            std::fs::read_link(format!(
+                                "/sys/dev/char/{major}:{minor}/device/driver"
+                            ))
+                            .ok()
+                            .and_then(|p| {
+                                Some(format!("{} (sysfs)", p.file_name()?.to_string_lossy()))
+                            })
                         });
                     }
                 }
@@ -404,13 +421,21 @@ impl Report {
                 let memory: BTreeMap<&String, &String> = info
                     .iter()
                     .filter(|(k, _)| {
-                        ["drm-total-", "drm-resident-", "drm-shared-", "drm-active-", "drm-purgeable-"]
-                            .iter()
-                            .any(|p| k.starts_with(p))
+                        [
+                            "drm-total-",
+                            "drm-resident-",
+                            "drm-shared-",
+                            "drm-active-",
+                            "drm-purgeable-",
+                        ]
+                        .iter()
+                        .any(|p| k.starts_with(p))
                     })
                     .collect();
                 let h = holders(members);
-                let id = info.get("drm-client-id").and_then(|v| v.parse::<u64>().ok());
+                let id = info
+                    .get("drm-client-id")
+                    .and_then(|v| v.parse::<u64>().ok());
                 let cname = info.get("drm-client-name").cloned();
                 cl_json.push(json!({
                     "client_id": id,
@@ -452,8 +477,7 @@ impl Report {
         let mut buf_json = vec![];
         let mut total = 0u64;
         let mut shared = (0usize, 0u64);
-        let obj_groups: Vec<&Vec<usize>> =
-            objects.groups.iter().filter(|g| is_buf(g[0])).collect();
+        let obj_groups: Vec<&Vec<usize>> = objects.groups.iter().filter(|g| is_buf(g[0])).collect();
         let obj_index = |i: usize| obj_groups.iter().position(|g| g.contains(&i));
         if !obj_groups.is_empty() && !text.is_empty() {
             text.push('\n');
@@ -488,7 +512,8 @@ impl Report {
                         .collect()
                 })
                 .unwrap_or_default();
-            let storage_unknown = sg.is_some_and(|g| storage.undecided.iter().any(|c| c.contains(&g)));
+            let storage_unknown =
+                sg.is_some_and(|g| storage.undecided.iter().any(|c| c.contains(&g)));
             let exporter = info.get("exp_name").cloned();
             let name = info.get("name").cloned();
             buf_json.push(json!({
@@ -506,7 +531,12 @@ impl Report {
             if let Some(ino) = set.dma_buf_inode(first) {
                 let _ = write!(line, "inode {ino}, ");
             }
-            let _ = write!(line, "{}, exporter {}", human_size(size), exporter.as_deref().unwrap_or("?"));
+            let _ = write!(
+                line,
+                "{}, exporter {}",
+                human_size(size),
+                exporter.as_deref().unwrap_or("?")
+            );
             if let Some(n) = name.filter(|n| !n.is_empty()) {
                 let _ = write!(line, ", name {n:?}");
             }
@@ -515,7 +545,10 @@ impl Report {
             }
             let _ = writeln!(text, "{line}: {}", holders_text(&h));
             if !same_storage.is_empty() {
-                let list: Vec<String> = same_storage.iter().map(|x| format!("dma-buf {x}")).collect();
+                let list: Vec<String> = same_storage
+                    .iter()
+                    .map(|x| format!("dma-buf {x}"))
+                    .collect();
                 let _ = writeln!(text, "  same storage as {}", list.join(", "));
             }
         }
@@ -629,7 +662,11 @@ impl Report {
                 );
             }
             if not_inspected.len() > SHOWN {
-                let _ = writeln!(text, "  ... and {} more (--json lists all); {PTRACE_HINT}", not_inspected.len() - SHOWN);
+                let _ = writeln!(
+                    text,
+                    "  ... and {} more (--json lists all); {PTRACE_HINT}",
+                    not_inspected.len() - SHOWN
+                );
             }
         }
         if !mechs.is_empty() {
@@ -657,7 +694,13 @@ mod tests {
     fn pseudo_links_are_not_candidates() {
         let me = rustix::process::getpid().as_raw_nonzero().get();
         assert!(matches!(candidate(me, 0, "pipe:[12]"), Ok(None)));
-        assert!(matches!(candidate(me, 0, "/dmabuf:"), Ok(Some(Candidate::DmaBuf))));
-        assert!(matches!(candidate(me, 0, "anon_inode:dmabuf"), Ok(Some(Candidate::DmaBuf))));
+        assert!(matches!(
+            candidate(me, 0, "/dmabuf:"),
+            Ok(Some(Candidate::DmaBuf))
+        ));
+        assert!(matches!(
+            candidate(me, 0, "anon_inode:dmabuf"),
+            Ok(Some(Candidate::DmaBuf))
+        ));
     }
 }

@@ -174,10 +174,16 @@ impl Obtained {
         let what = match (self.file_type, self.pid, self.fd_number) {
             (Some(t), _, _) => format!("{t}; looked up with O_PATH, not opened"),
             (None, Some(pid), Some(n)) => {
-                format!("descriptor {n} of process {pid} by {}: {}, {}", self.how, self.target, self.kind)
+                format!(
+                    "descriptor {n} of process {pid} by {}: {}, {}",
+                    self.how, self.target, self.kind
+                )
             }
             (None, None, Some(n)) => {
-                format!("descriptor {n} of the caller: {}, {}", self.target, self.kind)
+                format!(
+                    "descriptor {n} of the caller: {}, {}",
+                    self.target, self.kind
+                )
             }
             _ => format!("{}, {}", self.kind, self.how),
         };
@@ -210,7 +216,8 @@ pub fn getfd(pidfd: BorrowedFd<'_>, pid: i32, fd: i32) -> Result<OwnedFd, String
 
 /// `pidfd_open(pid)`.
 pub fn pidfd(pid: i32) -> Result<OwnedFd, String> {
-    let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| format!("{pid} is not a process id"))?;
+    let p =
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| format!("{pid} is not a process id"))?;
     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| match e {
         Errno::SRCH => format!("no process {pid}"),
         _ => format!("pidfd_open({pid}): {}", std::io::Error::from(e)),
@@ -296,8 +303,12 @@ pub fn obtain_pair(
         // SAFETY: `n` is open (checked above, before anything was opened) and stays open: it
         // is the caller's, never closed here.
         let fd = unsafe { BorrowedFd::borrow_raw(n) };
-        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3)
-            .map_err(|e| format!("cannot duplicate descriptor {n}: {}", std::io::Error::from(e)))?;
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| {
+            format!(
+                "cannot duplicate descriptor {n}: {}",
+                std::io::Error::from(e)
+            )
+        })?;
         let mut o = Obtained::new(dup, "the caller's descriptor", false)?;
         o.fd_number = Some(n);
         Ok(o)
@@ -362,7 +373,15 @@ mod tests {
             classify(OsStr::new("/proc/1/fd/2")),
             Resolved::Proc { pid: 1, fd: 2 }
         );
-        for s in ["/proc/-1/fd/0", "/proc/self/fdinfo/0", "/dev/null", "", "/", "/proc/self/fd/", "/proc/self/fd/99999999999"] {
+        for s in [
+            "/proc/-1/fd/0",
+            "/proc/self/fdinfo/0",
+            "/dev/null",
+            "",
+            "/",
+            "/proc/self/fd/",
+            "/proc/self/fd/99999999999",
+        ] {
             assert_eq!(classify(OsStr::new(s)), Resolved::Path(s.into()), "{s}");
         }
     }

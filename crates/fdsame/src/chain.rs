@@ -4,9 +4,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use rustix::io::Errno;
 
-use crate::kind::{
-    drm_client_id, hint, identify, sysfs_device, Identity, HINT_DMA_BUF, HINT_DRM,
-};
+use crate::kind::{drm_client_id, hint, identify, sysfs_device, Identity, HINT_DMA_BUF, HINT_DRM};
 use crate::mechanism::State;
 use crate::{ioctl, sys, Answer, Availability, Error, FdKind, Mechanism, Options, Sameness};
 
@@ -107,10 +105,12 @@ pub(crate) fn compare_identified(
     opts: &Options,
     state: &State,
 ) -> Result<Sameness, Error> {
-    match opts.mechanism {
+    let mut s = match opts.mechanism {
         None => chain(a, b, ia, ib, opts.foreign, state),
         Some(m) => forced(a, b, ia, ib, m, opts.foreign, state),
-    }
+    }?;
+    storage_by_size(&mut s, ia, ib);
+    Ok(s)
 }
 
 /// The fast path: when the descriptor of the caller's own was a DRM device file or a dma-buf
@@ -118,7 +118,12 @@ pub(crate) fn compare_identified(
 /// ioctl alone answers (no `fcntl`, `fstat` or `fstatfs` first). The hint only chooses which
 /// ioctl to try: a descriptor number that now holds another kind of file refuses it
 /// (`ENOTTY`, `EBADF` for `O_PATH`) and the slow path answers. `None`: take the slow path.
-fn fast(a: BorrowedFd<'_>, b: BorrowedFd<'_>, foreign: [bool; 2], state: &State) -> Option<Sameness> {
+fn fast(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+    foreign: [bool; 2],
+    state: &State,
+) -> Option<Sameness> {
     let (x, y) = match foreign {
         [false, _] => (a, b),
         [true, false] => (b, a),
@@ -133,21 +138,27 @@ fn fast(a: BorrowedFd<'_>, b: BorrowedFd<'_>, foreign: [bool; 2], state: &State)
         {
             use crate::uapi::{DMA_BUF_SAME_OBJECT, DMA_BUF_STORAGE_COMPARED};
             let bits = ioctl::dma_buf_same_object(x, y).ok()?;
-            let other_is_dma_buf = if bits & (DMA_BUF_STORAGE_COMPARED | DMA_BUF_SAME_OBJECT) != 0 {
-                None // not needed
-            } else if hint(y) == HINT_DMA_BUF {
-                // The ioctl exists: ENOTTY on `y` means `y` is no dma-buf.
-                match ioctl::dma_buf_same_object(y, x) {
-                    Ok(_) => Some(true),
-                    Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Some(false),
-                    Err(_) => return None,
-                }
-            } else {
-                Some(identify(y).ok()?.kind.is_dma_buf())
-            };
-            Some(Sameness::from_dma_buf_bits(bits, other_is_dma_buf))
+            // Storage compared, or one dma-buf: complete. Otherwise the storage level needs
+            // the other's kind and both sizes: the slow path.
+            (bits & (DMA_BUF_STORAGE_COMPARED | DMA_BUF_SAME_OBJECT) != 0)
+                .then(|| Sameness::from_dma_buf_bits(bits, None))
         }
         _ => None,
+    }
+}
+
+/// Two dma-bufs of different sizes are different storage (the same pages, at the same
+/// offset, for the same length): known from `fstat` (a dma-buf's inode size is its size,
+/// Linux 5.3+) when the exporter did not compare.
+fn storage_by_size(s: &mut Sameness, ia: &Identity, ib: &Identity) {
+    if s.dma_buf_storage == Answer::Unknown
+        && ia.kind.is_dma_buf()
+        && ib.kind.is_dma_buf()
+        && ia.own_inode
+        && ib.own_inode
+        && ia.size != ib.size
+    {
+        s.dma_buf_storage = Answer::Different;
     }
 }
 
@@ -176,7 +187,10 @@ fn drm_ioctl(state: &State, x: BorrowedFd<'_>, y: BorrowedFd<'_>) -> Outcome<u64
 
 fn dma_buf_ioctl(state: &State, x: BorrowedFd<'_>, y: BorrowedFd<'_>) -> Outcome<u64> {
     guarded(state, Mechanism::DmaBufSameObjectIoctl, x, y, || {
-        op("ioctl(DMA_BUF_IOCTL_SAME_OBJECT)", ioctl::dma_buf_same_object(x, y))
+        op(
+            "ioctl(DMA_BUF_IOCTL_SAME_OBJECT)",
+            ioctl::dma_buf_same_object(x, y),
+        )
     })
 }
 
@@ -238,13 +252,28 @@ fn device_by_fstat(ia: &Identity, ib: &Identity) -> Answer {
 }
 
 /// The DRM device level by sysfs. `None`: no sysfs, or it could not be read now.
-fn device_by_sysfs(state: &State, a: BorrowedFd<'_>, ia: &Identity, ib: &Identity) -> Outcome<Answer> {
+fn device_by_sysfs(
+    state: &State,
+    a: BorrowedFd<'_>,
+    ia: &Identity,
+    ib: &Identity,
+) -> Outcome<Answer> {
     let m = Mechanism::Sysfs;
     if state.availability(m) == Availability::Unavailable {
         return Outcome::Missing(state.errno(m).unwrap_or(libc::ENOENT));
     }
-    let (FdKind::Drm { major: ma, minor: na, .. }, FdKind::Drm { major: mb, minor: nb, .. }) =
-        (ia.kind, ib.kind)
+    let (
+        FdKind::Drm {
+            major: ma,
+            minor: na,
+            ..
+        },
+        FdKind::Drm {
+            major: mb,
+            minor: nb,
+            ..
+        },
+    ) = (ia.kind, ib.kind)
     else {
         unreachable!("sysfs is only asked about DRM device files")
     };
@@ -259,7 +288,12 @@ fn device_by_sysfs(state: &State, a: BorrowedFd<'_>, ia: &Identity, ib: &Identit
         }
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let err = Error::os(m.call(), Some(m), a.as_raw_fd(), Errno::from_raw_os_error(errno));
+            let err = Error::os(
+                m.call(),
+                Some(m),
+                a.as_raw_fd(),
+                Errno::from_raw_os_error(errno),
+            );
             if e.kind() == std::io::ErrorKind::NotFound {
                 state.set_unavailable(m, errno);
                 Outcome::Missing(errno)
@@ -290,8 +324,13 @@ fn client_by_fdinfo(state: &State, a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Outc
         }
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let err = Error::os(m.call(), Some(m), a.as_raw_fd(), Errno::from_raw_os_error(errno))
-                .with_other(b.as_raw_fd());
+            let err = Error::os(
+                m.call(),
+                Some(m),
+                a.as_raw_fd(),
+                Errno::from_raw_os_error(errno),
+            )
+            .with_other(b.as_raw_fd());
             if e.kind() == std::io::ErrorKind::NotFound {
                 state.set_unavailable(m, errno);
                 Outcome::Missing(errno)
@@ -326,17 +365,29 @@ fn chain(
             }
         }
         if ia.kind.is_dma_buf() || ib.kind.is_dma_buf() {
-            let (x, y, other) = if ia.kind.is_dma_buf() { (a, b, ib) } else { (b, a, ia) };
+            let (x, y, other) = if ia.kind.is_dma_buf() {
+                (a, b, ib)
+            } else {
+                (b, a, ia)
+            };
             match dma_buf_ioctl(state, x, y) {
                 Outcome::Answer(bits) => {
-                    return Ok(Sameness::from_dma_buf_bits(bits, Some(other.kind.is_dma_buf())))
+                    return Ok(Sameness::from_dma_buf_bits(
+                        bits,
+                        Some(other.kind.is_dma_buf()),
+                    ))
                 }
                 Outcome::Failed(e) => return Err(e),
                 Outcome::Missing(_) | Outcome::Transient(_) => {}
             }
         }
     }
-    for m in [Mechanism::FDupfdQuery, Mechanism::Kcmp, Mechanism::Epoll, Mechanism::Fstat] {
+    for m in [
+        Mechanism::FDupfdQuery,
+        Mechanism::Kcmp,
+        Mechanism::Epoll,
+        Mechanism::Fstat,
+    ] {
         match file_level(state, m, a, b, ia, ib) {
             Outcome::Answer(Answer::Unknown) | Outcome::Missing(_) | Outcome::Transient(_) => {}
             Outcome::Answer(answer) => {
@@ -394,7 +445,12 @@ fn forced(
         Outcome::Missing(errno) => Err(Error::unsupported(m, Some(errno))),
         Outcome::Transient(e) | Outcome::Failed(e) => Err(e),
     };
-    if o_path && matches!(m, Mechanism::DrmFileSameIoctl | Mechanism::DmaBufSameObjectIoctl) {
+    if o_path
+        && matches!(
+            m,
+            Mechanism::DrmFileSameIoctl | Mechanism::DmaBufSameObjectIoctl
+        )
+    {
         return Err(Error::not_applicable(
             m,
             "the ioctl refuses an O_PATH file descriptor (EBADF from fdget)",
@@ -421,15 +477,28 @@ fn forced(
         }
         Mechanism::DmaBufSameObjectIoctl => {
             if !(ia.kind.is_dma_buf() || ib.kind.is_dma_buf()) {
-                return Err(Error::not_applicable(m, "neither file descriptor is a dma-buf"));
+                return Err(Error::not_applicable(
+                    m,
+                    "neither file descriptor is a dma-buf",
+                ));
             }
-            let (x, y, other) = if ia.kind.is_dma_buf() { (a, b, ib) } else { (b, a, ia) };
+            let (x, y, other) = if ia.kind.is_dma_buf() {
+                (a, b, ib)
+            } else {
+                (b, a, ia)
+            };
             let bits = result(dma_buf_ioctl(state, x, y))?;
-            return Ok(Sameness::from_dma_buf_bits(bits, Some(other.kind.is_dma_buf())));
+            return Ok(Sameness::from_dma_buf_bits(
+                bits,
+                Some(other.kind.is_dma_buf()),
+            ));
         }
         Mechanism::Sysfs => {
             if !both_drm {
-                return Err(Error::not_applicable(m, "sysfs compares two DRM device files"));
+                return Err(Error::not_applicable(
+                    m,
+                    "sysfs compares two DRM device files",
+                ));
             }
             match device_by_sysfs(state, a, ia, ib) {
                 Outcome::Answer(answer) => {
@@ -444,7 +513,10 @@ fn forced(
         }
         Mechanism::Fdinfo => {
             if !both_drm {
-                return Err(Error::not_applicable(m, "fdinfo compares two DRM device files"));
+                return Err(Error::not_applicable(
+                    m,
+                    "fdinfo compares two DRM device files",
+                ));
             }
             match client_by_fdinfo(state, a, b) {
                 Outcome::Answer(answer) => {
@@ -530,21 +602,34 @@ mod tests {
                 (e.kind(), e.mechanism(), e.raw_os_error()),
                 (crate::ErrorKind::Unsupported, Some(m), Some(errno))
             );
-            assert!(e.to_string().contains("not available on this kernel"), "{e}");
+            assert!(
+                e.to_string().contains("not available on this kernel"),
+                "{e}"
+            );
         }
         // Only fstat is left: different inodes are different files, the rest is unknown.
         let (r2, _w2) = rustix::pipe::pipe().unwrap();
         let s = cmp(&state, &r, &r2);
-        assert_eq!((s.file, s.mechanism), (Answer::Different, Some(Mechanism::Fstat)));
+        assert_eq!(
+            (s.file, s.mechanism),
+            (Answer::Different, Some(Mechanism::Fstat))
+        );
         // The two ends of one pipe share its inode: fstat cannot tell them apart.
         let s = cmp(&state, &r, &w);
         assert_eq!((s.file, s.mechanism), (Answer::Unknown, None));
         let s = cmp(&state, &r, &dup);
-        assert_eq!((s.file, s.mechanism), (Answer::Unknown, None), "never a guess");
+        assert_eq!(
+            (s.file, s.mechanism),
+            (Answer::Unknown, None),
+            "never a guess"
+        );
         let s = cmp(&state, &f1, &f2);
         assert_eq!((s.file, s.mechanism), (Answer::Unknown, None));
         let s = cmp(&state, &f1, &g);
-        assert_eq!((s.file, s.mechanism), (Answer::Different, Some(Mechanism::Fstat)));
+        assert_eq!(
+            (s.file, s.mechanism),
+            (Answer::Different, Some(Mechanism::Fstat))
+        );
         // Non-DRM kinds: the other levels are still known.
         assert_eq!(s.drm_client, Answer::Different);
         // The process-wide state was not touched.

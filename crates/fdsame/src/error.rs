@@ -272,10 +272,7 @@ impl fmt::Display for Error {
         if let Some(errno) = self.errno {
             write!(f, ": {}", io::Error::from_raw_os_error(errno))?;
             if self.kind == ErrorKind::Unsupported && self.refused() {
-                write!(
-                    f,
-                    " (a seccomp filter, a container or an LSM forbids it)"
-                )?;
+                write!(f, " (a seccomp filter, a container or an LSM forbids it)")?;
             }
         }
         Ok(())

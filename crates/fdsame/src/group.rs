@@ -133,7 +133,10 @@ impl Work {
         }
         let mut involved = BTreeSet::new();
         for (a, b) in std::mem::take(&mut self.unknown) {
-            let (ga, gb) = (by_root[self.find(a)].unwrap(), by_root[self.find(b)].unwrap());
+            let (ga, gb) = (
+                by_root[self.find(a)].unwrap(),
+                by_root[self.find(b)].unwrap(),
+            );
             if ga == gb {
                 continue;
             }
@@ -301,7 +304,10 @@ impl<'fd> Descriptors<'fd> {
     fn files(&self, w: &mut Work, items: &[usize], level: Level) {
         let mut buckets: HashMap<(FdKind, (u64, u64)), Vec<usize>> = HashMap::new();
         for &i in items {
-            buckets.entry((self.ids[i].kind, self.ids[i].inode)).or_default().push(i);
+            buckets
+                .entry((self.ids[i].kind, self.ids[i].inode))
+                .or_default()
+                .push(i);
         }
         if buckets.len() > 1 {
             w.mechanisms.insert(Mechanism::Fstat);
@@ -487,7 +493,10 @@ impl<'fd> Descriptors<'fd> {
         for bucket in sizes {
             let mut by_exporter: HashMap<Option<String>, Vec<usize>> = HashMap::new();
             for &i in &bucket {
-                by_exporter.entry(self.dma_buf_exporter(i)).or_default().push(i);
+                by_exporter
+                    .entry(self.dma_buf_exporter(i))
+                    .or_default()
+                    .push(i);
             }
             let mut exporters: Vec<Vec<usize>> = by_exporter.into_values().collect();
             exporters.sort();

@@ -80,7 +80,9 @@ impl Mechanism {
     fn aliases(self) -> &'static [&'static str] {
         match self {
             Mechanism::DrmFileSameIoctl => &["drm-file-same", "drm-ioctl-file-same"],
-            Mechanism::DmaBufSameObjectIoctl => &["dma-buf-same-object", "dma-buf-ioctl-same-object"],
+            Mechanism::DmaBufSameObjectIoctl => {
+                &["dma-buf-same-object", "dma-buf-ioctl-same-object"]
+            }
             _ => &[],
         }
     }

@@ -419,31 +419,54 @@ mod tests {
             s
         };
         // Same file: every applicable level holds.
-        let s = infer(Sameness { file: S, ..Sameness::from_kinds(CARD, CARD) }, CARD, CARD);
+        let s = infer(
+            Sameness {
+                file: S,
+                ..Sameness::from_kinds(CARD, CARD)
+            },
+            CARD,
+            CARD,
+        );
         assert_eq!((s.drm_client, s.drm_device), (S, S));
         // Different files: different clients, the device stays unknown.
-        let s = infer(Sameness { file: D, ..Sameness::from_kinds(CARD, RENDER) }, CARD, RENDER);
+        let s = infer(
+            Sameness {
+                file: D,
+                ..Sameness::from_kinds(CARD, RENDER)
+            },
+            CARD,
+            RENDER,
+        );
         assert_eq!((s.drm_client, s.drm_device), (D, U));
         // Unknown file: nothing inferred about the client.
         let s = infer(Sameness::from_kinds(CARD, CARD), CARD, CARD);
         assert_eq!((s.file, s.drm_client), (U, U));
         // Different devices: different files and clients.
         let s = infer(
-            Sameness { drm_device: D, ..Sameness::from_kinds(CARD, RENDER) },
+            Sameness {
+                drm_device: D,
+                ..Sameness::from_kinds(CARD, RENDER)
+            },
             CARD,
             RENDER,
         );
         assert_eq!((s.file, s.drm_client), (D, D));
         // Different clients (drm-client-id): different files.
         let s = infer(
-            Sameness { drm_client: D, ..Sameness::from_kinds(CARD, CARD) },
+            Sameness {
+                drm_client: D,
+                ..Sameness::from_kinds(CARD, CARD)
+            },
             CARD,
             CARD,
         );
         assert_eq!((s.file, s.drm_device), (D, U));
         // Same client: same device; the file stays unknown.
         let s = infer(
-            Sameness { drm_client: S, ..Sameness::from_kinds(CARD, CARD) },
+            Sameness {
+                drm_client: S,
+                ..Sameness::from_kinds(CARD, CARD)
+            },
             CARD,
             CARD,
         );
@@ -451,11 +474,25 @@ mod tests {
         // dma-bufs: object follows the file, and the file follows the object.
         for f in [S, D] {
             let k = FdKind::DmaBuf;
-            let s = infer(Sameness { file: f, ..Sameness::from_kinds(k, k) }, k, k);
+            let s = infer(
+                Sameness {
+                    file: f,
+                    ..Sameness::from_kinds(k, k)
+                },
+                k,
+                k,
+            );
             assert_eq!(s.dma_buf_object, f);
         }
         let k = FdKind::DmaBuf;
-        let s = infer(Sameness { dma_buf_object: S, ..Sameness::from_kinds(k, k) }, k, k);
+        let s = infer(
+            Sameness {
+                dma_buf_object: S,
+                ..Sameness::from_kinds(k, k)
+            },
+            k,
+            k,
+        );
         assert_eq!((s.file, s.dma_buf_storage), (S, S));
     }
 
@@ -482,7 +519,10 @@ mod tests {
             (s.file, s.dma_buf_object, s.dma_buf_storage)
         };
         // Two dma-bufs of one exporter over the same memory (udmabuf, videobuf2).
-        assert_eq!(both(DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED), (D, D, S));
+        assert_eq!(
+            both(DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED),
+            (D, D, S)
+        );
         // Compared, different memory (or different sizes).
         assert_eq!(both(DMA_BUF_STORAGE_COMPARED), (D, D, D));
         // Not compared (different exporters, an exporter without same_storage): unknown.
@@ -503,7 +543,13 @@ mod tests {
         let names: Vec<_> = Level::ALL.iter().map(|l| l.name()).collect();
         assert_eq!(
             names,
-            ["file", "drm-client", "drm-device", "dma-buf-object", "dma-buf-storage"]
+            [
+                "file",
+                "drm-client",
+                "drm-device",
+                "dma-buf-object",
+                "dma-buf-storage"
+            ]
         );
         for &l in Level::ALL {
             for s in [

@@ -78,7 +78,6 @@ pub fn kcmp_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<bool> {
     kcmp_file_raw(a.as_raw_fd(), b.as_raw_fd())
 }
 
-
 /// [`kcmp_file`] with raw descriptors, for tests.
 ///
 /// ```

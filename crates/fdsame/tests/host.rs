@@ -484,7 +484,10 @@ fn ebadf_has_its_errno_and_names_its_call() {
         compare(&r, bad).unwrap_err(),
         compare(bad, &r).unwrap_err(),
         compare_with(&r, bad, Mechanism::Kcmp).unwrap_err(),
-        fdsame::Options::new().foreign(true, true).compare(bad, &r).unwrap_err(),
+        fdsame::Options::new()
+            .foreign(true, true)
+            .compare(bad, &r)
+            .unwrap_err(),
     ] {
         assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
         assert_eq!(e.kind(), ErrorKind::Os);
@@ -494,7 +497,10 @@ fn ebadf_has_its_errno_and_names_its_call() {
         assert!(e.to_string().contains("fcntl(F_GETFL) failed on fd"), "{e}");
         let io_err: io::Error = e.into();
         assert_eq!(fdsame::raw_os_error(&io_err), Some(libc::EBADF));
-        assert_eq!(io_err.kind(), io::Error::from_raw_os_error(libc::EBADF).kind());
+        assert_eq!(
+            io_err.kind(),
+            io::Error::from_raw_os_error(libc::EBADF).kind()
+        );
     }
     assert_eq!(
         fdsame::FdKind::of(bad).unwrap_err().raw_os_error(),
@@ -553,11 +559,20 @@ fn grouping_agrees_with_compare() {
         for (i, a) in owned.iter().enumerate() {
             for (j, b) in owned.iter().enumerate() {
                 let same = g.group_of(i) == g.group_of(j);
-                assert_eq!(compare(a, b).unwrap().file, Answer::from(same), "{i} vs {j}");
+                assert_eq!(
+                    compare(a, b).unwrap().file,
+                    Answer::from(same),
+                    "{i} vs {j}"
+                );
             }
         }
         // No DRM or dma-buf here: every one alone at those levels.
-        for l in [Level::DrmClient, Level::DrmDevice, Level::DmaBufObject, Level::DmaBufStorage] {
+        for l in [
+            Level::DrmClient,
+            Level::DrmDevice,
+            Level::DmaBufObject,
+            Level::DmaBufStorage,
+        ] {
             assert_eq!(set.group(l).groups.len(), owned.len(), "{l}");
         }
     }
