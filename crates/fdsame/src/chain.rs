@@ -671,4 +671,62 @@ mod tests {
         let path = id(FdKind::Path, (9, 1), false);
         assert_eq!(fstat_file_level(&buf(1), &path), Answer::Different);
     }
+
+    /// At the descriptor limit the epoll trick cannot run (it needs two descriptors): the
+    /// chain goes on to fstat instead of failing with EMFILE, and remembers nothing. Runs in
+    /// a child process (this test binary again), whose descriptor limit is lowered.
+    #[test]
+    fn at_the_descriptor_limit_the_chain_goes_on() {
+        if std::env::var_os("FDSAME_LIMIT_CHILD").is_some() {
+            return at_the_limit();
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "chain::tests::at_the_descriptor_limit_the_chain_goes_on",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env("FDSAME_LIMIT_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn at_the_limit() {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        let state = State::new();
+        state.set_unavailable(Mechanism::FDupfdQuery, libc::EINVAL);
+        state.set_unavailable(Mechanism::Kcmp, libc::ENOSYS);
+        let (r, _w) = pipe_with(PipeFlags::CLOEXEC).unwrap();
+        let (r2, _w2) = pipe_with(PipeFlags::CLOEXEC).unwrap();
+        // Use up every descriptor under a low limit.
+        let lim = rustix::process::Rlimit {
+            current: Some(64),
+            maximum: Some(64),
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim).unwrap();
+        let mut hold = vec![];
+        while let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(&r, 0) {
+            hold.push(fd);
+        }
+        let s = cmp(&state, &r, &r2);
+        assert_eq!(
+            (s.file, s.mechanism),
+            (Answer::Different, Some(Mechanism::Fstat))
+        );
+        let e = forced_err(&state, &r, &r2, Mechanism::Epoll);
+        assert_eq!(e.kind(), crate::ErrorKind::Os);
+        assert_eq!(e.raw_os_error(), Some(libc::EMFILE));
+        assert_eq!(e.operation(), "epoll_create1");
+        assert_eq!(state.availability(Mechanism::Epoll), Availability::Untested);
+        drop(hold);
+        // With descriptors again, epoll answers.
+        assert_eq!(cmp(&state, &r, &r2).mechanism, Some(Mechanism::Epoll));
+    }
 }
