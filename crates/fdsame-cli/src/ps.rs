@@ -646,26 +646,42 @@ impl Report {
                 procs.len() - inspected.len(),
                 missed.len()
             );
-            const SHOWN: usize = 20;
-            for v in not_inspected.iter().take(SHOWN) {
+            // One line per process and reason: "fds 0, 1, 2: readlink: Permission denied".
+            let mut lines: Vec<((i64, String), Vec<String>)> = vec![];
+            for v in &not_inspected {
+                let key = (
+                    v["pid"].as_i64().unwrap_or(0),
+                    v["reason"].as_str().unwrap_or("").to_owned(),
+                );
                 let what = match (v["fd"].as_i64(), v["link"].as_str()) {
-                    (Some(fd), Some(link)) => format!("fd {fd} ({link})"),
-                    (Some(fd), None) => format!("fd {fd}"),
-                    _ => "the process".to_owned(),
+                    (Some(fd), Some(link)) => format!("{fd} ({link})"),
+                    (Some(fd), None) => fd.to_string(),
+                    _ => String::new(),
+                };
+                match lines.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, w)) => w.push(what),
+                    None => lines.push((key, vec![what])),
+                }
+            }
+            const SHOWN: usize = 20;
+            for ((pid, reason), fds) in lines.iter().take(SHOWN) {
+                let what = match fds.iter().filter(|f| !f.is_empty()).count() {
+                    0 => "the process".to_owned(),
+                    1 => format!("fd {}", fds[0]),
+                    n if n > 8 => format!("{n} fds ({}, {}, ... {})", fds[0], fds[1], fds[n - 1]),
+                    _ => format!("fds {}", fds.join(", ")),
                 };
                 let _ = writeln!(
                     text,
-                    "  pid {} ({}) {what}: {}",
-                    v["pid"],
-                    v["comm"].as_str().unwrap_or(""),
-                    v["reason"].as_str().unwrap_or("")
+                    "  pid {pid} ({}) {what}: {reason}",
+                    comm.get(&(*pid as i32)).copied().unwrap_or("")
                 );
             }
-            if not_inspected.len() > SHOWN {
+            if lines.len() > SHOWN {
                 let _ = writeln!(
                     text,
                     "  ... and {} more (--json lists all); {PTRACE_HINT}",
-                    not_inspected.len() - SHOWN
+                    lines.len() - SHOWN
                 );
             }
         }
