@@ -13,6 +13,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod v4l2;
+pub mod vkms_configfs;
 
 use std::ffi::c_void;
 use std::fs;
@@ -983,4 +984,51 @@ pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     } else {
         Err(format!("child exited {}: {msg}", libc::WEXITSTATUS(status)))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Independent sources of truth (tests/oracle.rs, tests/hotunplug.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// `F_DUPFD_QUERY` (Linux 6.10, `F_LINUX_SPECIFIC_BASE + 3`).
+pub const F_DUPFD_QUERY: i32 = 1024 + 3;
+
+/// `fcntl(a, F_DUPFD_QUERY, b)`: `Ok(true)` when both fds refer to one `struct file`.
+pub fn f_dupfd_query(a: BorrowedFd<'_>, b: RawFd) -> io::Result<bool> {
+    // SAFETY: fcntl with an int argument.
+    let r = unsafe { libc::fcntl(a.as_raw_fd(), F_DUPFD_QUERY, b) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r == 1)
+    }
+}
+
+/// The value of `key:` in `/proc/self/fdinfo/<fd>` (e.g. `drm-client-id`), if shown.
+pub fn fdinfo_field(fd: RawFd, key: &str) -> Option<String> {
+    let path = format!("/proc/self/fdinfo/{fd}");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    text.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// `(st_dev, st_ino)` of `fd`.
+pub fn dev_ino(fd: BorrowedFd<'_>) -> (u64, u64) {
+    let st = rustix::fs::fstat(fd).expect("fstat");
+    (st.st_dev, st.st_ino)
+}
+
+/// The sysfs device behind the character device `fd` was opened from:
+/// `/sys/dev/char/MAJ:MIN/device`, resolved. `None` when `fd` is not a character device or
+/// the class device has no parent device (or is gone).
+pub fn sysfs_device_of(fd: BorrowedFd<'_>) -> Option<PathBuf> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return None;
+    }
+    let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    fs::canonicalize(format!("/sys/dev/char/{maj}:{min}/device")).ok()
 }
