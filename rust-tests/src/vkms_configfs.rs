@@ -19,7 +19,10 @@ pub fn vkms_root() -> PathBuf {
         return root;
     }
     let fs_list = fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if !fs_list.lines().any(|l| l.split_whitespace().last() == Some("configfs")) {
+    if !fs_list
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("configfs"))
+    {
         panic!(
             "configfs is not in /proc/filesystems: the guest kernel lacks CONFIG_CONFIGFS_FS=y \
              (vkms selects it in 6.19+), so no vkms device can be made or removed through \
@@ -100,9 +103,15 @@ impl VkmsInstance {
         for (link_dir, target) in [
             ("planes/plane0/possible_crtcs", "crtcs/crtc0"),
             ("encoders/encoder0/possible_crtcs", "crtcs/crtc0"),
-            ("connectors/connector0/possible_encoders", "encoders/encoder0"),
+            (
+                "connectors/connector0/possible_encoders",
+                "encoders/encoder0",
+            ),
         ] {
-            let link = inst.dir.join(link_dir).join(Path::new(target).file_name().unwrap());
+            let link = inst
+                .dir
+                .join(link_dir)
+                .join(Path::new(target).file_name().unwrap());
             must(
                 std::os::unix::fs::symlink(inst.dir.join(target), &link),
                 "symlink",

@@ -376,11 +376,7 @@ fn one_oracle_over_everything_the_guest_holds() {
         kv(o2, s),
     );
     let (o3, s3) = (zoo.id(), zoo.id());
-    zoo.new_file(
-        "vim2m cap 1",
-        vim.expbuf(vim.capture, 1, 0),
-        kv(o3, s3),
-    );
+    zoo.new_file("vim2m cap 1", vim.expbuf(vim.capture, 1, 0), kv(o3, s3));
     let n_buf = zoo.items.len() - n_drm;
     // An O_PATH fd of a dma-buf (through /proc/self/fd).
     let bufpath = format!("/proc/self/fd/{}", v1.as_raw_fd());
@@ -439,9 +435,17 @@ fn one_oracle_over_everything_the_guest_holds() {
             // FILE ground truth against F_DUPFD_QUERY, for every pair (7.3 answers for O_PATH).
             let q = f_dupfd_query(a.fd.as_fd(), b.fd.as_raw_fd())
                 .unwrap_or_else(|e| panic!("F_DUPFD_QUERY {}: {e}", what()));
-            t.check("construction FILE == F_DUPFD_QUERY", q == (a.file == b.file), || {
-                format!("{}: F_DUPFD_QUERY {q}, made as same file {}", what(), a.file == b.file)
-            });
+            t.check(
+                "construction FILE == F_DUPFD_QUERY",
+                q == (a.file == b.file),
+                || {
+                    format!(
+                        "{}: F_DUPFD_QUERY {q}, made as same file {}",
+                        what(),
+                        a.file == b.file
+                    )
+                },
+            );
             match &a.kind {
                 Kind::OPath => {
                     // Issued on an O_PATH fd: both ioctls refuse it (fdget in the ioctl path).
@@ -474,9 +478,11 @@ fn one_oracle_over_everything_the_guest_holds() {
                     t.check("DRM exact bits", r == exp, || {
                         format!("{}: {} expected {}", what(), drm_bits(r), drm_bits(exp))
                     });
-                    t.check("DRM FILE <=> F_DUPFD_QUERY", (r & DRM_FILE_SAME_FILE != 0) == q, || {
-                        format!("{}: {} but F_DUPFD_QUERY {q}", what(), drm_bits(r))
-                    });
+                    t.check(
+                        "DRM FILE <=> F_DUPFD_QUERY",
+                        (r & DRM_FILE_SAME_FILE != 0) == q,
+                        || format!("{}: {} but F_DUPFD_QUERY {q}", what(), drm_bits(r)),
+                    );
                     if let Kind::Drm { .. } = b.kind {
                         match (&client_id[ia], &client_id[ib]) {
                             (Some(x), Some(y)) => t.check(
@@ -528,7 +534,12 @@ fn one_oracle_over_everything_the_guest_holds() {
                     t.count("dma-buf compares");
                     let exp = buf_expected(a, b);
                     t.check("dma-buf exact bits (incl. STORAGE)", r == exp, || {
-                        format!("{}: {} expected {}", what(), dmabuf_bits(r), dmabuf_bits(exp))
+                        format!(
+                            "{}: {} expected {}",
+                            what(),
+                            dmabuf_bits(r),
+                            dmabuf_bits(exp)
+                        )
                     });
                     t.check(
                         "dma-buf FILE <=> F_DUPFD_QUERY",
@@ -549,11 +560,17 @@ fn one_oracle_over_everything_the_guest_holds() {
                         },
                     );
                     if let Kind::Buf { .. } = b.kind {
-                        let back = dmabuf_same(b.fd.as_fd(), a.fd.as_raw_fd(), 0).unwrap_or_else(
-                            |e| panic!("DMA_BUF_IOCTL_SAME_OBJECT back {}: {e}", what()),
-                        );
+                        let back =
+                            dmabuf_same(b.fd.as_fd(), a.fd.as_raw_fd(), 0).unwrap_or_else(|e| {
+                                panic!("DMA_BUF_IOCTL_SAME_OBJECT back {}: {e}", what())
+                            });
                         t.check("dma-buf a~b == b~a", back == r, || {
-                            format!("{}: {} but back {}", what(), dmabuf_bits(r), dmabuf_bits(back))
+                            format!(
+                                "{}: {} but back {}",
+                                what(),
+                                dmabuf_bits(r),
+                                dmabuf_bits(back)
+                            )
                         });
                     } else {
                         t.check("dma-buf vs another kind is 0", r == 0, || {

@@ -1,0 +1,342 @@
+//! Hot-unplug (issue 15): a vkms device made and removed through configfs while files of it
+//! are open and compares race on other threads.
+//!
+//! Every answer must be one of the documented ones: `ENODEV` when issued on a file of the
+//! removed device (`drm_dev_is_unplugged()` in `drm_ioctl()`), otherwise exactly the bits the
+//! files were made with; a file of the removed device never compares as a file of another
+//! device, and a new device never compares as the old one. Kernel warnings are the harness's
+//! part (it fails on any WARNING/BUG line of the guest log).
+//!
+//! What 7.3's vkms does, which the figures printed show: `vkms_destroy()` (configfs `enabled`
+//! ← 0) calls `drm_dev_unregister()`, not `drm_dev_unplug()`, so `dev->unplugged` stays false
+//! and the ioctl keeps answering on files of the removed device (ENODEV is allowed but not
+//! seen); and `drm_minor_unregister()` only replaces the minor's xarray entry with NULL, the
+//! index being erased when the last reference to the `drm_device` goes
+//! (`drm_minor_alloc_release()`): a new device cannot take the minor of a device some file
+//! still holds, and takes it once the last file is closed — when no file of the old device is
+//! left to compare. The test asserts both, and that an `O_PATH` of the old node, reopened then,
+//! opens the new device (the same number is a different device).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rust_tests::uapi::*;
+use rust_tests::vkms_configfs::VkmsInstance;
+use rust_tests::*;
+
+/// Unplug rounds.
+const ROUNDS: usize = 3;
+/// Compare threads per round.
+const THREADS: usize = 2;
+/// Compares per thread per round; the device is removed after about a third of them.
+const COMPARES: usize = 30_000;
+
+const ENODEV: i32 = libc::ENODEV;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// DRM file: (device, client).
+    Drm(usize, usize),
+    /// dma-buf (object).
+    Buf(usize),
+    Other,
+}
+
+struct Fd {
+    name: String,
+    fd: OwnedFd,
+    file: usize,
+    kind: Kind,
+    /// A file (or dma-buf) of the device that is removed.
+    of_removed: bool,
+}
+
+fn expected(a: &Fd, b: &Fd) -> u64 {
+    match (a.kind, b.kind) {
+        (Kind::Drm(da, ca), Kind::Drm(db, cb)) => {
+            let mut r = 0;
+            if da == db {
+                r |= DRM_FILE_SAME_DEVICE;
+            }
+            if ca == cb {
+                r |= DRM_FILE_SAME_CLIENT;
+            }
+            if a.file == b.file {
+                r |= DRM_FILE_SAME_FILE;
+            }
+            r
+        }
+        (Kind::Buf(oa), Kind::Buf(ob)) if oa == ob => 0xf,
+        _ => 0,
+    }
+}
+
+/// Issues the ioctl of `a`'s kind on `a` with `b`.
+fn issue(a: &Fd, b: &Fd) -> std::io::Result<u64> {
+    match a.kind {
+        Kind::Drm(..) => file_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0),
+        Kind::Buf(_) => dmabuf_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0),
+        Kind::Other => unreachable!(),
+    }
+}
+
+/// Whether `r` is a documented answer for `a ~ b` (`removed`: the device is being or has been
+/// removed). Returns the class of the answer or a message.
+fn classify(
+    a: &Fd,
+    b: &Fd,
+    r: &std::io::Result<u64>,
+    removed: bool,
+) -> Result<&'static str, String> {
+    let exp = expected(a, b);
+    match r {
+        Ok(v) if *v == exp => Ok("documented bits"),
+        Err(e)
+            if e.raw_os_error() == Some(ENODEV)
+                && removed
+                && a.of_removed
+                && matches!(a.kind, Kind::Drm(..)) =>
+        {
+            Ok("ENODEV on a file of the removed device")
+        }
+        _ => Err(format!(
+            "{} ~ {}: {r:?}, expected {} (removed: {removed})",
+            a.name,
+            b.name,
+            drm_bits(exp)
+        )),
+    }
+}
+
+#[derive(Default)]
+struct Counts(std::collections::BTreeMap<String, usize>, Vec<String>);
+
+impl Counts {
+    fn add(&mut self, k: &str, n: usize) {
+        *self.0.entry(k.to_string()).or_default() += n;
+    }
+    fn record(&mut self, r: Result<&'static str, String>) {
+        match r {
+            Ok(k) => self.add(k, 1),
+            Err(m) => {
+                self.add("UNDOCUMENTED", 1);
+                if self.1.len() < 40 {
+                    self.1.push(m);
+                }
+            }
+        }
+    }
+    fn merge(&mut self, o: Counts) {
+        for (k, v) in o.0 {
+            self.add(&k, v);
+        }
+        self.1.extend(o.1);
+    }
+}
+
+/// Checks every ordered pair of `fds` once (single-threaded), both kinds of issuer.
+fn check_all(fds: &[Fd], removed: bool, c: &mut Counts) {
+    for a in fds.iter().filter(|f| f.kind != Kind::Other) {
+        for b in fds {
+            let r = issue(a, b);
+            c.record(classify(a, b, &r, removed));
+        }
+    }
+}
+
+#[test]
+fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
+    require_guest();
+    let vgem = open_vgem_render();
+    let mut prev_b: Option<(VkmsInstance, DrmNode, u32)> = None;
+    let mut freed_minors: Vec<(u32, OwnedFd)> = vec![];
+    let mut total = Counts::default();
+    let mut raced = 0usize;
+    let mut took_freed = 0usize;
+
+    for round in 0..ROUNDS {
+        let mut a_inst = VkmsInstance::enabled(&format!("fdsame-hp-a{round}"));
+        let a_path = a_inst.card_path();
+        let a1 = DrmNode::open(&a_path).unwrap_or_else(|e| panic!("{}: {e}", a_path.display()));
+        let a_minor = drm_minor(a1.as_fd());
+        // A new device that took a minor freed earlier: the stale O_PATH of the old node now
+        // opens the new device, and the new device compares as itself only.
+        if let Some(pos) = freed_minors.iter().position(|(m, _)| *m == a_minor) {
+            took_freed += 1;
+            let (_, stale) = freed_minors.remove(pos);
+            let again = reopen_via_proc(stale.as_fd());
+            let r = file_same(a1.as_fd(), again.as_raw_fd(), 0).expect("FILE_SAME");
+            assert_eq!(
+                drm_bits(r),
+                drm_bits(DRM_FILE_SAME_DEVICE),
+                "round {round}: the old node of minor {a_minor}, reopened, is the new device"
+            );
+            if let Some((_, b, _)) = &prev_b {
+                let r = file_same(b.as_fd(), again.as_raw_fd(), 0).expect("FILE_SAME");
+                assert_eq!(r, 0, "round {round}: the reopened old node vs another vkms");
+            }
+        }
+        let a_opath = o_path(&a_path);
+        let h = create_dumb(&a1);
+        let a_buf = export(&a1, h);
+        drm::control::Device::close_buffer(&a1, h).expect("GEM_CLOSE");
+
+        // The fds: device 1 = the removed vkms, 2 = vgem, 3 = the previous round's vkms.
+        let mut fds: Vec<Fd> = vec![];
+        let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind, of_removed: bool| {
+            fds.push(Fd {
+                name: name.into(),
+                fd,
+                file,
+                kind,
+                of_removed,
+            })
+        };
+        push("vkms A open 1", dup(a1.as_fd()), 1, Kind::Drm(1, 1), true);
+        push(
+            "vkms A open 1 dup",
+            dup(a1.as_fd()),
+            1,
+            Kind::Drm(1, 1),
+            true,
+        );
+        push("vkms A open 2", a1.reopen().dup(), 2, Kind::Drm(1, 2), true);
+        push("vkms A dma-buf", dup(a_buf.as_fd()), 3, Kind::Buf(1), true);
+        push("vkms A dma-buf dup", a_buf, 3, Kind::Buf(1), true);
+        push("vgem", dup(vgem.as_fd()), 4, Kind::Drm(2, 3), false);
+        push("eventfd", eventfd(), 5, Kind::Other, false);
+        if let Some((_, b, _)) = &prev_b {
+            push(
+                "previous round's vkms B",
+                b.dup(),
+                6,
+                Kind::Drm(3, 4),
+                false,
+            );
+        }
+        let fds = Arc::new(fds);
+        let pairs: Vec<(usize, usize)> = (0..fds.len())
+            .filter(|&i| fds[i].kind != Kind::Other)
+            .flat_map(|i| (0..fds.len()).map(move |j| (i, j)))
+            .collect();
+        let pairs = Arc::new(pairs);
+        check_all(&fds, false, &mut total);
+
+        let removed = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (fds, pairs, removed, progress) = (
+                    fds.clone(),
+                    pairs.clone(),
+                    removed.clone(),
+                    progress.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut c = Counts::default();
+                    for k in 0..COMPARES {
+                        let (i, j) = pairs[(k * 7 + t) % pairs.len()];
+                        // Read the flag before the call: an ENODEV is allowed once removal
+                        // has begun.
+                        let rem = removed.load(Ordering::SeqCst);
+                        let r = issue(&fds[i], &fds[j]);
+                        let rem = rem || removed.load(Ordering::SeqCst);
+                        c.record(classify(&fds[i], &fds[j], &r, rem));
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
+                    c
+                })
+            })
+            .collect();
+        while progress.load(Ordering::Relaxed) < THREADS * COMPARES / 3 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        removed.store(true, Ordering::SeqCst);
+        let at = progress.load(Ordering::Relaxed);
+        a_inst.disable();
+        let after = progress.load(Ordering::Relaxed);
+        for t in threads {
+            total.merge(t.join().expect("compare thread panicked"));
+        }
+        raced += THREADS * COMPARES;
+        report(&format!(
+            "hotunplug: round {round}: vkms A ({}, minor {a_minor}) removed after {at} compares \
+             ({} more during the removal), {} compares in all",
+            a_path.display(),
+            after - at,
+            THREADS * COMPARES
+        ));
+
+        // After the removal, single-threaded: the same answers.
+        check_all(&fds, true, &mut total);
+        // The node is gone; its O_PATH cannot be opened any more.
+        let reopened = rustix::fs::open(
+            format!("/proc/self/fd/{}", a_opath.as_raw_fd()),
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        );
+        match reopened {
+            Ok(_) => panic!("round {round}: the removed vkms node could still be opened"),
+            Err(e) => total.add(&format!("reopen of the removed node: {e}"), 1),
+        }
+        // O_PATH: EBADF on a removed device too.
+        let r = file_same(fds[0].fd.as_fd(), a_opath.as_raw_fd(), 0);
+        assert!(
+            matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF | ENODEV)),
+            "removed vkms ~ O_PATH: {r:?}"
+        );
+
+        // A new vkms while the files of A are open: it cannot take A's minor, and it is a
+        // different device both ways.
+        let b_inst = VkmsInstance::enabled(&format!("fdsame-hp-b{round}"));
+        let b_path = b_inst.card_path();
+        let b = DrmNode::open(&b_path).unwrap_or_else(|e| panic!("{}: {e}", b_path.display()));
+        let b_minor = drm_minor(b.as_fd());
+        assert_ne!(
+            b_minor, a_minor,
+            "round {round}: a new vkms took minor {a_minor} while files of the removed one are open"
+        );
+        for f in fds.iter().filter(|f| matches!(f.kind, Kind::Drm(..))) {
+            let r = file_same(b.as_fd(), f.fd.as_raw_fd(), 0).expect("FILE_SAME on B");
+            assert_eq!(r & DRM_FILE_SAME_DEVICE, 0, "new vkms B ~ {}", f.name);
+            total.add("new device ~ old files: DEVICE clear", 1);
+            match file_same(f.fd.as_fd(), b.raw(), 0) {
+                Ok(r) => {
+                    assert_eq!(r, 0, "{} ~ new vkms B", f.name);
+                    total.add("old files ~ new device: 0", 1);
+                }
+                Err(e) if e.raw_os_error() == Some(ENODEV) && f.of_removed => {
+                    total.add("old files ~ new device: ENODEV", 1)
+                }
+                Err(e) => panic!("{} ~ new vkms B: {e}", f.name),
+            }
+        }
+
+        // Close every file of A (its minor is freed then) and remove the configfs directory.
+        drop(fds);
+        drop(a1);
+        drop(a_inst);
+        freed_minors.push((a_minor, a_opath));
+        prev_b = Some((b_inst, b, b_minor));
+    }
+    drop(prev_b);
+    report(&format!(
+        "hotunplug: {ROUNDS} rounds x {THREADS} threads x {COMPARES} compares = {raced} raced; \
+         {took_freed} new devices took a freed minor"
+    ));
+    for (k, v) in &total.0 {
+        report(&format!("hotunplug:   {v:7} {k}"));
+    }
+    assert!(
+        total.1.is_empty(),
+        "{} undocumented answers:\n{}",
+        total.0.get("UNDOCUMENTED").copied().unwrap_or(0),
+        total.1.join("\n")
+    );
+    assert!(
+        took_freed > 0,
+        "no new vkms device took a freed minor in {ROUNDS} rounds: the freed-minor case was not \
+         exercised"
+    );
+}
