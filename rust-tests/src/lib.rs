@@ -1032,3 +1032,36 @@ pub fn sysfs_device_of(fd: BorrowedFd<'_>) -> Option<PathBuf> {
     let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
     fs::canonicalize(format!("/sys/dev/char/{maj}:{min}/device")).ok()
 }
+
+/// The `id` column (`drm_file.client_id`) of the DRM client behind `fd` in debugfs
+/// `dri/<minor>/clients`, found by naming the client `name` first
+/// ([`set_drm_client_name`]): the client id for drivers whose fdinfo does not show
+/// `drm-client-id` (those using `DEFINE_DRM_GEM_FOPS`, such as vkms and vgem, have no
+/// `show_fdinfo`). Two fds of one client give the same row, renamed. Panics when debugfs or
+/// the row is missing.
+pub fn drm_client_id_via_debugfs(fd: BorrowedFd<'_>, name: &str) -> u64 {
+    set_drm_client_name(fd, name);
+    let minor = drm_minor(fd);
+    let path = format!("{DRI_DEBUGFS}/{minor}/clients");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {path} (debugfs must be mounted): {e}"));
+    let ids: Vec<u64> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 9 || f[f.len() - 2] != name {
+                return None;
+            }
+            Some(
+                f[f.len() - 1]
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{path}: id column of {line:?}: {e}")),
+            )
+        })
+        .collect();
+    match &ids[..] {
+        [one] => *one,
+        _ => panic!("{} rows for client {name:?} in {path}:\n{text}", ids.len()),
+    }
+}

@@ -395,28 +395,6 @@ fn one_oracle_over_everything_the_guest_holds() {
 
     // The independent facts of each fd.
     let items = &zoo.items;
-    let client_id: Vec<Option<String>> = items
-        .iter()
-        .map(|i| match i.kind {
-            Kind::Drm { .. } => fdinfo_field(i.fd.as_raw_fd(), "drm-client-id"),
-            _ => None,
-        })
-        .collect();
-    for (i, it) in items.iter().enumerate() {
-        if let Kind::Drm { .. } = it.kind {
-            let drv = fdinfo_field(it.fd.as_raw_fd(), "drm-driver");
-            report(&format!(
-                "oracle: {}: drm-client-id {}",
-                it.name,
-                match &client_id[i] {
-                    Some(c) => format!("{c} (driver {})", drv.unwrap_or_default()),
-                    None => "not shown (no show_fdinfo: CLIENT checked against the \
-                             construction only)"
-                        .into(),
-                }
-            ));
-        }
-    }
     let sysdev: Vec<Option<PathBuf>> = items
         .iter()
         .map(|i| match i.kind {
@@ -424,6 +402,35 @@ fn one_oracle_over_everything_the_guest_holds() {
             _ => None,
         })
         .collect();
+    // The client of each DRM fd: `drm-client-id` from fdinfo where the driver shows it, else
+    // the `id` column of debugfs `dri/<minor>/clients` (the row found by naming the client).
+    let mut mechanisms: BTreeMap<String, usize> = BTreeMap::new();
+    let client_id: Vec<Option<String>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| match it.kind {
+            Kind::Drm { .. } => {
+                let dev = sysdev[i]
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "no sysfs device".into());
+                let (mech, id) = match fdinfo_field(it.fd.as_raw_fd(), "drm-client-id") {
+                    Some(c) => ("fdinfo drm-client-id", c),
+                    None => (
+                        "debugfs dri/<minor>/clients id (no drm-client-id in fdinfo)",
+                        drm_client_id_via_debugfs(it.fd.as_fd(), &format!("oracle-{i}"))
+                            .to_string(),
+                    ),
+                };
+                *mechanisms.entry(format!("{dev}: {mech}")).or_default() += 1;
+                Some(id)
+            }
+            _ => None,
+        })
+        .collect();
+    for (m, n) in &mechanisms {
+        report(&format!("oracle: CLIENT of {n} DRM fds of {m}"));
+    }
     let devino: Vec<(u64, u64)> = items.iter().map(|i| dev_ino(i.fd.as_fd())).collect();
 
     let mut t = Tally::default();
@@ -486,7 +493,7 @@ fn one_oracle_over_everything_the_guest_holds() {
                     if let Kind::Drm { .. } = b.kind {
                         match (&client_id[ia], &client_id[ib]) {
                             (Some(x), Some(y)) => t.check(
-                                "DRM CLIENT <=> equal drm-client-id",
+                                "DRM CLIENT <=> equal client id",
                                 (r & DRM_FILE_SAME_CLIENT != 0) == (x == y),
                                 || format!("{}: {} client ids {x} {y}", what(), drm_bits(r)),
                             ),
