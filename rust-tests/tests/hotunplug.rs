@@ -152,6 +152,8 @@ fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
     let mut prev_b: Option<(VkmsInstance, DrmNode, u32)> = None;
     let mut freed_minors: Vec<(u32, OwnedFd)> = vec![];
     let mut total = Counts::default();
+    // Printed even when 0: 7.3's vkms never marks its device unplugged (see above).
+    total.add("ENODEV on a file of the removed device", 0);
     let mut raced = 0usize;
     let mut took_freed = 0usize;
 
