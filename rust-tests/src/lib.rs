@@ -835,6 +835,46 @@ pub fn drm_minor(fd: BorrowedFd<'_>) -> u32 {
     rustix::fs::minor(st.st_rdev)
 }
 
+/// Like [`set_drm_client_name`], but returns the error: kernels before 6.13 (the 6.12 base)
+/// have no `DRM_IOCTL_SET_CLIENT_NAME` and answer `EINVAL`.
+pub fn try_set_drm_client_name(fd: BorrowedFd<'_>, name: &str) -> rustix::io::Result<()> {
+    let mut arg = drm_set_client_name {
+        name_len: name.len() as u64,
+        name: name.as_ptr() as u64,
+    };
+    // SAFETY: as in set_drm_client_name.
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            Updater::<{ DRM_IOCTL_SET_CLIENT_NAME }, drm_set_client_name>::new(&mut arg),
+        )
+    }
+}
+
+/// How many rows of debugfs `dri/<minor>/clients` are owned by `tgid`. The column is found
+/// from the header (6.12 prints command, tgid, dev, master, a, uid, magic; 7.x adds name and
+/// id), counting from the end, since the command may contain spaces.
+pub fn drm_clients_owned_by(minor: u32, tgid: i32) -> (usize, String) {
+    let path = format!("{DRI_DEBUGFS}/{minor}/clients");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {path} (debugfs must be mounted): {e}"));
+    let header: Vec<&str> = text.lines().next().unwrap_or("").split_whitespace().collect();
+    let at = header
+        .iter()
+        .position(|h| *h == "tgid")
+        .unwrap_or_else(|| panic!("{path}: no tgid column in {header:?}"));
+    let from_end = header.len() - at;
+    let n = text
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= from_end && f[f.len() - from_end] == tgid.to_string()
+        })
+        .count();
+    (n, text)
+}
+
 /// The owner of the DRM client named `name` (see [`set_drm_client_name`]) as debugfs
 /// `dri/<minor>/clients` shows it: its `tgid` and `command` columns (`drm_clients_info()`:
 /// command, tgid, dev, master, a, uid, magic, name, id; parsed from the end, since the
