@@ -16,7 +16,22 @@ use serde_json::Value;
 
 const NOBODY: u32 = 65534;
 
+/// The CLI with only the descriptors a test gives it: whatever the test runner inherited
+/// (a `flock` lock file as fd 3, for one) is closed in the child.
 fn fdsame() -> Command {
+    let mut cmd = fdsame_inheriting();
+    // SAFETY: close_range between fork and exec (std has set up 0, 1, 2 already).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// The CLI inheriting every non-CLOEXEC descriptor of this process.
+fn fdsame_inheriting() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fdsame"))
 }
 
@@ -123,7 +138,7 @@ fn a_descriptor_the_caller_does_not_hold_is_exit_3() {
     // Held: fd 3 is the caller's pipe, a different file from the path.
     let (r, _w) = pipe();
     let fd = r.as_raw_fd();
-    let mut cmd = fdsame();
+    let mut cmd = fdsame_inheriting();
     cmd.args(["--json", p.as_str(), "/proc/self/fd/3"]);
     // SAFETY: dup2 between fork and exec.
     unsafe {
@@ -137,6 +152,7 @@ fn a_descriptor_the_caller_does_not_hold_is_exit_3() {
             if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
             Ok(())
         });
     }
