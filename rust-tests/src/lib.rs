@@ -813,19 +813,8 @@ const _: () = assert!(DRM_IOCTL_SET_CLIENT_NAME as u64 == 0xc010_64d1);
 /// operations have no `show_fdinfo`, so `drm-client-id` is not in `/proc/self/fdinfo`. An
 /// ordinary DRM ioctl: it makes the caller the owner.
 pub fn set_drm_client_name(fd: BorrowedFd<'_>, name: &str) {
-    let mut arg = drm_set_client_name {
-        name_len: name.len() as u64,
-        name: name.as_ptr() as u64,
-    };
-    // SAFETY: `arg` has the layout the opcode encodes; the kernel reads `name_len` bytes at
-    // `name`, which `name` provides.
-    unsafe {
-        rustix::ioctl::ioctl(
-            fd,
-            Updater::<{ DRM_IOCTL_SET_CLIENT_NAME }, drm_set_client_name>::new(&mut arg),
-        )
-    }
-    .unwrap_or_else(|e| panic!("DRM_IOCTL_SET_CLIENT_NAME {name:?}: {e}"));
+    try_set_drm_client_name(fd, name)
+        .unwrap_or_else(|e| panic!("DRM_IOCTL_SET_CLIENT_NAME {name:?}: {e}"));
 }
 
 /// The DRM minor of the device node `fd` was opened from (`minor(st_rdev)`): the name of its
@@ -842,7 +831,8 @@ pub fn try_set_drm_client_name(fd: BorrowedFd<'_>, name: &str) -> rustix::io::Re
         name_len: name.len() as u64,
         name: name.as_ptr() as u64,
     };
-    // SAFETY: as in set_drm_client_name.
+    // SAFETY: `arg` has the layout the opcode encodes; the kernel reads `name_len` bytes at
+    // `name`, which `name` provides.
     unsafe {
         rustix::ioctl::ioctl(
             fd,
