@@ -737,6 +737,11 @@ pub fn export(b: &Base) -> Result<()> {
                 .arg(&p),
         )?;
         who.push_str(&format!("\n## {name}\n{out}"));
+        // Lists the patch's own `Cc:` trailers name (linux-api for uAPI, ...), which
+        // get_maintainer.pl does not know about.
+        for cc in cc_trailers(&util::read(&p)?) {
+            who.push_str(&format!("{cc} (Cc: trailer of the patch)\n"));
+        }
     }
     util::write(&dir.join("MAINTAINERS.txt"), &who)?;
     // The cover letter goes to everyone any patch goes to: maintainers as To, the rest as Cc.
@@ -773,6 +778,17 @@ pub fn export(b: &Base) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+/// The addresses of the `Cc:` trailers of a `git format-patch` file's commit message (before
+/// its `---` line).
+fn cc_trailers(patch: &str) -> Vec<String> {
+    patch
+        .lines()
+        .take_while(|l| *l != "---")
+        .filter_map(|l| l.strip_prefix("Cc: "))
+        .map(|a| a.trim().to_string())
+        .collect()
 }
 
 /// Sparse new enough for the kernel's checker test (`__typeof_unqual__`): bookworm's 0.6.4 is not.
@@ -815,6 +831,15 @@ pub fn sparse() -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cc_trailers_of_the_message_only() {
+        let p = "Subject: x\n\nBody.\n\nCc: linux-api@vger.kernel.org\nSigned-off-by: A <a@b>\n---\n+Cc: not@this\n";
+        assert_eq!(
+            super::cc_trailers(p),
+            vec!["linux-api@vger.kernel.org".to_string()]
+        );
+    }
+
     use super::*;
 
     #[test]
