@@ -12,7 +12,7 @@ mod sys;
 mod timer;
 
 use std::ffi::CString;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -54,8 +54,10 @@ do not fail the run.
 Rows: the two new ioctls on a dup (DRM: FILE|CLIENT|DEVICE = 0x7; dma-buf: all four bits = 0xf,
 the OBJECT path), DMA_BUF_IOCTL_SAME_OBJECT on two different dma-bufs (no callback: 0x0; one
 vim2m plane exported twice and udmabuf pairs over one memfd range of 1, 256 and 2048 pages:
-the STORAGE path, 0xc; 2048-page udmabufs over two memfds: 0x8), F_DUPFD_QUERY, kcmp, Mesa's
-epoll trick, fstat, fdinfo, sysfs, and the floors (GET_CAP, VERSION, getppid).
+the STORAGE path, 0xc; 2048-page udmabufs over two memfds: 0x8), the library call
+fdsame::compare() on the same DRM and dma-buf dup pairs (every level and the mechanism
+checked), F_DUPFD_QUERY, kcmp, Mesa's epoll trick, fstat, fdinfo, sysfs, and the floors
+(GET_CAP, VERSION, getppid).
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +130,7 @@ struct Pair {
 
 impl Pair {
     fn dup_of(a: OwnedFd, what: impl Into<String>) -> Result<Pair, i32> {
-        let b = sys::dup_at_least(raw(&a), 0)?;
+        let b = sys::dup_at_least(a.as_fd(), 0)?;
         Ok(Pair {
             a,
             b,
@@ -136,14 +138,14 @@ impl Pair {
         })
     }
 
-    fn fds(&self) -> (RawFd, RawFd) {
-        (raw(&self.a), raw(&self.b))
+    fn fds(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
+        (self.a.as_fd(), self.b.as_fd())
     }
 
     /// A copy of this pair at fd numbers >= `min` (a: the lower one, b: the next).
     fn moved_to(&self, min: RawFd) -> Result<Pair, i32> {
-        let a = sys::dup_at_least(raw(&self.a), min)?;
-        let b = sys::dup_at_least(raw(&self.b), raw(&a) + 1)?;
+        let a = sys::dup_at_least(self.a.as_fd(), min)?;
+        let b = sys::dup_at_least(self.b.as_fd(), raw(&a) + 1)?;
         Ok(Pair {
             a,
             b,
@@ -217,7 +219,7 @@ fn find_vim2m(notes: &mut Vec<String>) -> Option<(OwnedFd, String, u32)> {
             continue;
         };
         match sys::open(&c, libc::O_RDWR) {
-            Ok(fd) => match sys::v4l2_driver(raw(&fd)) {
+            Ok(fd) => match sys::v4l2_driver(fd.as_fd()) {
                 Ok((name, capture)) => {
                     seen.push(format!("{path}: {name}"));
                     if name == "vim2m" && found.is_none() {
@@ -265,7 +267,7 @@ fn setup_dma_rows(
         0,
     );
     two.pair = match (dmabuf, second) {
-        (Some(p), Ok(b)) => sys::dup_at_least(raw(&p.a), 0)
+        (Some(p), Ok(b)) => sys::dup_at_least(p.a.as_fd(), 0)
             .map(|a| Pair {
                 a,
                 b,
@@ -286,7 +288,7 @@ fn setup_dma_rows(
     match find_vim2m(notes) {
         None => vim.pair = Err("no vim2m node".into()),
         Some((fd, path, capture)) => {
-            let v = raw(&fd);
+            let v = fd.as_fd();
             vim.pair = sys::v4l2_reqbufs(v, capture, 1)
                 .map_err(|e| format!("VIDIOC_REQBUFS: {}", sys::errno_name(e)))
                 .and_then(|n| {
@@ -295,7 +297,7 @@ fn setup_dma_rows(
                             .map_err(|e| format!("VIDIOC_EXPBUF: {}", sys::errno_name(e)))
                     };
                     let (a, b) = (exp()?, exp()?);
-                    let size = sys::dmabuf_size(raw(&a)).unwrap_or(0);
+                    let size = sys::dmabuf_size(a.as_fd()).unwrap_or(0);
                     notes.push(format!(
                         "vim2m STORAGE pair: {path}, buffer type {capture}, {n} buffer(s) allocated, plane 0 of buffer 0 exported twice, {size} bytes"
                     ));
@@ -312,7 +314,7 @@ fn setup_dma_rows(
 
     let udev = sys::open(c"/dev/udmabuf", libc::O_RDWR);
     let page = sys::page_size();
-    let mut same_2048: Option<RawFd> = None;
+    let mut same_2048: Option<OwnedFd> = None;
     for (k, pages) in key::UDMABUF_SAME {
         let bytes = pages * page;
         let size = if bytes >= 1 << 20 {
@@ -336,8 +338,8 @@ fn setup_dma_rows(
             Err(e) => Err(format!("/dev/udmabuf: {}", sys::errno_name(*e))),
             Ok(dev) => sys::sealed_memfd(pages)
                 .and_then(|m| {
-                    let a = sys::udmabuf_range(raw(dev), raw(&m), 0, pages)?;
-                    let b = sys::udmabuf_range(raw(dev), raw(&m), 0, pages)?;
+                    let a = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, pages)?;
+                    let b = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, pages)?;
                     r._keep.push(m);
                     Ok(Pair {
                         a,
@@ -348,7 +350,11 @@ fn setup_dma_rows(
                 .map_err(|e| format!("udmabuf of {pages} pages: {}", sys::errno_name(e))),
         };
         if pages == 2048 {
-            same_2048 = r.pair.as_ref().ok().map(|p| raw(&p.a));
+            same_2048 = r
+                .pair
+                .as_ref()
+                .ok()
+                .and_then(|p| sys::dup_at_least(p.a.as_fd(), 0).ok());
         }
         rows.push(r);
     }
@@ -364,8 +370,7 @@ fn setup_dma_rows(
         (_, None) => Err("no 2048-page udmabuf".into()),
         (Ok(dev), Some(a)) => sys::sealed_memfd(2048)
             .and_then(|m| {
-                let a = sys::dup_at_least(a, 0)?;
-                let b = sys::udmabuf_range(raw(dev), raw(&m), 0, 2048)?;
+                let b = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, 2048)?;
                 diff._keep.push(m);
                 Ok(Pair {
                     a,
@@ -399,7 +404,7 @@ fn find_vgem(notes: &mut Vec<String>) -> Option<(OwnedFd, String)> {
     for (_, path) in cards {
         let c = CString::new(path.clone()).ok()?;
         match sys::open(&c, libc::O_RDWR) {
-            Ok(fd) => match sys::drm_driver_name(raw(&fd)) {
+            Ok(fd) => match sys::drm_driver_name(fd.as_fd()) {
                 Ok(name) => {
                     seen.push(format!("{path}: {name}"));
                     if name == "vgem" && found.is_none() {
@@ -453,7 +458,7 @@ fn setup() -> Env {
 
     let mut dmabuf = None;
     if let Some(d) = &drm {
-        match sys::vgem_dumb_dmabuf(raw(&d.a)) {
+        match sys::vgem_dumb_dmabuf(d.a.as_fd()) {
             Ok(fd) => {
                 dmabuf = Some(
                     Pair::dup_of(
@@ -471,7 +476,7 @@ fn setup() -> Env {
     }
     if dmabuf.is_none() {
         if let Some(h) = &heap {
-            match sys::heap_alloc(raw(h), 4096) {
+            match sys::heap_alloc(h.as_fd(), 4096) {
                 Ok(fd) => {
                     dmabuf = Some(
                         Pair::dup_of(fd, "4 KiB dma-buf from /dev/dma_heap/system and its dup")
@@ -490,17 +495,17 @@ fn setup() -> Env {
     let second = match (&dmabuf, &drm, &heap) {
         (None, _, _) => Err("no dma-buf".to_string()),
         (Some(p), Some(d), _) if p.what.contains("vgem") => {
-            sys::vgem_dumb_dmabuf(raw(&d.a)).map_err(sys::errno_name)
+            sys::vgem_dumb_dmabuf(d.a.as_fd()).map_err(sys::errno_name)
         }
-        (Some(_), _, Some(h)) => sys::heap_alloc(raw(h), 4096).map_err(sys::errno_name),
+        (Some(_), _, Some(h)) => sys::heap_alloc(h.as_fd(), 4096).map_err(sys::errno_name),
         (Some(_), _, None) => Err("no second dma-buf source".to_string()),
     };
     let dma_rows = setup_dma_rows(dmabuf.as_ref(), second, &mut notes);
 
     let generic = match &drm {
         Some(d) => Pair {
-            a: sys::dup_at_least(raw(&d.a), 0).unwrap(),
-            b: sys::dup_at_least(raw(&d.b), 0).unwrap(),
+            a: sys::dup_at_least(d.a.as_fd(), 0).unwrap(),
+            b: sys::dup_at_least(d.b.as_fd(), 0).unwrap(),
             what: d.what.clone(),
         },
         None => pipe_pair(),
@@ -548,7 +553,7 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
     let mut n_fds = 0;
     let mut fd_err = None;
     for _ in 0..opts.scale_fds {
-        match sys::dup_at_least(raw(&ev), 0) {
+        match sys::dup_at_least(ev.as_fd(), 0) {
             Ok(fd) => {
                 extra.push(fd);
                 n_fds += 1;
@@ -571,8 +576,8 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
     };
     for _ in 0..opts.scale_bufs {
         let r = match (&env.heap, &env.drm) {
-            (Some(h), _) => sys::heap_alloc(raw(h), 4096),
-            (None, Some(d)) => sys::vgem_dumb_dmabuf(raw(&d.a)),
+            (Some(h), _) => sys::heap_alloc(h.as_fd(), 4096),
+            (None, Some(d)) => sys::vgem_dumb_dmabuf(d.a.as_fd()),
             (None, None) => break,
         };
         match r {
@@ -616,12 +621,13 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
     let mut setup = format!(
         "{n_fds} extra fds (dups of one eventfd) and {n_bufs} live dma-bufs ({source}); RLIMIT_NOFILE {limit}; compared pairs moved to the highest fds"
     );
-    let mut pairs = vec![("generic", generic.fds())];
+    let nums = |p: &Pair| (raw(&p.a), raw(&p.b));
+    let mut pairs = vec![("generic", nums(&generic))];
     if let Some(p) = &dmabuf {
-        pairs.push(("dma-buf", p.fds()));
+        pairs.push(("dma-buf", nums(p)));
     }
     if let Some(p) = &drm {
-        pairs.push(("DRM", p.fds()));
+        pairs.push(("DRM", nums(p)));
     }
     for (name, (a, b)) in pairs {
         setup.push_str(&format!(", {name} {a}/{b}"));
@@ -662,7 +668,7 @@ fn negative_checks(env: &Env, notes: &mut Vec<String>) -> Vec<(&'static str, Str
         }
         if let Ok(c) = CString::new(env.drm_path.clone()) {
             if let Ok(other) = sys::open(&c, libc::O_RDWR) {
-                if let Ok(bits) = mech::drm_file_same_bits(a, raw(&other)) {
+                if let Ok(bits) = mech::drm_file_same_bits(a, other.as_fd()) {
                     notes.push(format!("DRM_IOCTL_FILE_SAME(vgem fd, second open of {}) = {bits:#x} (expected DEVICE = {:#x})", env.drm_path, uapi::DRM_FILE_SAME_DEVICE));
                     if bits != uapi::DRM_FILE_SAME_DEVICE {
                         wrong.push((
@@ -686,7 +692,7 @@ fn negative_checks(env: &Env, notes: &mut Vec<String>) -> Vec<(&'static str, Str
             )),
             Err(e) => notes.push(format!("DMA_BUF_IOCTL_SAME_OBJECT: {}", sys::errno_name(e))),
         }
-        if let Ok(bits) = mech::dma_buf_same_bits(a, raw(&env.generic.a)) {
+        if let Ok(bits) = mech::dma_buf_same_bits(a, env.generic.a.as_fd()) {
             if bits != 0 {
                 wrong.push((
                     key::DMA_BUF_SAME,
@@ -708,6 +714,43 @@ fn precheck(bits: Result<u64, i32>, expect: u64) -> Option<Outcome> {
         ))),
         Ok(_) => None,
     }
+}
+
+/// The check before timing a library row: `fdsame::compare()` in both directions must give
+/// exactly `expect` (every level and the mechanism); the answer goes into the notes. n/a when
+/// the call errs, failed on any other answer; `None`: time it.
+fn lib_precheck(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+    expect: &mech::LibExpect,
+    notes: &mut Vec<String>,
+) -> Option<Outcome> {
+    for (x, y, dir) in [(a, b, "(a, b)"), (b, a, "(b, a)")] {
+        match mech::fdsame_compare_answer(x, y) {
+            Err(e) => return Some(Outcome::NotAvailable(sys::errno_name(e))),
+            Ok(got) if got != *expect => {
+                return Some(Outcome::Failed(format!(
+                    "fdsame::compare{dir} answered {got:?} before timing, expected {expect:?}"
+                )))
+            }
+            Ok(got) => {
+                if dir == "(a, b)" {
+                    notes.push(format!(
+                        "fdsame::compare() on fds {}/{}, both directions: file {:?}, DRM client {:?}, DRM device {:?}, dma-buf object {:?}, dma-buf storage {:?}, by {:?} (as expected)",
+                        a.as_raw_fd(),
+                        b.as_raw_fd(),
+                        got.file,
+                        got.drm_client,
+                        got.drm_device,
+                        got.dma_buf_object,
+                        got.dma_buf_storage,
+                        got.mechanism
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Pooled per-call samples of one row in one condition, or its final outcome.
@@ -828,6 +871,24 @@ fn run(opts: &Opts, timer: String) -> Report {
             uapi::DMA_BUF_SAME_ALL
         ),
     );
+    row(
+        key::LIB_DRM,
+        "fdsame::compare(), two DRM descriptors".into(),
+        format!(
+            "fdsame::compare(a, b), the library's public call (kind cache, chain, inferences), on the same pair as DRM_IOCTL_FILE_SAME ({}); must answer file, DRM client and DRM device Same, dma-buf object and storage Different, by DrmFileSameIoctl",
+            env.drm.as_ref().map_or("(no vgem)", |p| p.what.as_str())
+        ),
+    );
+    row(
+        key::LIB_DMA_BUF,
+        "fdsame::compare(), two dma-bufs".into(),
+        format!(
+            "fdsame::compare(a, b) on the same pair as the OBJECT path ({}); must answer file, dma-buf object and dma-buf storage Same, DRM client and device Different, by DmaBufSameObjectIoctl",
+            env.dmabuf
+                .as_ref()
+                .map_or("(no dma-buf)", |p| p.what.as_str())
+        ),
+    );
     for d in &env.dma_rows {
         row(d.key, d.label.clone(), d.detail.clone());
     }
@@ -889,12 +950,20 @@ fn run(opts: &Opts, timer: String) -> Report {
     let mut base_jobs: Vec<Job<'_>> = Vec::new();
     let drm_all = uapi::DRM_FILE_SAME_ALL;
     let dma_all = uapi::DMA_BUF_SAME_ALL;
+    let lib_drm = &mech::LibExpect::DRM_DUP;
+    let lib_dma = &mech::LibExpect::DMA_BUF_DUP;
     match drm_fds {
         Some((a, b)) => {
             match precheck(mech::drm_file_same_bits(a, b), drm_all) {
                 Some(o) => base_na.push((key::DRM_FILE_SAME, o)),
                 None => base_jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
                     mech::drm_file_same(a, b, drm_all)
+                })),
+            }
+            match lib_precheck(a, b, lib_drm, &mut notes) {
+                Some(o) => base_na.push((key::LIB_DRM, o)),
+                None => base_jobs.push(Job::new(key::LIB_DRM, k, move || {
+                    mech::fdsame_compare(a, b, lib_drm)
                 })),
             }
             base_jobs.push(Job::new(key::DRM_GET_CAP, k, move || {
@@ -905,26 +974,40 @@ fn run(opts: &Opts, timer: String) -> Report {
             }));
         }
         None => {
-            for key in [key::DRM_FILE_SAME, key::DRM_GET_CAP, key::DRM_VERSION] {
+            for key in [
+                key::DRM_FILE_SAME,
+                key::LIB_DRM,
+                key::DRM_GET_CAP,
+                key::DRM_VERSION,
+            ] {
                 base_na.push((key, na(no_vgem)));
             }
         }
     }
     match dma_fds {
-        Some((a, b)) => match precheck(mech::dma_buf_same_bits(a, b), dma_all) {
-            Some(o) => base_na.push((key::DMA_BUF_SAME, o)),
-            None => base_jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
-                mech::dma_buf_same(a, b, dma_all)
-            })),
-        },
-        None => base_na.push((
-            key::DMA_BUF_SAME,
-            na(if env.drm.is_some() || env.heap.is_some() {
+        Some((a, b)) => {
+            match precheck(mech::dma_buf_same_bits(a, b), dma_all) {
+                Some(o) => base_na.push((key::DMA_BUF_SAME, o)),
+                None => base_jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
+                    mech::dma_buf_same(a, b, dma_all)
+                })),
+            }
+            match lib_precheck(a, b, lib_dma, &mut notes) {
+                Some(o) => base_na.push((key::LIB_DMA_BUF, o)),
+                None => base_jobs.push(Job::new(key::LIB_DMA_BUF, k, move || {
+                    mech::fdsame_compare(a, b, lib_dma)
+                })),
+            }
+        }
+        None => {
+            let why = if env.drm.is_some() || env.heap.is_some() {
                 "dma-buf export failed"
             } else {
                 no_vgem
-            }),
-        )),
+            };
+            base_na.push((key::DMA_BUF_SAME, na(why)));
+            base_na.push((key::LIB_DMA_BUF, na(why)));
+        }
     }
     for d in &env.dma_rows {
         match &d.pair {
@@ -988,23 +1071,37 @@ fn run(opts: &Opts, timer: String) -> Report {
                 let mut jobs: Vec<Job<'_>> = Vec::new();
                 scale_na.clear();
                 match sc.drm.as_ref().map(Pair::fds) {
-                    Some((a, b)) => jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
-                        mech::drm_file_same(a, b, drm_all)
-                    })),
-                    None => scale_na.push((key::DRM_FILE_SAME, na(no_vgem))),
+                    Some((a, b)) => {
+                        jobs.push(Job::new(key::DRM_FILE_SAME, k, move || {
+                            mech::drm_file_same(a, b, drm_all)
+                        }));
+                        jobs.push(Job::new(key::LIB_DRM, k, move || {
+                            mech::fdsame_compare(a, b, lib_drm)
+                        }));
+                    }
+                    None => {
+                        scale_na.push((key::DRM_FILE_SAME, na(no_vgem)));
+                        scale_na.push((key::LIB_DRM, na(no_vgem)));
+                    }
                 }
                 match sc.dmabuf.as_ref().map(Pair::fds) {
-                    Some((a, b)) => jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
-                        mech::dma_buf_same(a, b, dma_all)
-                    })),
-                    None => scale_na.push((
-                        key::DMA_BUF_SAME,
-                        na(if env.drm.is_none() && env.heap.is_none() {
+                    Some((a, b)) => {
+                        jobs.push(Job::new(key::DMA_BUF_SAME, k, move || {
+                            mech::dma_buf_same(a, b, dma_all)
+                        }));
+                        jobs.push(Job::new(key::LIB_DMA_BUF, k, move || {
+                            mech::fdsame_compare(a, b, lib_dma)
+                        }));
+                    }
+                    None => {
+                        let why = if env.drm.is_none() && env.heap.is_none() {
                             no_vgem
                         } else {
                             "no dma-buf"
-                        }),
-                    )),
+                        };
+                        scale_na.push((key::DMA_BUF_SAME, na(why)));
+                        scale_na.push((key::LIB_DMA_BUF, na(why)));
+                    }
                 }
                 jobs.push(Job::new(key::F_DUPFD_QUERY, k, move || {
                     mech::f_dupfd_query(ga, gb)
@@ -1031,6 +1128,8 @@ fn run(opts: &Opts, timer: String) -> Report {
                 scale_na = [
                     key::DRM_FILE_SAME,
                     key::DMA_BUF_SAME,
+                    key::LIB_DRM,
+                    key::LIB_DMA_BUF,
                     key::F_DUPFD_QUERY,
                     key::KCMP,
                     key::EPOLL,

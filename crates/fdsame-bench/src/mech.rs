@@ -3,65 +3,96 @@
 //! mechanism itself is a userspace procedure that a real tool would run (none allocate here:
 //! fdinfo and sysfs use stack buffers, which only makes them look cheaper than real tools).
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
-use fdsame::uapi;
+use fdsame::{Answer, Mechanism};
 use rustix::ioctl::{ioctl, Updater};
 
-use crate::sys::{self, bfd, errno, F_DUPFD_QUERY, KCMP_FILE};
+use crate::sys::{self, errno, os_err, F_DUPFD_QUERY, KCMP_FILE};
 
 /// Row 1: `DRM_IOCTL_FILE_SAME` on DRM fd `a` with `fd = b`: `Ok(true)` when the result is
 /// exactly `expect` (every bit, so a changed or partial answer never counts as timed).
-pub fn drm_file_same(a: RawFd, b: RawFd, expect: u64) -> Result<bool, i32> {
+pub fn drm_file_same(a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: u64) -> Result<bool, i32> {
     Ok(drm_file_same_bits(a, b)? == expect)
 }
 
-/// The full result mask of `DRM_IOCTL_FILE_SAME`.
-pub fn drm_file_same_bits(a: RawFd, b: RawFd) -> Result<u64, i32> {
-    let mut arg = uapi::drm_file_same {
-        fd: b,
-        flags: 0,
-        result: 0,
-    };
-    // SAFETY: `arg` has the layout of the ioctl's argument; `a` is open.
-    unsafe {
-        ioctl(
-            bfd(a),
-            Updater::<{ uapi::DRM_IOCTL_FILE_SAME }, _>::new(&mut arg),
-        )
-        .map_err(|e| e.raw_os_error())?;
-    }
-    Ok(arg.result)
+/// The full result mask of `DRM_IOCTL_FILE_SAME` (the crate's raw wrapper,
+/// `fdsame::ioctl::drm_file_same`).
+pub fn drm_file_same_bits(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<u64, i32> {
+    fdsame::ioctl::drm_file_same(a, b).map_err(os_err)
 }
 
 /// Row 2 and the STORAGE rows: `DMA_BUF_IOCTL_SAME_OBJECT` on dma-buf `a` with `fd = b`:
 /// `Ok(true)` when the result is exactly `expect` (all four bits).
-pub fn dma_buf_same(a: RawFd, b: RawFd, expect: u64) -> Result<bool, i32> {
+pub fn dma_buf_same(a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: u64) -> Result<bool, i32> {
     Ok(dma_buf_same_bits(a, b)? == expect)
 }
 
-/// The full result mask of `DMA_BUF_IOCTL_SAME_OBJECT`.
-pub fn dma_buf_same_bits(a: RawFd, b: RawFd) -> Result<u64, i32> {
-    let mut arg = uapi::dma_buf_same_object {
-        fd: b,
-        flags: 0,
-        result: 0,
+/// The full result mask of `DMA_BUF_IOCTL_SAME_OBJECT` (the crate's raw wrapper,
+/// `fdsame::ioctl::dma_buf_same_object`).
+pub fn dma_buf_same_bits(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<u64, i32> {
+    fdsame::ioctl::dma_buf_same_object(a, b).map_err(os_err)
+}
+
+/// The answer the library must give, level by level, and the mechanism of its file level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LibExpect {
+    pub file: Answer,
+    pub drm_client: Answer,
+    pub drm_device: Answer,
+    pub dma_buf_object: Answer,
+    pub dma_buf_storage: Answer,
+    pub mechanism: Option<Mechanism>,
+}
+
+impl LibExpect {
+    /// A DRM file and its dup, answered by `DRM_IOCTL_FILE_SAME`.
+    pub const DRM_DUP: LibExpect = LibExpect {
+        file: Answer::Same,
+        drm_client: Answer::Same,
+        drm_device: Answer::Same,
+        dma_buf_object: Answer::Different,
+        dma_buf_storage: Answer::Different,
+        mechanism: Some(Mechanism::DrmFileSameIoctl),
     };
-    // SAFETY: `arg` has the layout of the ioctl's argument; `a` is open.
-    unsafe {
-        ioctl(
-            bfd(a),
-            Updater::<{ uapi::DMA_BUF_IOCTL_SAME_OBJECT }, _>::new(&mut arg),
-        )
-        .map_err(|e| e.raw_os_error())?;
-    }
-    Ok(arg.result)
+    /// A dma-buf and its dup, answered by `DMA_BUF_IOCTL_SAME_OBJECT`.
+    pub const DMA_BUF_DUP: LibExpect = LibExpect {
+        file: Answer::Same,
+        drm_client: Answer::Different,
+        drm_device: Answer::Different,
+        dma_buf_object: Answer::Same,
+        dma_buf_storage: Answer::Same,
+        mechanism: Some(Mechanism::DmaBufSameObjectIoctl),
+    };
+}
+
+/// What `fdsame::compare(a, b)` answered, in the shape of [`LibExpect`].
+pub fn fdsame_compare_answer(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<LibExpect, i32> {
+    let s = fdsame::compare(a, b).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    Ok(LibExpect {
+        file: s.file,
+        drm_client: s.drm_client,
+        drm_device: s.drm_device,
+        dma_buf_object: s.dma_buf_object,
+        dma_buf_storage: s.dma_buf_storage,
+        mechanism: s.mechanism,
+    })
+}
+
+/// The library rows: `fdsame::compare(a, b)`, the whole public call (kind cache, chain,
+/// inferences): `Ok(true)` when every level and the mechanism are exactly `expect`.
+pub fn fdsame_compare(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+    expect: &LibExpect,
+) -> Result<bool, i32> {
+    Ok(fdsame_compare_answer(a, b)? == *expect)
 }
 
 /// Row 3: `fcntl(a, F_DUPFD_QUERY, b)`: 1 = same file description.
-pub fn f_dupfd_query(a: RawFd, b: RawFd) -> Result<bool, i32> {
+pub fn f_dupfd_query(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
     // SAFETY: plain fcntl.
-    let r = unsafe { libc::fcntl(a, F_DUPFD_QUERY, b) };
+    let r = unsafe { libc::fcntl(a.as_raw_fd(), F_DUPFD_QUERY, b.as_raw_fd()) };
     if r < 0 {
         Err(errno())
     } else {
@@ -70,7 +101,7 @@ pub fn f_dupfd_query(a: RawFd, b: RawFd) -> Result<bool, i32> {
 }
 
 /// Row 4: `kcmp(pid, pid, KCMP_FILE, a, b)` through `syscall(2)`: 0 = same.
-pub fn kcmp(pid: libc::pid_t, a: RawFd, b: RawFd) -> Result<bool, i32> {
+pub fn kcmp(pid: libc::pid_t, a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
     // SAFETY: plain syscall with integer arguments.
     let r = unsafe {
         libc::syscall(
@@ -78,8 +109,8 @@ pub fn kcmp(pid: libc::pid_t, a: RawFd, b: RawFd) -> Result<bool, i32> {
             pid as libc::c_long,
             pid as libc::c_long,
             KCMP_FILE,
-            a as libc::c_long,
-            b as libc::c_long,
+            a.as_raw_fd() as libc::c_long,
+            b.as_raw_fd() as libc::c_long,
         )
     };
     if r < 0 {
@@ -96,8 +127,9 @@ pub fn kcmp(pid: libc::pid_t, a: RawFd, b: RawFd) -> Result<bool, i32> {
 /// `epoll_ctl(efd, ADD, tmp, {0})` failing with EEXIST means same (the epoll key is
 /// (file, fd), and the first registration survives the dup2 because `a` keeps the file
 /// alive); `close(tmp)`; `close(efd)`.
-pub fn mesa_epoll(a: RawFd, b: RawFd) -> Result<bool, i32> {
-    // SAFETY: plain syscalls on fds we own for the duration of the call.
+pub fn mesa_epoll(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
+    let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
+    // SAFETY: plain syscalls; `a` and `b` are borrowed for the call, `efd` and `tmp` are ours.
     unsafe {
         let efd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
         if efd < 0 {
@@ -130,18 +162,14 @@ pub fn mesa_epoll(a: RawFd, b: RawFd) -> Result<bool, i32> {
 }
 
 /// (st_dev, st_ino, st_rdev, st_mode) of an fd.
-fn fstat_key(fd: RawFd) -> Result<(u64, u64, u64, u32), i32> {
-    // SAFETY: `st` is plain data filled by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(errno());
-    }
+fn fstat_key(fd: BorrowedFd<'_>) -> Result<(u64, u64, u64, u32), i32> {
+    let st = rustix::fs::fstat(fd).map_err(|e| e.raw_os_error())?;
     Ok((st.st_dev, st.st_ino, st.st_rdev, st.st_mode))
 }
 
 /// Row 6: `fstat(a)`, `fstat(b)`, compare st_dev/st_ino/st_rdev (same inode, not necessarily
 /// same open file).
-pub fn fstat_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
+pub fn fstat_pair(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
     let ka = fstat_key(a)?;
     let kb = fstat_key(b)?;
     Ok((ka.0, ka.1, ka.2) == (kb.0, kb.1, kb.2))
@@ -224,9 +252,9 @@ pub fn fdinfo_key(text: &[u8]) -> Option<(u64, u64, bool)> {
     }
 }
 
-fn fdinfo_of(fd: RawFd) -> Result<(u64, u64, bool), i32> {
+fn fdinfo_of(fd: BorrowedFd<'_>) -> Result<(u64, u64, bool), i32> {
     let mut p = [0u8; 64];
-    let path = path_with_number(&mut p, b"/proc/self/fdinfo/", fd as u64, b"");
+    let path = path_with_number(&mut p, b"/proc/self/fdinfo/", fd.as_raw_fd() as u64, b"");
     let mut buf = [0u8; 4096];
     let n = read_small(path, &mut buf)?;
     fdinfo_key(&buf[..n]).ok_or(libc::ENODATA)
@@ -234,11 +262,11 @@ fn fdinfo_of(fd: RawFd) -> Result<(u64, u64, bool), i32> {
 
 /// Row 7: Open/read/parse `/proc/self/fdinfo/{a,b}` and compare their `drm-client-id` (DRM
 /// files) or their (`mnt_id`, `ino`) pair (anything else, kernels >= 5.14).
-pub fn fdinfo_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
+pub fn fdinfo_pair(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
     Ok(fdinfo_of(a)? == fdinfo_of(b)?)
 }
 
-fn sysfs_device_of(fd: RawFd, out: &mut [u8; 512]) -> Result<usize, i32> {
+fn sysfs_device_of(fd: BorrowedFd<'_>, out: &mut [u8; 512]) -> Result<usize, i32> {
     let (_, _, rdev, mode) = fstat_key(fd)?;
     if mode & libc::S_IFMT != libc::S_IFCHR {
         return Err(libc::ENODEV);
@@ -260,7 +288,7 @@ fn sysfs_device_of(fd: RawFd, out: &mut [u8; 512]) -> Result<usize, i32> {
 
 /// Row 8: `fstat` → `st_rdev` → `readlink /sys/dev/char/MAJ:MIN/device` for both fds, compare
 /// the link targets (same device, says nothing about the open file).
-pub fn sysfs_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
+pub fn sysfs_pair(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
     let mut la = [0u8; 512];
     let mut lb = [0u8; 512];
     let na = sysfs_device_of(a, &mut la)?;
@@ -268,34 +296,22 @@ pub fn sysfs_pair(a: RawFd, b: RawFd) -> Result<bool, i32> {
     Ok(la[..na] == lb[..nb])
 }
 
-/// Row 9a: `DRM_IOCTL_GET_CAP` of `cap` on `a` (a floor: a trivial DRM core ioctl). "Same" is
-/// meaningless here: `Ok(true)` when the cap value is `expect`.
-pub fn drm_get_cap(a: RawFd, cap: u64, expect: u64) -> Result<bool, i32> {
-    let mut arg = sys::DrmGetCap {
-        capability: cap,
-        value: 0,
-    };
-    // SAFETY: layout matches the uAPI.
-    unsafe {
-        ioctl(
-            bfd(a),
-            Updater::<{ sys::DRM_IOCTL_GET_CAP }, _>::new(&mut arg),
-        )
-        .map_err(|e| e.raw_os_error())?;
-    }
-    Ok(arg.value == expect)
+/// Row 9a: `DRM_IOCTL_GET_CAP` of `cap` on `a` (a floor: a trivial DRM core ioctl; drm-ffi's
+/// `get_capability()`, one ioctl). "Same" is meaningless here: `Ok(true)` when the cap value
+/// is `expect`.
+pub fn drm_get_cap(a: BorrowedFd<'_>, cap: u64, expect: u64) -> Result<bool, i32> {
+    Ok(drm_ffi::get_capability(a, cap).map_err(os_err)?.value == expect)
 }
 
-/// Row 9b: `DRM_IOCTL_VERSION` with all lengths 0 (no string copied). `Ok(true)` if it worked.
-pub fn drm_version_empty(a: RawFd) -> Result<bool, i32> {
-    let mut arg = sys::DrmVersion::empty();
-    // SAFETY: layout matches the uAPI; all lengths are zero.
+/// Row 9b: `DRM_IOCTL_VERSION` with all lengths 0 (no string copied): one ioctl on drm-sys'
+/// `struct drm_version` (drm-ffi's `get_version()` issues two). `Ok(true)` if it worked.
+pub fn drm_version_empty(a: BorrowedFd<'_>) -> Result<bool, i32> {
+    let mut arg = drm_ffi::drm_version::default();
+    // SAFETY: `arg` is drm-sys' `struct drm_version`, the ioctl's argument; all lengths are
+    // zero and all pointers null, so the kernel writes only the struct.
     unsafe {
-        ioctl(
-            bfd(a),
-            Updater::<{ sys::DRM_IOCTL_VERSION }, _>::new(&mut arg),
-        )
-        .map_err(|e| e.raw_os_error())?;
+        ioctl(a, Updater::<{ sys::DRM_IOCTL_VERSION }, _>::new(&mut arg))
+            .map_err(|e| e.raw_os_error())?;
     }
     Ok(arg.name_len > 0)
 }
@@ -314,7 +330,8 @@ pub fn getppid() -> Result<bool, i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
+    use fdsame::uapi;
+    use std::os::fd::AsFd;
 
     #[test]
     fn fdinfo_parsing() {
@@ -338,9 +355,9 @@ mod tests {
     #[test]
     fn generic_mechanisms_on_an_eventfd_dup() {
         let a = sys::eventfd().unwrap();
-        let b = sys::dup_at_least(a.as_raw_fd(), 0).unwrap();
+        let b = sys::dup_at_least(a.as_fd(), 0).unwrap();
         let c = sys::eventfd().unwrap();
-        let (a, b, c) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd());
+        let (a, b, c) = (a.as_fd(), b.as_fd(), c.as_fd());
         assert_eq!(fstat_pair(a, b), Ok(true));
         assert_eq!(fdinfo_pair(a, b), Ok(true));
         assert_eq!(mesa_epoll(a, b), Ok(true));
@@ -359,5 +376,14 @@ mod tests {
             Err(libc::ENOTTY)
         );
         assert_eq!(getppid(), Ok(true));
+        // The library on an eventfd and its dup: same file, no DRM or dma-buf level.
+        let s = fdsame_compare_answer(a, b).unwrap();
+        assert_eq!(
+            (s.file, s.drm_client, s.dma_buf_object),
+            (Answer::Same, Answer::Different, Answer::Different)
+        );
+        assert_eq!(fdsame_compare(a, b, &LibExpect::DRM_DUP), Ok(false));
+        assert_eq!(drm_get_cap(a, sys::DRM_CAP_PRIME, 3), Err(libc::ENOTTY));
+        assert_eq!(drm_version_empty(a), Err(libc::ENOTTY));
     }
 }

@@ -17,6 +17,10 @@ pub mod key {
     pub const DRM_GET_CAP: &str = "drm_get_cap";
     pub const DRM_VERSION: &str = "drm_version";
     pub const GETPPID: &str = "getppid";
+    /// `fdsame::compare()` on the DRM pair of `DRM_FILE_SAME`.
+    pub const LIB_DRM: &str = "fdsame_compare_drm";
+    /// `fdsame::compare()` on the dma-buf pair of `DMA_BUF_SAME` (the OBJECT path).
+    pub const LIB_DMA_BUF: &str = "fdsame_compare_dma_buf";
     /// Two different dma-bufs of one exporter without `same_storage` (vgem PRIME or the
     /// system heap): neither the OBJECT path nor the STORAGE path answers, result 0.
     pub const DMA_BUF_TWO: &str = "dma_buf_two_objects";
@@ -245,6 +249,31 @@ impl Report {
                 value: r,
                 limit: "<= 1.20x".into(),
                 pass: at_most(r, 1.2),
+            });
+        }
+        // Issue #16: the library call against the raw ioctl it issues, on the same pair.
+        for (lib, raw, name) in [
+            (
+                key::LIB_DRM,
+                key::DRM_FILE_SAME,
+                "fdsame::compare() on two DRM descriptors within 1.5x of DRM_IOCTL_FILE_SAME",
+            ),
+            (
+                key::LIB_DMA_BUF,
+                key::DMA_BUF_SAME,
+                "fdsame::compare() on two dma-bufs within 1.5x of DMA_BUF_IOCTL_SAME_OBJECT",
+            ),
+        ] {
+            let r = self
+                .median(lib)
+                .zip(self.median(raw))
+                .map(|(l, r)| l / r)
+                .filter(|v| v.is_finite());
+            out.push(Target {
+                name: name.into(),
+                value: r,
+                limit: "<= 1.50x".into(),
+                pass: r.map(|v| v <= 1.5),
             });
         }
         out
@@ -747,9 +776,32 @@ mod tests {
     }
 
     #[test]
+    fn library_targets() {
+        let mut r = sample();
+        let row = |key, base| Row {
+            key,
+            label: "lib".into(),
+            detail: "d".into(),
+            base,
+            scale: None,
+        };
+        // DRM raw 110 ns, library 154 ns: 1.40x PASS; dma-buf raw 200 ns, library 320: 1.60x MISS.
+        r.rows.push(row(key::LIB_DRM, ok(154.0)));
+        r.rows.push(row(key::LIB_DMA_BUF, ok(320.0)));
+        let t = r.targets();
+        assert!(t[10].name.contains("DRM_IOCTL_FILE_SAME"));
+        assert!((t[10].value.unwrap() - 1.4).abs() < 1e-9);
+        assert_eq!(t[10].pass, Some(true));
+        assert!((t[11].value.unwrap() - 1.6).abs() < 1e-9);
+        assert_eq!(t[11].pass, Some(false));
+        let md = render_markdown(&r);
+        assert!(md.contains("| fdsame::compare() on two dma-bufs within 1.5x of DMA_BUF_IOCTL_SAME_OBJECT | 1.60x | <= 1.50x | MISS |"));
+    }
+
+    #[test]
     fn targets_verdicts() {
         let t = sample().targets();
-        assert_eq!(t.len(), 10);
+        assert_eq!(t.len(), 12);
         // DRM: 1.1x floor PASS, 1.1x dupfd PASS, 9.09x epoll PASS, 45x fdinfo PASS, 1.045x PASS.
         assert_eq!(t[0].pass, Some(true));
         assert!((t[0].value.unwrap() - 1.1).abs() < 1e-9);
@@ -763,6 +815,8 @@ mod tests {
         assert_eq!(t[7].pass, Some(true));
         assert_eq!(t[8].pass, Some(true));
         assert_eq!(t[9].pass, Some(false));
+        // No library rows in the sample: the library targets are N/A.
+        assert_eq!((t[10].pass, t[11].pass), (None, None));
         let mut r = sample();
         r.rows
             .retain(|x| x.key != key::DRM_GET_CAP && x.key != key::DRM_VERSION);
