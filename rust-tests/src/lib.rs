@@ -1070,7 +1070,17 @@ pub fn sysfs_device_of(fd: BorrowedFd<'_>) -> Option<PathBuf> {
 /// `show_fdinfo`). Two fds of one client give the same row, renamed. Panics when debugfs or
 /// the row is missing.
 pub fn drm_client_id_via_debugfs(fd: BorrowedFd<'_>, name: &str) -> u64 {
-    set_drm_client_name(fd, name);
+    try_drm_client_id_via_debugfs(fd, name)
+        .unwrap_or_else(|e| panic!("DRM_IOCTL_SET_CLIENT_NAME {name:?}: {e}"))
+}
+
+/// Like [`drm_client_id_via_debugfs`], but `Err` where the kernel cannot name a client
+/// (`DRM_IOCTL_SET_CLIENT_NAME` is 6.13+; 6.12's debugfs `clients` has no `id` column either).
+pub fn try_drm_client_id_via_debugfs(
+    fd: BorrowedFd<'_>,
+    name: &str,
+) -> rustix::io::Result<u64> {
+    try_set_drm_client_name(fd, name)?;
     let minor = drm_minor(fd);
     let path = format!("{DRI_DEBUGFS}/{minor}/clients");
     let text = fs::read_to_string(&path)
@@ -1091,7 +1101,7 @@ pub fn drm_client_id_via_debugfs(fd: BorrowedFd<'_>, name: &str) -> u64 {
         })
         .collect();
     match &ids[..] {
-        [one] => *one,
+        [one] => Ok(*one),
         _ => panic!("{} rows for client {name:?} in {path}:\n{text}", ids.len()),
     }
 }

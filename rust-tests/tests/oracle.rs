@@ -415,15 +415,24 @@ fn one_oracle_over_everything_the_guest_holds() {
                     .map(|d| d.display().to_string())
                     .unwrap_or_else(|| "no sysfs device".into());
                 let (mech, id) = match fdinfo_field(it.fd.as_raw_fd(), "drm-client-id") {
-                    Some(c) => ("fdinfo drm-client-id", c),
-                    None => (
-                        "debugfs dri/<minor>/clients id (no drm-client-id in fdinfo)",
-                        drm_client_id_via_debugfs(it.fd.as_fd(), &format!("oracle-{i}"))
-                            .to_string(),
-                    ),
+                    Some(c) => ("fdinfo drm-client-id", Some(c)),
+                    None => match try_drm_client_id_via_debugfs(
+                        it.fd.as_fd(),
+                        &format!("oracle-{i}"),
+                    ) {
+                        Ok(id) => (
+                            "debugfs dri/<minor>/clients id (no drm-client-id in fdinfo)",
+                            Some(id.to_string()),
+                        ),
+                        Err(_) => (
+                            "nothing: no drm-client-id in fdinfo, and no \
+                             DRM_IOCTL_SET_CLIENT_NAME to find the debugfs row (before 6.13)",
+                            None,
+                        ),
+                    },
                 };
                 *mechanisms.entry(format!("{dev}: {mech}")).or_default() += 1;
-                Some(id)
+                id
             }
             _ => None,
         })
