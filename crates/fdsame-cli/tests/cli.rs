@@ -340,10 +340,9 @@ fn ps_of_a_process_whose_links_cannot_be_read_is_exit_3() {
         "sleep",
         "30",
     ]);
-    let Ok(mut child) = target.spawn() else {
-        println!("SKIPPED: setpriv (util-linux) is not installed");
-        return;
-    };
+    let mut child = target
+        .spawn()
+        .expect("setpriv (util-linux, essential in Debian) must be installed");
     std::thread::sleep(Duration::from_millis(300));
     let pid = child.id().to_string();
     let listable = run(as_nobody(&mut Command::new("ls")).arg(format!("/proc/{pid}/fd"))).0 == 0;
