@@ -158,8 +158,9 @@ fn shell_quote(s: &str) -> String {
 
 /// The modules the guest loads on a modular kernel: the drivers under test (vgem before vkms, the
 /// built-in link order, so that card0 is vgem's as in the built-in kernel), then the KUnit test
-/// modules of the series (their suites run as they load: kunit.enable=1).
-const DRIVER_MODULES: &[&str] = &["vgem", "vkms", "vim2m"];
+/// modules of the series (their suites run as they load: kunit.enable=1). bochs and virtio_gpu
+/// drive the PCI display devices of [`vm::PCI_GPUS`].
+const DRIVER_MODULES: &[&str] = &["vgem", "vkms", "vim2m", "bochs", "virtio_gpu"];
 const KUNIT_MODULES: &[&str] = &["drm_file_same_test", "dmabuf_kunit"];
 
 /// On a modular kernel, the start of every guest script: load `modules`, wait for the nodes.
@@ -247,6 +248,10 @@ const GUEST_NODES: &[&str] = &[
     "/dev/dma_heap/system",
     "/dev/udmabuf",
     "/dev/video0",
+    // A DRM device bound to each emulated PCI display device (vm::PCI_GPUS).
+    "/sys/bus/pci/devices/0000:00:08.0/drm",
+    "/sys/bus/pci/devices/0000:00:09.0/drm",
+    "/sys/bus/pci/devices/0000:00:0a.0/drm",
 ];
 
 fn guest_script(groups: &[(String, PathBuf, Vec<String>)]) -> String {

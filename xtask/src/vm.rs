@@ -90,6 +90,17 @@ pub struct VmOpts<'a> {
     pub name: &'a str,
 }
 
+/// The emulated PCI display devices every guest gets, at fixed slots of the root bus (QEMU's
+/// `pc` machine, bus `pci.0`), as (PCI address in the guest, QEMU `-device` argument). Two
+/// `bochs-display` (one driver, two devices) and one `virtio-gpu-pci` (PRIME export). `-nodefaults`
+/// keeps QEMU's default VGA (a third bochs device) out. Tests find them by driver name and PCI
+/// address (`rust-tests/src/lib.rs`, `PCI_GPUS` there), never by card number.
+pub const PCI_GPUS: &[(&str, &str)] = &[
+    ("0000:00:08.0", "bochs-display,bus=pci.0,addr=0x8"),
+    ("0000:00:09.0", "bochs-display,bus=pci.0,addr=0x9"),
+    ("0000:00:0a.0", "virtio-gpu-pci,bus=pci.0,addr=0xa"),
+];
+
 /// Boots the kernel, runs `script` (a POSIX sh script, run as root in the chroot of the host
 /// root) and returns what happened. Never hangs: QEMU runs under `timeout`.
 pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
@@ -124,6 +135,7 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
             "-no-reboot",
         ])
         .args(["-display", "none", "-monitor", "none"])
+        .args(PCI_GPUS.iter().flat_map(|(_, device)| ["-device", device]))
         .arg("-m")
         .arg(opts.memory_mb.to_string())
         .arg("-kernel")
