@@ -12,6 +12,7 @@
 
 #![allow(non_camel_case_types)]
 
+pub mod pci;
 pub mod v4l2;
 pub mod vkms_configfs;
 
@@ -848,7 +849,12 @@ pub fn drm_clients_owned_by(minor: u32, tgid: i32) -> (usize, String) {
     let path = format!("{DRI_DEBUGFS}/{minor}/clients");
     let text = fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {path} (debugfs must be mounted): {e}"));
-    let header: Vec<&str> = text.lines().next().unwrap_or("").split_whitespace().collect();
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let at = header
         .iter()
         .position(|h| *h == "tgid")
@@ -1076,10 +1082,7 @@ pub fn drm_client_id_via_debugfs(fd: BorrowedFd<'_>, name: &str) -> u64 {
 
 /// Like [`drm_client_id_via_debugfs`], but `Err` where the kernel cannot name a client
 /// (`DRM_IOCTL_SET_CLIENT_NAME` is 6.13+; 6.12's debugfs `clients` has no `id` column either).
-pub fn try_drm_client_id_via_debugfs(
-    fd: BorrowedFd<'_>,
-    name: &str,
-) -> rustix::io::Result<u64> {
+pub fn try_drm_client_id_via_debugfs(fd: BorrowedFd<'_>, name: &str) -> rustix::io::Result<u64> {
     try_set_drm_client_name(fd, name)?;
     let minor = drm_minor(fd);
     let path = format!("{DRI_DEBUGFS}/{minor}/clients");

@@ -1,5 +1,6 @@
-//! Hot-unplug (issue 15): a vkms device made and removed through configfs while files of it
-//! are open and compares race on other threads.
+//! Hot-unplug (issue 15): a vkms device made and removed through configfs, and a PCI display
+//! device (bochs) removed through sysfs and found again by a rescan, while files of it are open
+//! and compares race on other threads.
 //!
 //! Every answer must be one of the documented ones: `ENODEV` when issued on a file of the
 //! removed device (`drm_dev_is_unplugged()` in `drm_ioctl()`), otherwise exactly the bits the
@@ -148,6 +149,7 @@ fn check_all(fds: &[Fd], removed: bool, c: &mut Counts) {
 #[test]
 fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
     require_guest();
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let vgem = open_vgem_render();
     let mut prev_b: Option<(VkmsInstance, DrmNode, u32)> = None;
     let mut freed_minors: Vec<(u32, OwnedFd)> = vec![];
@@ -340,5 +342,244 @@ fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
         took_freed > 0,
         "no new vkms device took a freed minor in {ROUNDS} rounds: the freed-minor case was not \
          exercised"
+    );
+}
+
+/// The two unplug tests of this file change the set of DRM minors: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The card index of bochs B, waiting (at most 10 s) for its node after a rescan.
+fn wait_for_card(gpu: &rust_tests::pci::PciGpu) -> std::path::PathBuf {
+    let drm = gpu.sysfs().join("drm");
+    for _ in 0..100 {
+        if drm.is_dir() {
+            let p = gpu.node(NodeKind::Card);
+            if p.exists() {
+                return p;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "{} has no DRM node 10 s after /sys/bus/pci/rescan",
+        gpu.address
+    );
+}
+
+/// A PCI device removed with `echo 1 > /sys/bus/pci/devices/<address>/remove` while files of it
+/// (two opens, a dup, a dma-buf it exported) are open and compares race on other threads, then
+/// found again with `echo 1 > /sys/bus/pci/rescan`. bochs calls `drm_dev_unplug()` on removal,
+/// so from then on every ioctl issued on its files is `ENODEV` (asserted after the removal);
+/// the dma-buf it exported lives on and keeps answering. The new device cannot take the minor
+/// of the removed one while a file of it is open; once every file is closed the minor is freed
+/// (`drm_minor_alloc_release()`), and the next new device takes it: the test asserts that it
+/// does, which fails if a reference to the old `drm_device` leaked (the ioctls take none).
+#[test]
+fn pci_device_removed_while_files_are_open_and_compares_race() {
+    use rust_tests::pci::{card_index, sysfs_write, BOCHS_A, BOCHS_B, VIRTIO};
+    require_guest();
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let vgem = open_vgem_render();
+    let a = BOCHS_A.open(NodeKind::Card);
+    let v = VIRTIO.open(NodeKind::Render);
+    let mut total = Counts::default();
+    let mut raced = 0usize;
+    let mut prev_removed: Option<u32> = None;
+    let mut took_freed = 0usize;
+    let mut b_path = BOCHS_B.node(NodeKind::Card);
+    for round in 0..ROUNDS {
+        let b1 = DrmNode::open(&b_path).unwrap_or_else(|e| panic!("{}: {e}", b_path.display()));
+        let b_index = card_index(&b_path);
+        let h = create_dumb(&b1);
+        let b_buf = export(&b1, h);
+        drm::control::Device::close_buffer(&b1, h).expect("GEM_CLOSE");
+
+        // Device 1 = bochs B (removed), 2 = bochs A, 3 = virtio-gpu, 4 = vgem.
+        let mut fds: Vec<Fd> = vec![];
+        let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind, of_removed: bool| {
+            fds.push(Fd {
+                name: name.into(),
+                fd,
+                file,
+                kind,
+                of_removed,
+            })
+        };
+        push("bochs B open 1", dup(b1.as_fd()), 1, Kind::Drm(1, 1), true);
+        push(
+            "bochs B open 1 dup",
+            dup(b1.as_fd()),
+            1,
+            Kind::Drm(1, 1),
+            true,
+        );
+        push(
+            "bochs B open 2",
+            b1.reopen().dup(),
+            2,
+            Kind::Drm(1, 2),
+            true,
+        );
+        push("bochs B dma-buf", dup(b_buf.as_fd()), 3, Kind::Buf(1), true);
+        push("bochs B dma-buf dup", b_buf, 3, Kind::Buf(1), true);
+        push("bochs A", dup(a.as_fd()), 4, Kind::Drm(2, 3), false);
+        push(
+            "virtio-gpu render",
+            dup(v.as_fd()),
+            5,
+            Kind::Drm(3, 4),
+            false,
+        );
+        push("vgem render", dup(vgem.as_fd()), 6, Kind::Drm(4, 5), false);
+        push("eventfd", eventfd(), 7, Kind::Other, false);
+        let fds = Arc::new(fds);
+        let pairs: Arc<Vec<(usize, usize)>> = Arc::new(
+            (0..fds.len())
+                .filter(|&i| fds[i].kind != Kind::Other)
+                .flat_map(|i| (0..fds.len()).map(move |j| (i, j)))
+                .collect(),
+        );
+        check_all(&fds, false, &mut total);
+
+        let removed = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (fds, pairs, removed, progress) = (
+                    fds.clone(),
+                    pairs.clone(),
+                    removed.clone(),
+                    progress.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut c = Counts::default();
+                    for k in 0..COMPARES {
+                        let (i, j) = pairs[(k * 7 + t) % pairs.len()];
+                        let rem = removed.load(Ordering::SeqCst);
+                        let r = issue(&fds[i], &fds[j]);
+                        let rem = rem || removed.load(Ordering::SeqCst);
+                        c.record(classify(&fds[i], &fds[j], &r, rem));
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
+                    c
+                })
+            })
+            .collect();
+        while progress.load(Ordering::Relaxed) < THREADS * COMPARES / 3 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        removed.store(true, Ordering::SeqCst);
+        let at = progress.load(Ordering::Relaxed);
+        sysfs_write(BOCHS_B.sysfs().join("remove"), "1");
+        let after = progress.load(Ordering::Relaxed);
+        for t in threads {
+            total.merge(t.join().expect("compare thread panicked"));
+        }
+        raced += THREADS * COMPARES;
+        report(&format!(
+            "pci unplug: round {round}: bochs B ({}, {}) removed after {at} compares ({} more \
+             during the removal), {} compares in all",
+            BOCHS_B.address,
+            b_path.display(),
+            after - at,
+            THREADS * COMPARES
+        ));
+        assert!(
+            !BOCHS_B.sysfs().exists(),
+            "{} still exists after remove",
+            BOCHS_B.address
+        );
+
+        // After the removal: ENODEV on every file of the removed device, whatever the other
+        // fd; the other devices' files and the dma-buf answer as before.
+        for f in fds
+            .iter()
+            .filter(|f| f.of_removed && matches!(f.kind, Kind::Drm(..)))
+        {
+            for o in fds.iter() {
+                assert_errno(
+                    issue(f, o),
+                    ENODEV,
+                    &format!("after removal: {} ~ {}", f.name, o.name),
+                );
+                total.add("ENODEV after the removal (asserted)", 1);
+            }
+        }
+        for f in fds
+            .iter()
+            .filter(|f| !(f.of_removed && matches!(f.kind, Kind::Drm(..))))
+        {
+            if f.kind == Kind::Other {
+                continue;
+            }
+            for o in fds.iter() {
+                let r = issue(f, o);
+                assert!(
+                    matches!(r, Ok(x) if x == expected(f, o)),
+                    "after removal: {} ~ {}: {r:?}, expected {}",
+                    f.name,
+                    o.name,
+                    drm_bits(expected(f, o))
+                );
+                total.add("documented bits after the removal (asserted)", 1);
+            }
+        }
+
+        // Found again while the files of the removed one are open: another minor, another
+        // device both ways.
+        sysfs_write("/sys/bus/pci/rescan", "1");
+        let new_path = wait_for_card(&BOCHS_B);
+        let new_index = card_index(&new_path);
+        assert_ne!(
+            new_index, b_index,
+            "round {round}: the new bochs B took a minor still held"
+        );
+        if let Some(freed) = prev_removed {
+            // Every file of the previous round's removed device is closed: its minor is free
+            // and the lowest free one (the indices below are the other devices').
+            assert_eq!(
+                new_index, freed,
+                "round {round}: the new bochs B did not take card{freed}, freed when the last \
+                 file of the device removed in the previous round was closed (a leaked \
+                 reference to that drm_device keeps its minor)"
+            );
+            took_freed += 1;
+        }
+        let nb = DrmNode::open(&new_path).unwrap_or_else(|e| panic!("{}: {e}", new_path.display()));
+        for f in fds.iter().filter(|f| matches!(f.kind, Kind::Drm(..))) {
+            let r =
+                file_same(nb.as_fd(), f.fd.as_raw_fd(), 0).expect("FILE_SAME on the new bochs B");
+            assert_eq!(r, 0, "round {round}: new bochs B ~ {}", f.name);
+            match file_same(f.fd.as_fd(), nb.raw(), 0) {
+                Ok(r) => assert_eq!(r, 0, "round {round}: {} ~ new bochs B", f.name),
+                Err(e) if e.raw_os_error() == Some(ENODEV) && f.of_removed => {}
+                Err(e) => panic!("round {round}: {} ~ new bochs B: {e}", f.name),
+            }
+            total.add("new device vs old files: 0 or ENODEV (asserted)", 2);
+        }
+        // Close every file of the removed device.
+        drop(nb);
+        drop(fds);
+        drop(b1);
+        prev_removed = Some(b_index);
+        b_path = new_path;
+    }
+    report(&format!(
+        "pci unplug: {ROUNDS} rounds x {THREADS} threads x {COMPARES} compares = {raced} raced; \
+         {took_freed} new devices took the minor freed by the previous one"
+    ));
+    for (k, v) in &total.0 {
+        report(&format!("pci unplug:   {v:7} {k}"));
+    }
+    assert!(
+        total.1.is_empty(),
+        "{} undocumented answers:\n{}",
+        total.0.get("UNDOCUMENTED").copied().unwrap_or(0),
+        total.1.join("\n")
+    );
+    assert_eq!(
+        took_freed,
+        ROUNDS - 1,
+        "the freed-minor check ran in every round after the first"
     );
 }

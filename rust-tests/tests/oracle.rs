@@ -30,6 +30,9 @@ use rust_tests::*;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Exporter {
     Vgem,
+    /// virtio-gpu and bochs: GEM PRIME of the PCI display devices (no `same_storage`).
+    VirtioGpu,
+    Bochs,
     Heap,
     Udmabuf,
     Vb2,
@@ -323,6 +326,24 @@ fn one_oracle_over_everything_the_guest_holds() {
     zoo.push("vgem buf 1 re-exported by vkms", export(vkms, hv), fv, k);
     let (k, _) = buf(&mut zoo, Exporter::Vgem);
     zoo.new_file("vgem buf 2", vgem_dmabuf(vgem), k);
+    // The PCI display devices: a virtio-gpu buffer, also imported into vgem and re-exported
+    // from there (the same dma_buf), and a bochs buffer.
+    let virtio = rust_tests::pci::VIRTIO.open(NodeKind::Card);
+    let bochs = rust_tests::pci::BOCHS_A.open(NodeKind::Card);
+    let hvirt = create_dumb(&virtio);
+    let vb = export(&virtio, hvirt);
+    let (k, _) = buf(&mut zoo, Exporter::VirtioGpu);
+    let fvb = zoo.new_file("virtio-gpu buf", dup(vb.as_fd()), k.clone());
+    let hb = import(vgem, vb.as_fd());
+    zoo.push(
+        "virtio-gpu buf re-exported by vgem",
+        export(vgem, hb),
+        fvb,
+        k,
+    );
+    let hboch = create_dumb(&bochs);
+    let (k, _) = buf(&mut zoo, Exporter::Bochs);
+    zoo.new_file("bochs A buf", export(&bochs, hboch), k);
     // The system heap.
     let h1 = dma_heap_alloc(page_size() as u64);
     let (k, _) = buf(&mut zoo, Exporter::Heap);
@@ -416,20 +437,19 @@ fn one_oracle_over_everything_the_guest_holds() {
                     .unwrap_or_else(|| "no sysfs device".into());
                 let (mech, id) = match fdinfo_field(it.fd.as_raw_fd(), "drm-client-id") {
                     Some(c) => ("fdinfo drm-client-id", Some(c)),
-                    None => match try_drm_client_id_via_debugfs(
-                        it.fd.as_fd(),
-                        &format!("oracle-{i}"),
-                    ) {
-                        Ok(id) => (
-                            "debugfs dri/<minor>/clients id (no drm-client-id in fdinfo)",
-                            Some(id.to_string()),
-                        ),
-                        Err(_) => (
-                            "nothing: no drm-client-id in fdinfo, and no \
+                    None => {
+                        match try_drm_client_id_via_debugfs(it.fd.as_fd(), &format!("oracle-{i}")) {
+                            Ok(id) => (
+                                "debugfs dri/<minor>/clients id (no drm-client-id in fdinfo)",
+                                Some(id.to_string()),
+                            ),
+                            Err(_) => (
+                                "nothing: no drm-client-id in fdinfo, and no \
                              DRM_IOCTL_SET_CLIENT_NAME to find the debugfs row (before 6.13)",
-                            None,
-                        ),
-                    },
+                                None,
+                            ),
+                        }
+                    }
                 };
                 *mechanisms.entry(format!("{dev}: {mech}")).or_default() += 1;
                 id

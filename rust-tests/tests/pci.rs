@@ -1,0 +1,430 @@
+//! Real (emulated) PCI GPUs (issue 15): two `bochs-display` devices, one driver bound twice, and
+//! a `virtio-gpu-pci`, next to vkms and vgem on the faux bus.
+//!
+//! - the two bochs devices share the driver and its `file_operations` but not the device: 0
+//!   both ways; every node and every open of one device: `DEVICE`;
+//! - PRIME between drivers: which imports each driver takes and the errno of those it refuses,
+//!   asserted per kernel; a buffer imported and re-exported by another driver is the same
+//!   dma-buf (`FILE|OBJECT|STORAGE|COMPARED`), buffers of different drivers are 0;
+//! - every pair of DRM nodes: the ioctl's `DEVICE` bit, crate fdsame's sysfs mechanism
+//!   (`/sys/dev/char/MAJ:MIN/device`) and libdrm's `drmGetDevice2()` + `drmDevicesEqual()`
+//!   (bus type and bus info) must agree wherever the other two answer; where they cannot (libdrm
+//!   on the faux bus, anything but the ioctl without /sys) the test prints which mechanism
+//!   answers what, and asserts that too.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use drm::control::Device as _;
+use fdsame::{compare_with, Answer, Mechanism};
+use rust_tests::pci::*;
+use rust_tests::uapi::*;
+use rust_tests::*;
+
+const ALL: u64 = DRM_FILE_SAME_FILE | DRM_FILE_SAME_CLIENT | DRM_FILE_SAME_DEVICE;
+const SAME_DMA_BUF: u64 =
+    DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT | DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED;
+
+#[track_caller]
+fn assert_both_ways(a: &impl AsFd, b: &impl AsFd, want: u64, what: &str) {
+    let ab =
+        file_same(a.as_fd(), b.as_fd().as_raw_fd(), 0).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let ba =
+        file_same(b.as_fd(), a.as_fd().as_raw_fd(), 0).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(
+        (ab, ba),
+        (want, want),
+        "{what}: got {} / {}, expected {}",
+        drm_bits(ab),
+        drm_bits(ba),
+        drm_bits(want)
+    );
+}
+
+#[test]
+fn pci_devices_are_there_with_their_drivers() {
+    require_guest();
+    for g in PCI_GPUS {
+        let nodes = g.nodes();
+        report(&format!("pci: {} {} {:?}", g.address, g.driver, nodes));
+    }
+}
+
+#[test]
+fn two_bochs_devices_are_two_devices() {
+    require_guest();
+    let a = BOCHS_A.open(NodeKind::Card);
+    let a2 = a.reopen();
+    let b = BOCHS_B.open(NodeKind::Card);
+    let b2 = b.reopen();
+    assert_ne!(a.path(), b.path());
+    assert_both_ways(&a, &b, 0, "bochs A vs bochs B");
+    assert_both_ways(&a2, &b2, 0, "bochs A (2nd open) vs bochs B (2nd open)");
+    assert_both_ways(&a, &a2, DRM_FILE_SAME_DEVICE, "bochs A, two opens");
+    assert_both_ways(&b, &b2, DRM_FILE_SAME_DEVICE, "bochs B, two opens");
+    assert_both_ways(&a, &a.dup(), ALL, "bochs A and its dup");
+    let v = VIRTIO.open(NodeKind::Card);
+    assert_both_ways(&a, &v, 0, "bochs A vs virtio-gpu");
+    assert_both_ways(&b, &v, 0, "bochs B vs virtio-gpu");
+    for other in [open_vkms_card(), open_vgem_card()] {
+        assert_both_ways(
+            &a,
+            &other,
+            0,
+            &format!("bochs A vs {}", other.path().display()),
+        );
+    }
+}
+
+#[test]
+fn every_node_and_open_of_virtio_gpu_is_one_device() {
+    require_guest();
+    let card = VIRTIO.open(NodeKind::Card);
+    let render = VIRTIO.open(NodeKind::Render);
+    let nodes = [card.reopen(), render.reopen(), card, render];
+    for (i, a) in nodes.iter().enumerate() {
+        for b in &nodes[i + 1..] {
+            assert_both_ways(
+                a,
+                b,
+                DRM_FILE_SAME_DEVICE,
+                &format!("{} vs {}", a.path().display(), b.path().display()),
+            );
+        }
+        assert_both_ways(
+            a,
+            &pass_over_scm_rights(a.as_fd()),
+            ALL,
+            "an SCM_RIGHTS copy",
+        );
+    }
+}
+
+/// What a PRIME import gave: the handle's dma-buf re-exported, or the errno.
+type Import = Result<(), i32>;
+
+/// The imports each kernel's drivers take (`Ok`) or refuse (the errno), for every
+/// (exporter, importer) pair of different devices; measured in the guest and explained:
+/// - virtio-gpu without blob resources (QEMU's virtio-gpu-pci without `blob=on`) takes no
+///   foreign buffer: `virtgpu_gem_prime_import()` → `drm_gem_prime_import()` →
+///   `virtgpu_gem_prime_import_sg_table()`, which is `ERR_PTR(-ENODEV)`;
+/// - 7.3's bochs is a GEM-shmem driver (`drm_gem_shmem_prime_import_no_map`) and takes every
+///   buffer; 6.12's bochs is a GEM-VRAM driver without `gem_prime_import_sg_table`, so
+///   `drm_gem_prime_import_dev()` refuses with `EINVAL`;
+/// - vgem (GEM shmem) maps the attachment: it takes what the exporter can map.
+fn expected_import(exporter: &str, importer: &str, kernel: u32) -> Import {
+    match (exporter, importer) {
+        (_, VIRTIO_GPU) => Err(libc::ENODEV),
+        (_, BOCHS) if kernel < 7 => Err(libc::EINVAL),
+        (BOCHS, VGEM) if kernel < 7 => Err(libc::ENOSYS),
+        _ => Ok(()),
+    }
+}
+
+fn kernel_major() -> u32 {
+    let r =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("/proc/sys/kernel/osrelease");
+    r.split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("uname release {r}"))
+}
+
+#[test]
+fn prime_between_drivers() {
+    require_guest();
+    let kernel = kernel_major();
+    let devices: Vec<(String, &str, DrmNode)> = vec![
+        ("vgem".into(), VGEM, open_vgem_card()),
+        ("bochs A".into(), BOCHS, BOCHS_A.open(NodeKind::Card)),
+        ("bochs B".into(), BOCHS, BOCHS_B.open(NodeKind::Card)),
+        ("virtio-gpu".into(), VIRTIO_GPU, VIRTIO.open(NodeKind::Card)),
+    ];
+    // One dumb buffer per device, exported twice (the GEM object keeps its dma-buf: the same
+    // file both times).
+    let mut bufs: Vec<OwnedFd> = vec![];
+    for (name, _, dev) in &devices {
+        let h = create_dumb(dev);
+        let e1 = export(dev, h);
+        let e2 = export(dev, h);
+        let r = dmabuf_same(e1.as_fd(), e2.as_raw_fd(), 0).unwrap();
+        assert_eq!(
+            r,
+            SAME_DMA_BUF,
+            "{name}: one buffer exported twice: {}",
+            dmabuf_bits(r)
+        );
+        bufs.push(e1);
+    }
+    for (i, a) in bufs.iter().enumerate() {
+        for (j, b) in bufs.iter().enumerate() {
+            if i != j {
+                let r = dmabuf_same(a.as_fd(), b.as_raw_fd(), 0).unwrap();
+                assert_eq!(
+                    r,
+                    0,
+                    "{} vs {} buffer: {}",
+                    devices[i].0,
+                    devices[j].0,
+                    dmabuf_bits(r)
+                );
+            }
+        }
+    }
+    let mut table = BTreeMap::new();
+    let mut wrong = vec![];
+    for (i, (ename, edrv, _)) in devices.iter().enumerate() {
+        for (j, (iname, idrv, idev)) in devices.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let got: Import = match idev.prime_fd_to_buffer(bufs[i].as_fd()) {
+                Ok(h) => {
+                    // Re-exporting an imported object gives the exporter's dma-buf back.
+                    let re = export(idev, h);
+                    let r = dmabuf_same(re.as_fd(), bufs[i].as_raw_fd(), 0).unwrap();
+                    assert_eq!(
+                        r,
+                        SAME_DMA_BUF,
+                        "{ename} buffer imported into {iname} and re-exported: {}",
+                        dmabuf_bits(r)
+                    );
+                    let r = dmabuf_same(bufs[i].as_fd(), re.as_raw_fd(), 0).unwrap();
+                    assert_eq!(r, SAME_DMA_BUF, "the other way: {}", dmabuf_bits(r));
+                    idev.close_buffer(h).unwrap();
+                    Ok(())
+                }
+                Err(e) => Err(e.raw_os_error().unwrap_or(-1)),
+            };
+            let want = expected_import(edrv, idrv, kernel);
+            let show = |r: &Import| match r {
+                Ok(()) => "imported".to_string(),
+                Err(e) => format!("refused: {}", std::io::Error::from_raw_os_error(*e)),
+            };
+            table.insert(format!("{ename} -> {iname}"), show(&got));
+            if got != want {
+                wrong.push(format!(
+                    "{ename} -> {iname}: {}, expected {}",
+                    show(&got),
+                    show(&want)
+                ));
+            }
+        }
+    }
+    for (k, v) in &table {
+        report(&format!("prime (kernel {kernel}.x): {k}: {v}"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "PRIME imports differ from the expected ones:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// Every DRM node of the guest, opened once.
+fn all_nodes() -> Vec<(String, DrmNode, bool)> {
+    dri_nodes()
+        .iter()
+        .map(|(p, _, d)| {
+            let name = format!("{}({d})", p.file_name().unwrap().to_string_lossy());
+            let n = DrmNode::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let sysdev = std::fs::canonicalize(format!(
+                "/sys/class/drm/{}/device/subsystem",
+                p.file_name().unwrap().to_string_lossy()
+            ))
+            .unwrap();
+            let pci = sysdev.ends_with("bus/pci");
+            (name, n, pci)
+        })
+        .collect()
+}
+
+/// The answers of the three mechanisms for one pair: (ioctl DEVICE bit, sysfs, libdrm).
+fn three_answers(a: &DrmNode, b: &DrmNode) -> (bool, Answer, Result<bool, i32>) {
+    let ioctl = file_same(a.as_fd(), b.raw(), 0).unwrap() & DRM_FILE_SAME_DEVICE != 0;
+    let sysfs = match compare_with(a, b, Mechanism::Sysfs) {
+        Ok(s) => s.drm_device,
+        Err(_) => Answer::Unknown,
+    };
+    let libdrm = Libdrm::get()
+        .same_device(a, b)
+        .map_err(|e| e.raw_os_error().unwrap_or(-1));
+    (ioctl, sysfs, libdrm)
+}
+
+#[test]
+fn sysfs_and_libdrm_agree_with_device_on_every_pair() {
+    require_guest();
+    let nodes = all_nodes();
+    let lib = Libdrm::get();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut wrong = vec![];
+    for (an, a, apci) in &nodes {
+        // A second open of the same node too: a pair of files of one node.
+        let a2 = a.reopen();
+        for (bn, b, bpci) in
+            nodes
+                .iter()
+                .chain(std::iter::once(&(format!("{an} 2nd open"), a2, *apci)))
+        {
+            let (ioctl, sysfs, libdrm) = three_answers(a, b);
+            let pair = format!("{an} ~ {bn}");
+            let want = if ioctl {
+                Answer::Same
+            } else {
+                Answer::Different
+            };
+            if sysfs != want {
+                wrong.push(format!("{pair}: sysfs {sysfs:?}, ioctl DEVICE {ioctl}"));
+            }
+            *counts
+                .entry(format!(
+                    "sysfs agrees ({})",
+                    if *apci && *bpci {
+                        "PCI pairs"
+                    } else {
+                        "pairs with a faux device"
+                    }
+                ))
+                .or_default() += usize::from(sysfs == want);
+            match libdrm {
+                Ok(eq) => {
+                    *counts
+                        .entry("libdrm answers and agrees".into())
+                        .or_default() += usize::from(eq == ioctl);
+                    if eq != ioctl {
+                        wrong.push(format!(
+                            "{pair}: libdrm drmDevicesEqual {eq}, ioctl DEVICE {ioctl}"
+                        ));
+                    }
+                    if !(*apci && *bpci) {
+                        wrong.push(format!("{pair}: libdrm answered for a non-PCI device"));
+                    }
+                }
+                Err(e) => {
+                    *counts
+                        .entry(format!(
+                            "libdrm cannot tell ({})",
+                            std::io::Error::from_raw_os_error(e)
+                        ))
+                        .or_default() += 1;
+                    // libdrm must answer on PCI devices; it cannot on the faux bus.
+                    if *apci && *bpci {
+                        wrong.push(format!("{pair}: libdrm failed on PCI devices: errno {e}"));
+                    }
+                }
+            }
+        }
+    }
+    let n: usize = nodes.len() * (nodes.len() + 1);
+    report(&format!(
+        "device agreement: {n} ordered pairs of DRM files, libdrm from {}",
+        lib.soname
+    ));
+    for (k, v) in &counts {
+        report(&format!("device agreement: {k}: {v}"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "mechanisms disagree:\n{}",
+        wrong.join("\n")
+    );
+    // Every PCI pair was answered by libdrm, and the faux pairs were not.
+    let pci = nodes.iter().filter(|n| n.2).count();
+    assert_eq!(
+        counts
+            .get("libdrm answers and agrees")
+            .copied()
+            .unwrap_or(0),
+        pci * (pci + 1),
+        "libdrm answers exactly the PCI pairs"
+    );
+}
+
+/// The environment variable that makes [`without_sys_only_the_ioctl_answers`] the child.
+/// It holds the path of virtio-gpu's render node; [`NO_SYS_CARD`] that of its card node (the
+/// child cannot find them: no /sys).
+const NO_SYS_CHILD: &str = "RUST_TESTS_NO_SYS_CHILD";
+const NO_SYS_CARD: &str = "RUST_TESTS_NO_SYS_CARD";
+
+/// Without /sys (a container that does not mount it; here a private mount namespace with
+/// an empty tmpfs on /sys) only the ioctl knows that a card and a render node are one device: sysfs
+/// cannot tell and libdrm's `drmGetDevice2()` fails.
+#[test]
+fn without_sys_only_the_ioctl_answers() {
+    require_guest();
+    if std::env::var_os(NO_SYS_CHILD).is_some() {
+        assert!(
+            !std::path::Path::new("/sys/class").exists(),
+            "/sys is still mounted"
+        );
+        let card = DrmNode::open(std::env::var(NO_SYS_CARD).unwrap()).unwrap();
+        let render = DrmNode::open(std::env::var(NO_SYS_CHILD).unwrap()).unwrap();
+        let (ioctl, sysfs, libdrm) = three_answers(&card, &render);
+        report(&format!(
+            "no /sys: virtio-gpu card ~ render: ioctl DEVICE {ioctl}, sysfs {sysfs:?}, libdrm {libdrm:?}"
+        ));
+        assert!(ioctl, "the ioctl answers DEVICE without /sys");
+        assert_eq!(sysfs, Answer::Unknown, "sysfs cannot tell without /sys");
+        assert!(
+            libdrm.is_err(),
+            "libdrm cannot tell without /sys: {libdrm:?}"
+        );
+        return;
+    }
+    let card = VIRTIO.node(NodeKind::Card);
+    let render = VIRTIO.node(NodeKind::Render);
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        "without_sys_only_the_ioctl_answers",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(NO_SYS_CHILD, &render)
+    .env(NO_SYS_CARD, &card);
+    // SAFETY: between fork and exec only async-signal-safe syscalls run.
+    unsafe {
+        cmd.pre_exec(|| {
+            let check = |r: libc::c_int| {
+                if r < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            };
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            // An empty tmpfs over /sys, as in a container without sysfs (detaching sysfs
+            // would show the directory below, which in this guest is the host's over 9p).
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                c"/sys".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            ))
+        });
+    }
+    let out = cmd
+        .output()
+        .expect("running the test binary again without /sys");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for l in text.lines().filter(|l| l.contains("no /sys")) {
+        report(l);
+    }
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the child without /sys failed:\n{text}"
+    );
+}
