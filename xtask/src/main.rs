@@ -280,12 +280,8 @@ fn cmd_test(a: Args) -> Result<bool> {
     // 1. Host tests: the userspace crates on the host kernel (which lacks the new ioctls).
     eprintln!("xtask: host tests (cargo test on the host kernel)");
     let host = test_executables(&["fdsame", "fdsame-cli", "fdsame-bench", "xtask"], &[])?;
-    // fdsame's `vm` tests need the patched kernel: they run in the guest below; `c_header` needs
-    // the series' headers: it runs after the kernel build.
-    for (label, exe) in host
-        .iter()
-        .filter(|(l, _)| l != "fdsame::vm" && l != "fdsame::c_header")
-    {
+    // `c_header` needs the series' headers: it runs after the kernel build.
+    for (label, exe) in host.iter().filter(|(l, _)| l != "fdsame::c_header") {
         let (ok, text) = util::capture(Command::new(exe).current_dir(util::root()))?;
         summary.add_libtest(&format!("host {label}"), &text, ok);
     }
@@ -352,15 +348,6 @@ fn cmd_test(a: Args) -> Result<bool> {
     let mut groups = vec![];
     for (label, exe) in test_executables(&["rust-tests"], &[])? {
         groups.push((label, exe, vec!["--test-threads=2".to_string()]));
-    }
-    for (label, exe) in test_executables(&["fdsame"], &["--test", "vm"])? {
-        if label == "fdsame::vm" {
-            groups.push((
-                label,
-                exe,
-                vec!["--ignored".into(), "--test-threads=2".into()],
-            ));
-        }
     }
     if groups.is_empty() {
         return Err("no guest test executables were built".into());
