@@ -3,10 +3,11 @@
 //! Laid out as rust-analyzer's xtask is: one module per command under `commands/`, one flag
 //! parser for all of them (`flags.rs`), and the libraries they share: the kernel work tree and
 //! its build (`kernel.rs`), the VM (`vm.rs`), the static checks (`check.rs`), the summary
-//! (`results.rs`), IGT glue (`igt.rs`), small helpers (`util.rs`).
+//! (`results.rs`), IGT glue (`igt.rs`), the host packages (`deps.rs`), small helpers (`util.rs`).
 
 mod check;
 mod commands;
+mod deps;
 mod flags;
 mod igt;
 mod kernel;
@@ -37,6 +38,8 @@ Commands:
                                    on any failure, test that did not run, module that did not load,
                                    kernel warning or missing device node
   demo [--base B]                  boot the patched kernel and show the CLI answering on real fds
+                                   (test and demo first install the host packages of
+                                   xtask/host-packages.txt that are missing, when run as root)
   bench [--base B] [-- ARGS]       run crates/fdsame-bench in the guest; report, JSON and SVG chart
                                    into docs/bench/ (ARGS go to the bench, e.g. -- --quick)
   igt-regression [...]             upstream IGT (Debian sid packages) on the unpatched and the

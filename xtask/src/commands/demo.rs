@@ -4,12 +4,13 @@
 use super::{kernel_image, modules_prelude, DRIVER_MODULES};
 use crate::flags::Flags;
 use crate::util::{self, Result};
-use crate::{kernel, vm};
+use crate::{deps, kernel, vm};
 use std::process::Command;
 use std::time::Duration;
 
 pub fn run(a: &Flags) -> Result<bool> {
     let b = kernel::base(a.base())?;
+    deps::ensure("demo")?;
     let img = kernel_image(a, b, a.flavor())?;
     util::run(Command::new(env!("CARGO")).current_dir(util::root()).args([
         "build",

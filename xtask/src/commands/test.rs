@@ -6,7 +6,7 @@ use super::{kernel_image, modules_prelude, DRIVER_MODULES, GUEST_NODES, KUNIT_MO
 use crate::flags::Flags;
 use crate::kernel::{self, Flavor};
 use crate::util::{self, shell_quote, Result};
-use crate::{check, igt, results, vm};
+use crate::{check, deps, igt, results, vm};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -79,6 +79,7 @@ fn guest_script(groups: &[(String, PathBuf, Vec<String>)]) -> String {
 
 pub fn run(a: &Flags) -> Result<bool> {
     let b = kernel::base(a.base())?;
+    deps::ensure("test")?;
     let flavors = test_flavors(a);
     let mut summary = results::Summary::default();
 
