@@ -114,6 +114,24 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    /// A bad command line is an error that main prints and exits 2 with; it runs nothing.
+    #[test]
+    fn bad_command_lines_exit_2() {
+        let run = |v: &[&str]| run(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        for bad in [
+            &["frobnicate"][..],
+            &["test", "--refresh"],
+            &["vm", "--flavor"],
+            &["igt-regression", "--budget", "x"],
+        ] {
+            let r = run(bad);
+            assert_eq!(exit_status(&r), 2, "{bad:?}");
+            assert!(r.unwrap_err().contains("cargo xtask COMMAND [OPTIONS]"));
+        }
+        assert_eq!(exit_status(&run(&["help"])), 0);
+        assert_eq!(exit_status(&run(&["igt-regression", "-h"])), 0);
+    }
+
     /// A kernel log that lacks a suite, and one with a failing case: the closing line counts them
     /// and the process exits 1.
     #[test]
