@@ -570,18 +570,9 @@ pub fn vgem_dmabuf(vgem: &DrmNode) -> OwnedFd {
     fd
 }
 
-/// `struct dma_heap_allocation_data` (include/uapi/linux/dma-heap.h).
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct dma_heap_allocation_data {
-    pub len: u64,
-    pub fd: u32,
-    pub fd_flags: u32,
-    pub heap_flags: u64,
-}
-
-/// `DMA_HEAP_IOCTL_ALLOC = _IOWR('H', 0x0, struct dma_heap_allocation_data)`.
-pub const DMA_HEAP_IOCTL_ALLOC: Opcode = opcode::read_write::<dma_heap_allocation_data>(b'H', 0);
+/// `struct dma_heap_allocation_data` and `DMA_HEAP_IOCTL_ALLOC`, declared once in crate
+/// `test-uapi` (shared with the benchmark).
+pub use test_uapi::{dma_heap_allocation_data, DMA_HEAP_IOCTL_ALLOC};
 
 /// Allocates a `len`-byte dma-buf from `/dev/dma_heap/system`.
 pub fn dma_heap_alloc(len: u64) -> OwnedFd {
@@ -609,20 +600,8 @@ pub fn dma_heap_alloc(len: u64) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(data.fd as RawFd) }
 }
 
-/// `struct udmabuf_create` (include/uapi/linux/udmabuf.h).
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct udmabuf_create {
-    pub memfd: u32,
-    pub flags: u32,
-    pub offset: u64,
-    pub size: u64,
-}
-
-/// `UDMABUF_FLAGS_CLOEXEC`.
-pub const UDMABUF_FLAGS_CLOEXEC: u32 = 0x01;
-/// `UDMABUF_CREATE = _IOW('u', 0x42, struct udmabuf_create)`.
-pub const UDMABUF_CREATE: Opcode = opcode::write::<udmabuf_create>(b'u', 0x42);
+/// `struct udmabuf_create`, `UDMABUF_CREATE` and its flag, declared once in crate `test-uapi`.
+pub use test_uapi::{udmabuf_create, UDMABUF_CREATE, UDMABUF_FLAGS_CLOEXEC};
 
 /// A sealed (`F_SEAL_SHRINK`) memfd of `pages` pages, suitable for `UDMABUF_CREATE`.
 pub fn sealed_memfd(pages: usize) -> OwnedFd {

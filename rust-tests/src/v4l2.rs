@@ -3,121 +3,29 @@
 //! plane as a dma-buf: vb2_core_expbuf() calls dma_buf_export() on every call, so one plane
 //! exported twice is two dma-bufs over the same memory).
 //!
-//! The structs mirror include/uapi/linux/videodev2.h; their sizes, the offsets the tests rely
-//! on and the ioctl numbers are checked at compile time against the values of the C header
-//! (x86-64).
-
-#![allow(non_camel_case_types)]
+//! The structs mirror include/uapi/linux/videodev2.h and live in crate `test-uapi`, where their
+//! sizes, the offsets the tests rely on and the ioctl numbers are checked at compile time
+//! against the values of the C header (x86-64).
 
 use std::fs;
 use std::io;
-use std::mem::{offset_of, size_of};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
-use rustix::ioctl::{opcode, Getter, Opcode, Updater};
+use rustix::ioctl::{Getter, Updater};
 
 /// Driver name of vim2m in `v4l2_capability::driver`.
 pub const VIM2M: &str = "vim2m";
 
-/// `struct v4l2_capability`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct v4l2_capability {
-    /// Driver name (NUL-terminated).
-    pub driver: [u8; 16],
-    /// Card name.
-    pub card: [u8; 32],
-    /// Bus information.
-    pub bus_info: [u8; 32],
-    /// `KERNEL_VERSION`.
-    pub version: u32,
-    /// Capabilities of the physical device.
-    pub capabilities: u32,
-    /// Capabilities of this device node (valid with `V4L2_CAP_DEVICE_CAPS`).
-    pub device_caps: u32,
-    /// Zero.
-    pub reserved: [u32; 3],
-}
-
-/// `struct v4l2_requestbuffers`.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct v4l2_requestbuffers {
-    /// In: buffers wanted; out: buffers allocated.
-    pub count: u32,
-    /// `enum v4l2_buf_type`.
-    pub type_: u32,
-    /// `enum v4l2_memory`.
-    pub memory: u32,
-    /// Out: `V4L2_BUF_CAP_*`.
-    pub capabilities: u32,
-    /// `V4L2_MEMORY_FLAG_*`.
-    pub flags: u8,
-    /// Zero.
-    pub reserved: [u8; 3],
-}
-
-/// `struct v4l2_exportbuffer`.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct v4l2_exportbuffer {
-    /// `enum v4l2_buf_type`.
-    pub type_: u32,
-    /// Buffer index.
-    pub index: u32,
-    /// Plane index (0 for single-planar formats).
-    pub plane: u32,
-    /// `O_CLOEXEC` and the access mode of the new dma-buf.
-    pub flags: u32,
-    /// Out: the dma-buf.
-    pub fd: i32,
-    /// Zero.
-    pub reserved: [u32; 11],
-}
-
-const _: () = {
-    assert!(size_of::<v4l2_capability>() == 104);
-    assert!(offset_of!(v4l2_capability, capabilities) == 84);
-    assert!(offset_of!(v4l2_capability, device_caps) == 88);
-    assert!(size_of::<v4l2_requestbuffers>() == 20);
-    assert!(offset_of!(v4l2_requestbuffers, memory) == 8);
-    assert!(offset_of!(v4l2_requestbuffers, flags) == 16);
-    assert!(size_of::<v4l2_exportbuffer>() == 64);
-    assert!(offset_of!(v4l2_exportbuffer, flags) == 12);
-    assert!(offset_of!(v4l2_exportbuffer, fd) == 16);
+/// The structs, ioctl numbers and constants of include/uapi/linux/videodev2.h, declared once
+/// (with their layouts asserted) in crate `test-uapi`, shared with the benchmark.
+pub use test_uapi::{
+    v4l2_capability, v4l2_exportbuffer, v4l2_requestbuffers, V4L2_BUF_TYPE_VIDEO_CAPTURE,
+    V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_BUF_TYPE_VIDEO_OUTPUT,
+    V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE, V4L2_CAP_DEVICE_CAPS, V4L2_CAP_VIDEO_M2M,
+    V4L2_CAP_VIDEO_M2M_MPLANE, V4L2_MEMORY_MMAP, VIDIOC_EXPBUF, VIDIOC_QUERYCAP, VIDIOC_REQBUFS,
 };
-
-/// `VIDIOC_QUERYCAP = _IOR('V', 0, struct v4l2_capability)`.
-pub const VIDIOC_QUERYCAP: Opcode = opcode::read::<v4l2_capability>(b'V', 0);
-/// `VIDIOC_REQBUFS = _IOWR('V', 8, struct v4l2_requestbuffers)`.
-pub const VIDIOC_REQBUFS: Opcode = opcode::read_write::<v4l2_requestbuffers>(b'V', 8);
-/// `VIDIOC_EXPBUF = _IOWR('V', 16, struct v4l2_exportbuffer)`.
-pub const VIDIOC_EXPBUF: Opcode = opcode::read_write::<v4l2_exportbuffer>(b'V', 16);
-
-const _: () = {
-    assert!(VIDIOC_QUERYCAP as u64 == 0x8068_5600);
-    assert!(VIDIOC_REQBUFS as u64 == 0xc014_5608);
-    assert!(VIDIOC_EXPBUF as u64 == 0xc040_5610);
-};
-
-/// `V4L2_BUF_TYPE_VIDEO_CAPTURE`.
-pub const V4L2_BUF_TYPE_VIDEO_CAPTURE: u32 = 1;
-/// `V4L2_BUF_TYPE_VIDEO_OUTPUT`.
-pub const V4L2_BUF_TYPE_VIDEO_OUTPUT: u32 = 2;
-/// `V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`.
-pub const V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE: u32 = 9;
-/// `V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE`.
-pub const V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE: u32 = 10;
-/// `V4L2_MEMORY_MMAP`.
-pub const V4L2_MEMORY_MMAP: u32 = 1;
-/// `V4L2_CAP_VIDEO_M2M_MPLANE`.
-pub const V4L2_CAP_VIDEO_M2M_MPLANE: u32 = 0x0000_4000;
-/// `V4L2_CAP_VIDEO_M2M`.
-pub const V4L2_CAP_VIDEO_M2M: u32 = 0x0000_8000;
-/// `V4L2_CAP_DEVICE_CAPS`.
-pub const V4L2_CAP_DEVICE_CAPS: u32 = 0x8000_0000;
 
 /// `VIDIOC_QUERYCAP` on `fd`.
 pub fn querycap(fd: BorrowedFd<'_>) -> io::Result<v4l2_capability> {

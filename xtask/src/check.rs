@@ -345,7 +345,7 @@ fn htmldocs_warnings(tree: &Path, out: &Path, dirs: &str, key: &str) -> Result<B
     }
     let venv = sphinx_venv()?;
     let _ = fs::remove_dir_all(out);
-    fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    util::mkdir_p(out)?;
     let path = format!(
         "{}:{}",
         venv.join("bin").display(),

@@ -1,7 +1,7 @@
 //! IGT (igt-gpu-tools) glue for xtask: read `igt_runner`'s `results.json` and produce the sh
 //! script that runs the IGT tests in the guest.
 //!
-//! Self-contained, std only: `mod igt;` it into the xtask binary.
+//! `results.json` is read with serde_json.
 //!
 //! `results.json` is written by IGT's `runner/resultgen.c` (json-c, `results_version` 10):
 //!
@@ -19,6 +19,10 @@
 //! plus `igt@runner@aborted` when the run was aborted), not from `"totals"`, so every counted
 //! result has a name attached.
 
+use crate::util::shell_quote as sh_quote;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::fmt::Write as _;
 
 /// What one `igt_runner` run produced.
@@ -37,6 +41,8 @@ pub struct IgtSummary {
     /// `(test name, result)` in the order of the file, e.g.
     /// `("igt@core_file_same@dup", "pass")`. A test without a `"result"` key has result `""`.
     pub tests: Vec<(String, String)>,
+    /// The `"igt-version"` of the first test that has one (`IGT-Version: 2.2-... (x86_64) ...`).
+    pub version: Option<String>,
 }
 
 impl IgtSummary {
@@ -63,32 +69,70 @@ impl IgtSummary {
     }
 }
 
+/// A JSON object's members in the order of the file (serde_json's own map is sorted by key),
+/// a duplicated key kept twice.
+struct InOrder<T>(Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for InOrder<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = InOrder<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<InOrder<T>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(kv) = m.next_entry()? {
+                    members.push(kv);
+                }
+                Ok(InOrder(members))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
 /// Parses igt_runner's `results.json`.
 ///
 /// Errors when the text is not JSON, or when it has no `"tests"` object, or when a test entry is
 /// not an object or has a `"result"` that is not a string.
 pub fn parse_results_json(text: &str) -> Result<IgtSummary, String> {
-    let root = json::parse(text)?;
-    let root = root
-        .as_object()
-        .ok_or("results.json: top level is not an object")?;
-    let tests = json::get(root, "tests").ok_or("results.json: no \"tests\" member")?;
-    let tests = tests
-        .as_object()
-        .ok_or("results.json: \"tests\" is not an object")?;
+    let bad = |e: serde_json::Error| format!("results.json: {e}");
+    // The whole text must be JSON, whatever the members this module does not read hold.
+    let root: Value = serde_json::from_str(text).map_err(bad)?;
+    if !root.is_object() {
+        return Err("results.json: top level is not an object".into());
+    }
+    // The members in file order; a duplicated key: the last one counts, as json-c has it.
+    let members: InOrder<Box<RawValue>> = serde_json::from_str(text).map_err(bad)?;
+    let tests = members
+        .0
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "tests")
+        .ok_or("results.json: no \"tests\" member")?;
+    let tests: InOrder<Value> = serde_json::from_str(tests.1.get())
+        .map_err(|_| "results.json: \"tests\" is not an object".to_string())?;
 
     let mut summary = IgtSummary::default();
-    for (name, entry) in tests {
+    for (name, entry) in tests.0 {
         let entry = entry
             .as_object()
             .ok_or_else(|| format!("results.json: test {name:?} is not an object"))?;
-        let result = match json::get(entry, "result") {
+        let result = match entry.get("result") {
             None => String::new(),
-            Some(json::Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(format!("results.json: result of {name:?} is not a string")),
         };
+        if summary.version.is_none() {
+            summary.version = entry
+                .get("igt-version")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
         summary.count(&result);
-        summary.tests.push((name.clone(), result));
+        summary.tests.push((name, result));
     }
     Ok(summary)
 }
@@ -213,285 +257,6 @@ exit "$status"
 "#,
     );
     s
-}
-
-/// Quotes `s` for sh: `'...'`, with each `'` written as `'\''`.
-fn sh_quote(s: &str) -> String {
-    let mut q = String::with_capacity(s.len() + 2);
-    q.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            q.push_str("'\\''");
-        } else {
-            q.push(c);
-        }
-    }
-    q.push('\'');
-    q
-}
-
-/// Just enough JSON (RFC 8259) for `results.json`: a recursive-descent parser into a tree.
-mod json {
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum Value {
-        Null,
-        Bool(bool),
-        Number(f64),
-        String(String),
-        Array(Vec<Value>),
-        /// Members in file order; a duplicated key keeps both (see [`get`]).
-        Object(Vec<(String, Value)>),
-    }
-
-    impl Value {
-        pub fn as_object(&self) -> Option<&Vec<(String, Value)>> {
-            match self {
-                Value::Object(m) => Some(m),
-                _ => None,
-            }
-        }
-    }
-
-    /// The value of the last member named `key` (json-c keeps the last one too).
-    pub fn get<'a>(object: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
-        object.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    const MAX_DEPTH: usize = 256;
-
-    pub fn parse(text: &str) -> Result<Value, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            pos: 0,
-        };
-        p.skip_ws();
-        let v = p.value(0)?;
-        p.skip_ws();
-        if p.pos != p.s.len() {
-            return Err(p.err("trailing characters after the JSON value"));
-        }
-        Ok(v)
-    }
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        pos: usize,
-    }
-
-    impl Parser<'_> {
-        fn err(&self, what: &str) -> String {
-            let line = 1 + self.s[..self.pos.min(self.s.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            format!("results.json: {what} at byte {} (line {line})", self.pos)
-        }
-
-        fn peek(&self) -> Option<u8> {
-            self.s.get(self.pos).copied()
-        }
-
-        fn skip_ws(&mut self) {
-            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-                self.pos += 1;
-            }
-        }
-
-        fn expect(&mut self, b: u8) -> Result<(), String> {
-            if self.peek() == Some(b) {
-                self.pos += 1;
-                Ok(())
-            } else {
-                Err(self.err(&format!("expected '{}'", b as char)))
-            }
-        }
-
-        fn literal(&mut self, word: &str, v: Value) -> Result<Value, String> {
-            if self.s[self.pos..].starts_with(word.as_bytes()) {
-                self.pos += word.len();
-                Ok(v)
-            } else {
-                Err(self.err("unexpected character"))
-            }
-        }
-
-        fn value(&mut self, depth: usize) -> Result<Value, String> {
-            if depth > MAX_DEPTH {
-                return Err(self.err("nesting too deep"));
-            }
-            match self.peek() {
-                None => Err(self.err("unexpected end of input")),
-                Some(b'{') => self.object(depth),
-                Some(b'[') => self.array(depth),
-                Some(b'"') => self.string().map(Value::String),
-                Some(b't') => self.literal("true", Value::Bool(true)),
-                Some(b'f') => self.literal("false", Value::Bool(false)),
-                Some(b'n') => self.literal("null", Value::Null),
-                Some(b'-' | b'0'..=b'9') => self.number(),
-                Some(_) => Err(self.err("unexpected character")),
-            }
-        }
-
-        fn object(&mut self, depth: usize) -> Result<Value, String> {
-            self.expect(b'{')?;
-            let mut members = Vec::new();
-            self.skip_ws();
-            if self.peek() == Some(b'}') {
-                self.pos += 1;
-                return Ok(Value::Object(members));
-            }
-            loop {
-                self.skip_ws();
-                if self.peek() != Some(b'"') {
-                    return Err(self.err("expected a member name"));
-                }
-                let key = self.string()?;
-                self.skip_ws();
-                self.expect(b':')?;
-                self.skip_ws();
-                let v = self.value(depth + 1)?;
-                members.push((key, v));
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        return Ok(Value::Object(members));
-                    }
-                    _ => return Err(self.err("expected ',' or '}'")),
-                }
-            }
-        }
-
-        fn array(&mut self, depth: usize) -> Result<Value, String> {
-            self.expect(b'[')?;
-            let mut items = Vec::new();
-            self.skip_ws();
-            if self.peek() == Some(b']') {
-                self.pos += 1;
-                return Ok(Value::Array(items));
-            }
-            loop {
-                self.skip_ws();
-                items.push(self.value(depth + 1)?);
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        return Ok(Value::Array(items));
-                    }
-                    _ => return Err(self.err("expected ',' or ']'")),
-                }
-            }
-        }
-
-        fn number(&mut self) -> Result<Value, String> {
-            let start = self.pos;
-            if self.peek() == Some(b'-') {
-                self.pos += 1;
-            }
-            match self.peek() {
-                Some(b'0') => self.pos += 1,
-                Some(b'1'..=b'9') => self.digits(),
-                _ => return Err(self.err("bad number")),
-            }
-            if self.peek() == Some(b'.') {
-                self.pos += 1;
-                if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                    return Err(self.err("bad number"));
-                }
-                self.digits();
-            }
-            if let Some(b'e' | b'E') = self.peek() {
-                self.pos += 1;
-                if let Some(b'+' | b'-') = self.peek() {
-                    self.pos += 1;
-                }
-                if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                    return Err(self.err("bad number"));
-                }
-                self.digits();
-            }
-            // Only ASCII was consumed, so this is valid UTF-8.
-            let text = std::str::from_utf8(&self.s[start..self.pos])
-                .map_err(|_| self.err("bad number"))?;
-            text.parse::<f64>()
-                .map(Value::Number)
-                .map_err(|_| self.err("bad number"))
-        }
-
-        fn digits(&mut self) {
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.pos += 1;
-            }
-        }
-
-        fn hex4(&mut self) -> Result<u32, String> {
-            let h = self
-                .s
-                .get(self.pos..self.pos + 4)
-                .ok_or_else(|| self.err("short \\u escape"))?;
-            let h = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
-            let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad \\u escape"))?;
-            self.pos += 4;
-            Ok(v)
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            self.expect(b'"')?;
-            let mut out: Vec<u8> = Vec::new();
-            loop {
-                let b = self.peek().ok_or_else(|| self.err("unterminated string"))?;
-                self.pos += 1;
-                match b {
-                    b'"' => break,
-                    b'\\' => {
-                        let e = self.peek().ok_or_else(|| self.err("unterminated string"))?;
-                        self.pos += 1;
-                        let c = match e {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'/' => '/',
-                            b'b' => '\u{8}',
-                            b'f' => '\u{c}',
-                            b'n' => '\n',
-                            b'r' => '\r',
-                            b't' => '\t',
-                            b'u' => {
-                                let hi = self.hex4()?;
-                                let cp = if (0xD800..0xDC00).contains(&hi)
-                                    && self.s[self.pos..].starts_with(b"\\u")
-                                {
-                                    let save = self.pos;
-                                    self.pos += 2;
-                                    let lo = self.hex4()?;
-                                    if (0xDC00..0xE000).contains(&lo) {
-                                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                                    } else {
-                                        // Lone high surrogate; the next escape stands alone.
-                                        self.pos = save;
-                                        0xFFFD
-                                    }
-                                } else {
-                                    hi
-                                };
-                                // Lone surrogates become U+FFFD.
-                                char::from_u32(cp).unwrap_or('\u{FFFD}')
-                            }
-                            _ => return Err(self.err("bad escape in string")),
-                        };
-                        let mut buf = [0u8; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    }
-                    0x00..=0x1F => return Err(self.err("control character in string")),
-                    _ => out.push(b),
-                }
-            }
-            // The input is a &str and escapes were encoded as UTF-8, so this cannot fail.
-            String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -683,48 +448,22 @@ mod tests {
     }
 
     #[test]
-    fn string_escapes() {
-        let v = json::parse(
-            r#"["a\/b", "\"q\" \\ \b\f\n\r\t", "\u00e9\u20ac", "\ud83d\ude00", "\ud800x"]"#,
+    fn version_and_file_order() {
+        let s = parse_results_json(REAL_SKIP_RUN).unwrap();
+        assert_eq!(
+            s.version.as_deref(),
+            Some("IGT-Version: 2.2-NO-GIT (x86_64) (Linux: 6.18.44-fc-v657 x86_64)\n")
+        );
+        // Not sorted: the file's order, and a duplicated test counts twice; of two "tests"
+        // members the last one counts.
+        let s = parse_results_json(
+            r#"{"tests":{"igt@b":{"result":"pass"}},"tests":{"igt@z":{"result":"pass"},"igt@a":{"result":"fail","igt-version":"v \u00e9"},"igt@z":{"result":"skip"}}}"#,
         )
         .unwrap();
-        assert_eq!(
-            v,
-            json::Value::Array(vec![
-                json::Value::String("a/b".into()),
-                json::Value::String("\"q\" \\ \u{8}\u{c}\n\r\t".into()),
-                json::Value::String("é€".into()),
-                json::Value::String("😀".into()),
-                json::Value::String("\u{FFFD}x".into()),
-            ])
-        );
-        // Raw UTF-8 passes through.
-        assert_eq!(
-            json::parse("\"é😀\"").unwrap(),
-            json::Value::String("é😀".into())
-        );
-    }
-
-    #[test]
-    fn numbers_and_literals() {
-        let v = json::parse(
-            "[0, -1, 0.053999999999999999, 1795686812.473115, 1e-5, 2E+3, true, false, null]",
-        )
-        .unwrap();
-        assert_eq!(
-            v,
-            json::Value::Array(vec![
-                json::Value::Number(0.0),
-                json::Value::Number(-1.0),
-                json::Value::Number(0.054),
-                json::Value::Number(1795686812.473115),
-                json::Value::Number(1e-5),
-                json::Value::Number(2000.0),
-                json::Value::Bool(true),
-                json::Value::Bool(false),
-                json::Value::Null,
-            ])
-        );
+        let names: Vec<&str> = s.tests.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["igt@z", "igt@a", "igt@z"]);
+        assert_eq!((s.pass, s.fail, s.skip), (1, 1, 1));
+        assert_eq!(s.version.as_deref(), Some("v é"));
     }
 
     #[test]
@@ -747,8 +486,8 @@ mod tests {
         ] {
             assert!(parse_results_json(bad).is_err(), "accepted {bad:?}");
         }
-        let deep = "[".repeat(10_000);
-        assert!(json::parse(&deep).is_err());
+        let deep = format!("{{\"tests\":{{\"a\":{}}}}}", "[".repeat(10_000));
+        assert!(parse_results_json(&deep).is_err());
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub fn series_patches(b: &Base) -> Result<Vec<PathBuf>> {
 fn apt_opts() -> Result<Vec<String>> {
     let dir = util::build_dir().join("apt");
     for d in ["lists/partial", "cache/archives/partial"] {
-        fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
+        util::mkdir_p(&dir.join(d))?;
     }
     let (main, security) = system_archives()?;
     let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -210,7 +210,7 @@ fn archive_from_one_line(text: &str, wanted: fn(&str) -> bool) -> Option<String>
 /// Downloads the pinned package (verified by apt against the archive keyring) and returns its path.
 pub fn fetch(b: &Base) -> Result<PathBuf> {
     let debs = util::build_dir().join("apt/debs");
-    fs::create_dir_all(&debs).map_err(|e| e.to_string())?;
+    util::mkdir_p(&debs)?;
     let file = debs.join(format!(
         "{}_{}_all.deb",
         b.package,
@@ -466,12 +466,12 @@ fn config_mismatches(config: &str, fragments: &[(String, String)]) -> Result<Vec
 /// in one object directory corrupt it (and a series apply rewrites the tree under a build), and two
 /// kernel builds on 2 cores help nobody.
 pub fn lock_builds() -> Result<fs::File> {
-    fs::create_dir_all(util::build_dir()).map_err(|e| e.to_string())?;
-    let lock = fs::File::create(util::build_dir().join(".kernel-build.lock"))
-        .map_err(|e| e.to_string())?;
+    util::mkdir_p(&util::build_dir())?;
+    let path = util::build_dir().join(".kernel-build.lock");
+    let lock = fs::File::create(&path).map_err(|e| util::fs_error("create", &path, e))?;
     if lock.try_lock().is_err() {
         eprintln!("xtask: another kernel build is running; waiting for it");
-        lock.lock().map_err(|e| e.to_string())?;
+        lock.lock().map_err(|e| util::fs_error("lock", &path, e))?;
     }
     Ok(lock)
 }
@@ -550,8 +550,6 @@ fn build_failure(text: &str, log: &Path) -> String {
         .filter(|l| l.contains("ERROR:") || l.contains("error:"))
         .take(20)
         .collect();
-    let tail: Vec<&str> = text.lines().rev().take(40).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
     let mut msg = format!("kernel build failed (full log {})", log.display());
     if !errors.is_empty() {
         msg.push_str(&format!(
@@ -559,7 +557,7 @@ fn build_failure(text: &str, log: &Path) -> String {
             errors.join("\n")
         ));
     }
-    msg.push_str(&format!("\n{}", tail.join("\n")));
+    msg.push_str(&format!("\n{}", util::last_lines(text, 40)));
     msg
 }
 
@@ -607,7 +605,7 @@ pub fn unpatched_tree(b: &Base) -> Result<PathBuf> {
 /// Configures `obj` from tinyconfig and the flavour's fragments, when they changed.
 pub fn configure(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()> {
     let (tree, obj) = (tree.to_path_buf(), obj.to_path_buf());
-    fs::create_dir_all(&obj).map_err(|e| e.to_string())?;
+    util::mkdir_p(&obj)?;
     let fragments = flavor.fragments();
     let stamp = util::stamp(&fragments)?;
     let stamp_file = obj.join(".fdsame-config-stamp");
@@ -674,9 +672,9 @@ pub fn export(b: &Base) -> Result<()> {
             ));
         }
     }
-    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    util::mkdir_p(&dir)?;
     for p in util::sorted_files(&dir, "patch").unwrap_or_default() {
-        fs::remove_file(&p).map_err(|e| e.to_string())?;
+        util::remove_file(&p)?;
     }
     // The cover letter is the mainline series'; a backport variant goes out as plain patches.
     let cover_src = util::root().join("linux/cover-letter.txt");
@@ -803,7 +801,7 @@ pub fn sparse() -> Result<PathBuf> {
     }
     let src = util::build_dir().join("tools/sparse-src");
     let _ = fs::remove_dir_all(&src);
-    fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+    util::mkdir_p(&src)?;
     let opts = apt_opts()?;
     util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
     util::run(

@@ -1,27 +1,6 @@
 //! Turning what the tests printed into one summary: libtest blocks, KUnit's KTAP, checks. Every
 //! count comes from a typed row (passed, failed, skipped, did not run); details say why.
 
-/// The value of the first `"key":"value"` string field in a JSON line (enough for cargo's
-/// messages; escapes other than \" and \\ do not occur in paths and target names).
-pub fn json_string_field(line: &str, key: &str) -> Option<String> {
-    let pat = format!("\"{key}\":\"");
-    let start = line.find(&pat)? + pat.len();
-    let mut out = String::new();
-    let mut chars = line[start..].chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                c => out.push(c),
-            },
-            c => out.push(c),
-        }
-    }
-    None
-}
-
 /// How one test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -342,13 +321,11 @@ impl Summary {
                 }
             }
             None => {
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
                 self.fail(
                     label,
                     format!(
                         "{label}: no libtest result (crashed?):\n{}",
-                        tail.join("\n")
+                        crate::util::last_lines(text, 15)
                     ),
                 );
             }
@@ -671,16 +648,5 @@ mod tests {
                 ("dma-buf-same".to_string(), 8)
             ]
         );
-    }
-
-    #[test]
-    fn json_field() {
-        let l = r#"{"target":{"name":"vm"},"executable":"/a/b\"c"}"#;
-        assert_eq!(json_string_field(l, "name").as_deref(), Some("vm"));
-        assert_eq!(
-            json_string_field(l, "executable").as_deref(),
-            Some("/a/b\"c")
-        );
-        assert_eq!(json_string_field(l, "nope"), None);
     }
 }

@@ -71,15 +71,69 @@ pub fn sh(script: &str) -> Command {
     c
 }
 
+// File-system calls whose errors name the path: "cannot read /x/y: No such file or directory".
+
+/// `err` as the error of `what` (a verb: "read", "create") on `path`.
+pub fn fs_error(what: &str, path: &Path, err: std::io::Error) -> String {
+    format!("cannot {what} {}: {err}", path.display())
+}
+
 pub fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(p) = path.parent() {
-        fs::create_dir_all(p).map_err(|e| format!("mkdir {}: {e}", p.display()))?;
+        mkdir_p(p)?;
     }
-    fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
+    fs::write(path, text).map_err(|e| fs_error("write", path, e))
 }
 
 pub fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))
+    fs::read_to_string(path).map_err(|e| fs_error("read", path, e))
+}
+
+/// `mkdir -p`.
+pub fn mkdir_p(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| fs_error("create directory", path, e))
+}
+
+/// Copies `from` to `to`; the error names both.
+pub fn copy(from: &Path, to: &Path) -> Result<()> {
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Renames `from` to `to`; the error names both.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", from.display(), to.display()))
+}
+
+pub fn remove_file(path: &Path) -> Result<()> {
+    fs::remove_file(path).map_err(|e| fs_error("remove", path, e))
+}
+
+pub fn canonicalize(path: &Path) -> Result<PathBuf> {
+    path.canonicalize()
+        .map_err(|e| fs_error("resolve", path, e))
+}
+
+pub fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| format!("cannot get the current directory: {e}"))
+}
+
+/// Quotes `s` for sh: `'...'`, with each `'` written as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The last `n` lines of `text`, joined with newlines (a failed command's tail, for errors).
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The first `n` lines of `text`, joined with newlines.
+pub fn first_lines(text: &str, n: usize) -> String {
+    text.lines().take(n).collect::<Vec<_>>().join("\n")
 }
 
 /// FNV-1a over the contents of files, in the order given: a cheap stamp to
@@ -87,7 +141,7 @@ pub fn read(path: &Path) -> Result<String> {
 pub fn stamp(files: &[PathBuf]) -> Result<String> {
     let mut h: u64 = 0xcbf29ce484222325;
     for f in files {
-        let bytes = fs::read(f).map_err(|e| format!("read {}: {e}", f.display()))?;
+        let bytes = fs::read(f).map_err(|e| fs_error("read", f, e))?;
         for b in f
             .file_name()
             .unwrap_or_default()
@@ -104,7 +158,7 @@ pub fn stamp(files: &[PathBuf]) -> Result<String> {
 
 pub fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| format!("read {}: {e}", dir.display()))?
+        .map_err(|e| fs_error("read directory", dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == ext))
         .collect();
@@ -118,4 +172,33 @@ pub fn which(prog: &str) -> bool {
         .arg(format!("command -v {prog} >/dev/null"))
         .status()
         .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_lines() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("a\nb", 5), "a\nb");
+        assert_eq!(first_lines("a\nb\nc", 2), "a\nb");
+        assert_eq!(last_lines("", 3), "");
+    }
+
+    #[test]
+    fn fs_errors_name_the_path() {
+        let e = read(Path::new("/nonexistent/xtask/file")).unwrap_err();
+        assert!(
+            e.starts_with("cannot read /nonexistent/xtask/file: No such file or directory"),
+            "{e}"
+        );
+        let e = copy(Path::new("/nonexistent/a"), Path::new("/nonexistent/b")).unwrap_err();
+        assert!(
+            e.starts_with("cannot copy /nonexistent/a to /nonexistent/b: "),
+            "{e}"
+        );
+    }
 }

@@ -58,8 +58,8 @@ pub fn initramfs() -> Result<PathBuf> {
     }
     let root = dir.join("initramfs");
     let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(root.join("bin")).map_err(|e| e.to_string())?;
-    fs::copy(busybox, root.join("bin/busybox")).map_err(|e| e.to_string())?;
+    util::mkdir_p(&root.join("bin"))?;
+    util::copy(busybox, &root.join("bin/busybox"))?;
     util::write(&root.join("init"), INIT)?;
     util::run(&mut util::sh(&format!(
         "cd {} && chmod 755 init bin/busybox && find . | cpio -o -H newc --quiet | gzip -1 > {}",
@@ -94,7 +94,7 @@ pub struct VmOpts<'a> {
 /// `pc` machine, bus `pci.0`), as (PCI address in the guest, QEMU `-device` argument). Two
 /// `bochs-display` (one driver, two devices) and one `virtio-gpu-pci` (PRIME export). `-nodefaults`
 /// keeps QEMU's default VGA (a third bochs device) out. Tests find them by driver name and PCI
-/// address (`rust-tests/src/lib.rs`, `PCI_GPUS` there), never by card number.
+/// address (`rust-tests/src/pci.rs`, `PCI_GPUS` there), never by card number.
 pub const PCI_GPUS: &[(&str, &str)] = &[
     ("0000:00:08.0", "bochs-display,bus=pci.0,addr=0x8"),
     ("0000:00:09.0", "bochs-display,bus=pci.0,addr=0x9"),
@@ -107,8 +107,8 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
     let initrd = initramfs()?;
     let dir = util::build_dir().join("vm").join(opts.name);
     let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let dir = dir.canonicalize().map_err(|e| e.to_string())?;
+    util::mkdir_p(&dir)?;
+    let dir = util::canonicalize(&dir)?;
     util::write(&dir.join("cmd.sh"), script)?;
     let append = format!(
         "console=ttyS0 rdinit=/init panic=-1 xtask.out={} xtask.root={} {}",
@@ -203,7 +203,7 @@ impl VmRun {
 /// the drivers register) and opens the render and dma-buf nodes to all as the init script does at
 /// boot. Prints `XTASK-MODULE ok NAME` or `XTASK-MODULE failed NAME: MESSAGE` per module.
 pub fn modprobe_script(modroot: &Path, modules: &[&str], nodes: &[&str]) -> String {
-    let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let q = util::shell_quote;
     let modules: Vec<String> = modules.iter().map(|m| q(m)).collect();
     let nodes: Vec<String> = nodes.iter().map(|n| q(n)).collect();
     format!(

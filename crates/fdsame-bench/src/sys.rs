@@ -1,33 +1,30 @@
-//! Thin system helpers: DRM setup through drm-ffi, the dma-heap, V4L2 and udmabuf structs
-//! (declared here, with layout asserts, because no maintained crate among the dependencies
-//! provides them), errno names, uname, the UTC date. Every descriptor is passed as a
+//! Thin system helpers: DRM setup through drm-ffi, the dma-heap, V4L2 and udmabuf ioctls (their
+//! structs from crate `test-uapi`, shared with rust-tests: no maintained crate among the
+//! dependencies provides them), errno names, uname, the UTC date. Every descriptor is passed as a
 //! `BorrowedFd`.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use rustix::ioctl::{opcode, Opcode};
+// The dma-heap, V4L2 and udmabuf structs, declared once (layouts asserted) in crate test-uapi.
+use test_uapi::{
+    dma_heap_allocation_data as DmaHeapAllocationData, udmabuf_create as UdmabufCreate,
+    v4l2_capability as V4l2Capability, v4l2_exportbuffer as V4l2ExportBuffer,
+    v4l2_requestbuffers as V4l2RequestBuffers, DMA_HEAP_IOCTL_ALLOC, UDMABUF_CREATE,
+    UDMABUF_FLAGS_CLOEXEC, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
+    V4L2_CAP_DEVICE_CAPS, V4L2_CAP_VIDEO_M2M_MPLANE, V4L2_MEMORY_MMAP, VIDIOC_EXPBUF,
+    VIDIOC_QUERYCAP, VIDIOC_REQBUFS,
+};
 
 /// `fcntl` command of Linux 6.10: is `arg` a dup of `fd`? Not in libc yet.
 pub const F_DUPFD_QUERY: libc::c_int = 1027;
 /// `KCMP_FILE` of `<linux/kcmp.h>`.
 pub const KCMP_FILE: libc::c_long = 0;
 
-/// `struct dma_heap_allocation_data` (include/uapi/linux/dma-heap.h): no maintained crate
-/// among the dependencies provides it, so it is declared here, with its layout asserted below.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DmaHeapAllocationData {
-    pub len: u64,
-    pub fd: u32,
-    pub fd_flags: u32,
-    pub heap_flags: u64,
-}
-
 /// `DRM_IOCTL_VERSION`, for the single-ioctl floor row (drm-ffi's `get_version()` issues it
 /// twice): drm-sys' `struct drm_version`, the number computed from it as `DRM_IOWR` does.
 pub const DRM_IOCTL_VERSION: Opcode = opcode::read_write::<drm_ffi::drm_version>(b'd', 0x00);
-pub const DMA_HEAP_IOCTL_ALLOC: Opcode = opcode::read_write::<DmaHeapAllocationData>(b'H', 0x0);
 
 pub const DRM_CAP_DUMB_BUFFER: u64 = drm_ffi::DRM_CAP_DUMB_BUFFER as u64;
 pub const DRM_CAP_PRIME: u64 = drm_ffi::DRM_CAP_PRIME as u64;
@@ -148,84 +145,6 @@ pub fn heap_alloc(heap: BorrowedFd<'_>, len: u64) -> Result<OwnedFd, i32> {
         Ok(OwnedFd::from_raw_fd(a.fd as RawFd))
     }
 }
-
-/// `struct v4l2_capability` (include/uapi/linux/videodev2.h).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct V4l2Capability {
-    pub driver: [u8; 16],
-    pub card: [u8; 32],
-    pub bus_info: [u8; 32],
-    pub version: u32,
-    pub capabilities: u32,
-    pub device_caps: u32,
-    pub reserved: [u32; 3],
-}
-
-/// `struct v4l2_requestbuffers`.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct V4l2RequestBuffers {
-    pub count: u32,
-    pub type_: u32,
-    pub memory: u32,
-    pub capabilities: u32,
-    pub flags: u8,
-    pub reserved: [u8; 3],
-}
-
-/// `struct v4l2_exportbuffer`.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct V4l2ExportBuffer {
-    pub type_: u32,
-    pub index: u32,
-    pub plane: u32,
-    pub flags: u32,
-    pub fd: i32,
-    pub reserved: [u32; 11],
-}
-
-/// `struct udmabuf_create` (include/uapi/linux/udmabuf.h).
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct UdmabufCreate {
-    pub memfd: u32,
-    pub flags: u32,
-    pub offset: u64,
-    pub size: u64,
-}
-
-// The x86-64 layouts of the C headers.
-const _: () = {
-    use std::mem::{offset_of, size_of};
-    assert!(size_of::<V4l2Capability>() == 104);
-    assert!(offset_of!(V4l2Capability, capabilities) == 84);
-    assert!(offset_of!(V4l2Capability, device_caps) == 88);
-    assert!(size_of::<V4l2RequestBuffers>() == 20);
-    assert!(offset_of!(V4l2RequestBuffers, memory) == 8);
-    assert!(offset_of!(V4l2RequestBuffers, flags) == 16);
-    assert!(size_of::<V4l2ExportBuffer>() == 64);
-    assert!(offset_of!(V4l2ExportBuffer, flags) == 12);
-    assert!(offset_of!(V4l2ExportBuffer, fd) == 16);
-    assert!(size_of::<UdmabufCreate>() == 24);
-    assert!(size_of::<DmaHeapAllocationData>() == 24);
-    assert!(offset_of!(DmaHeapAllocationData, fd) == 8);
-    assert!(offset_of!(DmaHeapAllocationData, heap_flags) == 16);
-    assert!(offset_of!(UdmabufCreate, offset) == 8);
-};
-
-pub const VIDIOC_QUERYCAP: Opcode = opcode::read::<V4l2Capability>(b'V', 0);
-pub const VIDIOC_REQBUFS: Opcode = opcode::read_write::<V4l2RequestBuffers>(b'V', 8);
-pub const VIDIOC_EXPBUF: Opcode = opcode::read_write::<V4l2ExportBuffer>(b'V', 16);
-pub const UDMABUF_CREATE: Opcode = opcode::write::<UdmabufCreate>(b'u', 0x42);
-
-pub const V4L2_BUF_TYPE_VIDEO_CAPTURE: u32 = 1;
-pub const V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE: u32 = 9;
-pub const V4L2_MEMORY_MMAP: u32 = 1;
-pub const V4L2_CAP_VIDEO_M2M_MPLANE: u32 = 0x0000_4000;
-pub const V4L2_CAP_DEVICE_CAPS: u32 = 0x8000_0000;
-pub const UDMABUF_FLAGS_CLOEXEC: u32 = 0x01;
 
 /// `VIDIOC_QUERYCAP`: the driver name and the capture buffer type of a V4L2 node
 /// (multi-planar when the node says `V4L2_CAP_VIDEO_M2M_MPLANE`).

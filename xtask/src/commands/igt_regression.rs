@@ -20,6 +20,7 @@
 //!   does not run patched is a regression, as is a kernel WARN/BUG (etc.) line seen only on the
 //!   patched kernel. The table also goes to `build/igt-regression.md`.
 
+use crate::flags::Flags;
 use crate::igt::{self, IgtSummary};
 use crate::kernel::{self, Flavor};
 use crate::util::{self, Result};
@@ -37,17 +38,15 @@ cargo xtask igt-regression [OPTIONS]
 Runs the IGT tests of tests/igt/regression.txt (Debian sid's igt-gpu-tools, in a debootstrapped
 root under build/igt-sid) on the unpatched and the patched kernel and compares them. Exits
 non-zero when the series introduces a failure. Not part of `cargo xtask test`: sid moves.
-
-Options:
-  --base B               kernel base (default 7.3)
-  --refresh              rebuild the sid root (debootstrap + apt) even when it is cached
-  --list FILE            test list (default tests/igt/regression.txt)
-  --budget SECS          igt_runner's overall time budget per kernel (default 900)
-  --per-test-timeout S   igt_runner's per-test timeout (default 120)
-  --only unpatched|patched
-                         run one kernel only, no comparison (to grow or trim the list)
-  --no-build             boot the images already in build/igt-regression/ (no kernel build)
 ";
+
+/// This command's help: what it does, then its flags (declared in crate::flags).
+pub fn usage() -> String {
+    format!(
+        "{USAGE}\nOptions:\n{}",
+        crate::flags::options_help(&["igt-regression"])
+    )
+}
 
 /// The packages the sid root gets on top of minbase: the tools (igt_runner, igt_results) and
 /// the test binaries (/usr/libexec/igt-gpu-tools).
@@ -59,6 +58,7 @@ const TEST_ROOT: &str = "/usr/libexec/igt-gpu-tools";
 /// The mount point (inside the sid root) of the guest's read-write run directory.
 const OUT_MOUNT: &str = "/xtask-out";
 
+/// The command's options, from its flags with their defaults filled in.
 struct Opts {
     base: String,
     refresh: bool,
@@ -70,56 +70,26 @@ struct Opts {
     build_kernels: bool,
 }
 
-fn parse_args(args: &[String]) -> Result<Opts> {
-    let mut o = Opts {
-        base: "7.3".into(),
-        refresh: false,
-        list: util::root().join("tests/igt/regression.txt"),
-        budget: 900,
-        per_test: 120,
-        only: None,
-        no_build: false,
-        build_kernels: false,
-    };
-    let mut it = args.iter();
-    let num = |v: Option<&String>, what: &str| -> Result<u32> {
-        v.ok_or(format!("{what} needs a value"))?
-            .parse()
-            .map_err(|_| format!("{what} needs a number of seconds"))
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--base" => o.base = it.next().ok_or("--base needs a value")?.clone(),
-            "--refresh" => o.refresh = true,
-            "--list" => o.list = PathBuf::from(it.next().ok_or("--list needs a file")?),
-            "--budget" => o.budget = num(it.next(), "--budget")?,
-            "--per-test-timeout" => o.per_test = num(it.next(), "--per-test-timeout")?,
-            "--only" => {
-                let k = it.next().ok_or("--only needs unpatched or patched")?;
-                if k != "unpatched" && k != "patched" {
-                    return Err(format!("--only: `{k}` is neither unpatched nor patched"));
-                }
-                o.only = Some(k.clone());
-            }
-            "--no-build" => o.no_build = true,
-            // Internal: the child process that builds both kernels under the build lock.
-            "--build-kernels" => o.build_kernels = true,
-            "help" | "--help" | "-h" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => {
-                return Err(format!(
-                    "igt-regression: unknown argument `{other}`\n\n{USAGE}"
-                ))
-            }
+impl Opts {
+    fn from_flags(f: &Flags) -> Opts {
+        Opts {
+            base: f.base().to_string(),
+            refresh: f.refresh,
+            list: f
+                .list
+                .clone()
+                .unwrap_or_else(|| util::root().join("tests/igt/regression.txt")),
+            budget: f.budget.unwrap_or(900),
+            per_test: f.per_test_timeout.unwrap_or(120),
+            only: f.only.map(|o| o.name().to_string()),
+            no_build: f.no_build,
+            build_kernels: f.build_kernels,
         }
     }
-    Ok(o)
 }
 
-pub fn cmd(args: &[String]) -> Result<bool> {
-    let o = parse_args(args)?;
+pub fn run(f: &Flags) -> Result<bool> {
+    let o = Opts::from_flags(f);
     let b = kernel::base(&o.base)?;
     if o.build_kernels {
         build_kernels(b)?;
@@ -158,7 +128,8 @@ pub fn cmd(args: &[String]) -> Result<bool> {
     let images = util::build_dir().join("igt-regression");
     if !o.no_build {
         let t = Instant::now();
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the xtask executable: {e}"))?;
         util::run(Command::new(exe).args([
             "igt-regression",
             "--build-kernels",
@@ -300,8 +271,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
         if let Ok(text) = fs::read_to_string(&stamp) {
             if text.lines().next() == Some(RECIPE) {
                 let igt_version = installed_version(&dir, "igt-gpu-tools")?;
-                fs::create_dir_all(dir.join(OUT_MOUNT.trim_start_matches('/')))
-                    .map_err(|e| e.to_string())?;
+                util::mkdir_p(&dir.join(OUT_MOUNT.trim_start_matches('/')))?;
                 return Ok(SidRoot { dir, igt_version });
             }
         }
@@ -327,15 +297,10 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .arg(&archive),
     )?;
     if !ok {
-        let tail: Vec<&str> = text
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(format!("debootstrap failed:\n{}", tail.join("\n")));
+        return Err(format!(
+            "debootstrap failed:\n{}",
+            util::last_lines(&text, 30)
+        ));
     }
     // No service may start in the chroot; the archive may be a frozen snapshot whose Release
     // has expired (the host's apt is configured the same way).
@@ -359,17 +324,9 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .args(PACKAGES),
     )?;
     if !ok {
-        let tail: Vec<&str> = text
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
         return Err(format!(
             "apt-get install in the sid root failed:\n{}",
-            tail.join("\n")
+            util::last_lines(&text, 30)
         ));
     }
     let igt_version = installed_version(&tmp, "igt-gpu-tools")?;
@@ -380,7 +337,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
         "rm -rf {0}/var/lib/apt/lists/* {0}/etc/apt/sources.list {0}/etc/apt/sources.list.d/*",
         tmp.display()
     )))?;
-    fs::create_dir_all(tmp.join(OUT_MOUNT.trim_start_matches('/'))).map_err(|e| e.to_string())?;
+    util::mkdir_p(&tmp.join(OUT_MOUNT.trim_start_matches('/')))?;
     util::write(
         &tmp.join(".xtask-igt-stamp"),
         &format!("{RECIPE}\nigt-gpu-tools {igt_version}\nigt-gpu-tools-tests {tests_version}\n"),
@@ -388,7 +345,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
     if dir.exists() {
         util::run(Command::new("rm").arg("-rf").arg(&dir))?;
     }
-    fs::rename(&tmp, &dir).map_err(|e| format!("rename {}: {e}", tmp.display()))?;
+    util::rename(&tmp, &dir)?;
     Ok(SidRoot { dir, igt_version })
 }
 
@@ -563,13 +520,13 @@ fn build_kernels(b: &'static kernel::Base) -> Result<()> {
     // same lock file conflict even within one process.
     let _lock = kernel::lock_builds()?;
     let out = util::build_dir().join("igt-regression");
-    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    fs::copy(&patched, out.join("bzImage-patched")).map_err(|e| e.to_string())?;
+    util::mkdir_p(&out)?;
+    util::copy(&patched, &out.join("bzImage-patched"))?;
 
     let wt = kernel::unpatched_tree(b)?;
     let obj = util::build_dir().join(format!("kbuild-{}-unpatched", b.name));
     let unpatched = kernel::build_tree(b, &wt, &obj, Flavor::Vm)?;
-    fs::copy(&unpatched, out.join("bzImage-unpatched")).map_err(|e| e.to_string())?;
+    util::copy(&unpatched, &out.join("bzImage-unpatched"))?;
     Ok(())
 }
 
@@ -660,19 +617,10 @@ fn run_guest(
     let summary = match fs::read_to_string(&results) {
         Ok(text) => igt::parse_results_json(&text)?,
         Err(_) => {
-            let tail: Vec<&str> = r
-                .output
-                .lines()
-                .rev()
-                .take(30)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
             return Err(format!(
                 "{kind}: no {} written; the guest said:\n{}",
                 results.display(),
-                tail.join("\n")
+                util::last_lines(&r.output, 30)
             ));
         }
     };

@@ -1,77 +1,47 @@
-//! VM-only tests: they need `/dev/dri` (vkms and vgem loaded) and the patched kernel with
-//! `DRM_IOCTL_FILE_SAME` and `DMA_BUF_IOCTL_SAME_OBJECT`. Run them with `cargo xtask test`,
-//! which boots the VM and runs `cargo test -- --ignored` in it, as root.
+//! The crate's own tests on the patched kernel (moved here from `crates/fdsame/tests/vm.rs`):
+//! the safe API of crate `fdsame` — `compare()` with its fallback chain, every forced
+//! mechanism, the grouping API, foreign descriptors and the CLI — on the real ioctls. Like every
+//! test of this package they run only in the guest (`cargo xtask test`), as root.
 //!
 //! Every case asserts that the chain picks the ioctl (or, for `O_PATH` descriptors, which the
 //! ioctls refuse with `EBADF` since series v2, `F_DUPFD_QUERY`), that its answer is the ground
 //! truth known by construction, and that every forced mechanism that is available agrees
 //! with it on every level it can answer.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use drm::buffer::{Buffer, DrmFourcc};
-use drm::control::Device as ControlDevice;
-use drm::Device;
+use drm::control::Device as _;
 use fdsame::uapi::*;
 use fdsame::{compare, compare_with, Answer, Availability, ErrorKind, FdKind, Level, Mechanism};
+use rust_tests::{
+    create_dumb, dma_heap_alloc, export, find_node, open_node, require_guest, sealed_memfd,
+    udmabuf_range, DrmNode, NodeKind,
+};
 
-/// A DRM device file, for drm-rs.
-struct Card(File);
-
-impl AsFd for Card {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-impl Device for Card {}
-impl ControlDevice for Card {}
-
-fn open_rw(path: &std::path::Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
-}
-
-/// The node of `driver` ("vgem", "vkms") of the given kind, found by DRM_IOCTL_VERSION.
 fn node(driver: &str, render: bool) -> PathBuf {
-    let mut found = vec![];
-    for entry in std::fs::read_dir("/dev/dri").expect("/dev/dri") {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let is_render = name.starts_with("renderD");
-        if !(name.starts_with("card") || is_render) || is_render != render {
-            continue;
-        }
-        let card = Card(open_rw(&path));
-        if card.get_driver().unwrap().name().to_str() == Some(driver) {
-            found.push(path);
-        }
-    }
-    assert_eq!(found.len(), 1, "{driver} render={render}: {found:?}");
-    found.pop().unwrap()
+    find_node(
+        driver,
+        if render {
+            NodeKind::Render
+        } else {
+            NodeKind::Card
+        },
+    )
 }
 
-fn open_card(driver: &str) -> Card {
-    Card(open_rw(&node(driver, false)))
+fn open_card(driver: &str) -> DrmNode {
+    open_node(driver, NodeKind::Card)
 }
 
-fn open_render(driver: &str) -> Card {
-    Card(open_rw(&node(driver, true)))
+fn open_render(driver: &str) -> DrmNode {
+    open_node(driver, NodeKind::Render)
 }
 
-/// A dma-buf exported by vgem (dumb buffer + PRIME), with the client it came from.
-fn vgem_dma_buf(card: &Card) -> OwnedFd {
-    let db = card
-        .create_dumb_buffer((64, 64), DrmFourcc::Xrgb8888, 32)
-        .unwrap();
-    card.buffer_to_prime_fd(db.handle(), (libc::O_CLOEXEC | libc::O_RDWR) as u32)
-        .unwrap()
+/// A dma-buf exported by vgem (dumb buffer + PRIME); the GEM handle stays open in `card`.
+fn vgem_dma_buf(card: &DrmNode) -> OwnedFd {
+    export(card, create_dumb(card))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,8 +143,8 @@ fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_generic_mechanisms_are_configured() {
+    require_guest();
     assert_eq!(
         Mechanism::Kcmp.probe(),
         Availability::Available,
@@ -200,14 +170,13 @@ fn vm_generic_mechanisms_are_configured() {
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_drm_dups_reopens_and_nodes() {
     let card = open_card("vgem");
     assert!(matches!(
         FdKind::of(card.as_fd()).unwrap(),
         FdKind::Drm { .. }
     ));
-    let dup = card.0.try_clone().unwrap();
+    let dup = card.dup();
     let reopen = open_card("vgem");
     let render = open_render("vgem");
     let render2 = open_render("vgem");
@@ -286,7 +255,6 @@ fn vm_drm_dups_reopens_and_nodes() {
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_drm_vs_other_kinds() {
     let card = open_card("vgem");
     let m = Mechanism::DrmFileSameIoctl;
@@ -350,7 +318,6 @@ fn vm_drm_vs_other_kinds() {
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_drm_ioctl_errors() {
     let card = open_card("vgem");
     let render = open_render("vgem");
@@ -381,7 +348,9 @@ fn vm_drm_ioctl_errors() {
         Some(libc::EINVAL)
     );
     // SAFETY: the kernel refuses these pointers; nothing in this process is written.
-    let err = unsafe { fdsame::ioctl::drm_file_same_ptr(fd, 8 as *mut drm_file_same) }.unwrap_err();
+    let err =
+        unsafe { fdsame::ioctl::drm_file_same_ptr(fd, std::ptr::dangling_mut::<drm_file_same>()) }
+            .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EFAULT));
     let ok =
         fdsame::ioctl::drm_file_same_raw(render.as_fd(), render.as_fd().as_raw_fd(), 0).unwrap();
@@ -390,7 +359,6 @@ fn vm_drm_ioctl_errors() {
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_dma_buf_dups_and_two_buffers() {
     let card = open_card("vgem");
     let buf = vgem_dma_buf(&card);
@@ -445,8 +413,10 @@ fn vm_dma_buf_dups_and_two_buffers() {
         Some(libc::EINVAL)
     );
     // SAFETY: the kernel refuses this pointer; nothing in this process is written.
-    let err = unsafe { fdsame::ioctl::dma_buf_same_object_ptr(fd, 8 as *mut dma_buf_same_object) }
-        .unwrap_err();
+    let err = unsafe {
+        fdsame::ioctl::dma_buf_same_object_ptr(fd, std::ptr::dangling_mut::<dma_buf_same_object>())
+    }
+    .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EFAULT));
     assert_eq!(
         fdsame::ioctl::dma_buf_same_object(fd, dup.as_fd()).unwrap(),
@@ -454,39 +424,12 @@ fn vm_dma_buf_dups_and_two_buffers() {
     );
 }
 
-/// A dma-buf from the system heap (another exporter), via DMA_HEAP_IOCTL_ALLOC.
+/// A dma-buf from the system heap (another exporter), 4 KiB.
 fn heap_dma_buf() -> OwnedFd {
-    #[repr(C)]
-    struct DmaHeapAllocationData {
-        len: u64,
-        fd: u32,
-        fd_flags: u32,
-        heap_flags: u64,
-    }
-    const DMA_HEAP_IOCTL_ALLOC: rustix::ioctl::Opcode =
-        rustix::ioctl::opcode::read_write::<DmaHeapAllocationData>(b'H', 0);
-    let heap = open_rw(std::path::Path::new("/dev/dma_heap/system"));
-    let mut data = DmaHeapAllocationData {
-        len: 4096,
-        fd: 0,
-        fd_flags: (libc::O_CLOEXEC | libc::O_RDWR) as u32,
-        heap_flags: 0,
-    };
-    // SAFETY: the opcode and the struct match include/uapi/linux/dma-heap.h.
-    unsafe {
-        rustix::ioctl::ioctl(
-            &heap,
-            rustix::ioctl::Updater::<{ DMA_HEAP_IOCTL_ALLOC }, DmaHeapAllocationData>::new(
-                &mut data,
-            ),
-        )
-        .unwrap();
-        std::os::fd::FromRawFd::from_raw_fd(data.fd as i32)
-    }
+    dma_heap_alloc(4096)
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_dma_bufs_of_two_exporters() {
     let card = open_card("vgem");
     let vgem_buf = vgem_dma_buf(&card);
@@ -524,54 +467,21 @@ fn vm_dma_bufs_of_two_exporters() {
 struct Memfd(OwnedFd);
 
 impl Memfd {
-    fn new(pages: u64) -> Memfd {
-        use rustix::fs::{MemfdFlags, SealFlags};
-        let fd =
-            rustix::fs::memfd_create("fdsame-vm", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
-                .unwrap();
-        rustix::fs::ftruncate(&fd, pages * page()).unwrap();
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).unwrap();
-        Memfd(fd)
+    fn new(pages: usize) -> Memfd {
+        Memfd(sealed_memfd(pages))
     }
 
-    /// `UDMABUF_CREATE` over pages `first..first + count` (include/uapi/linux/udmabuf.h).
-    fn udmabuf(&self, first: u64, count: u64) -> OwnedFd {
-        #[repr(C)]
-        struct UdmabufCreate {
-            memfd: u32,
-            flags: u32,
-            offset: u64,
-            size: u64,
-        }
-        const _: () = assert!(std::mem::size_of::<UdmabufCreate>() == 24);
-        const UDMABUF_CREATE: rustix::ioctl::Opcode =
-            rustix::ioctl::opcode::write::<UdmabufCreate>(b'u', 0x42);
-        let dev = open_rw(std::path::Path::new("/dev/udmabuf"));
-        let arg = UdmabufCreate {
-            memfd: self.0.as_raw_fd() as u32,
-            flags: 1, // UDMABUF_FLAGS_CLOEXEC
-            offset: first * page(),
-            size: count * page(),
-        };
-        // SAFETY: the opcode and the struct match include/uapi/linux/udmabuf.h; the ioctl
-        // returns the new descriptor.
-        let fd = unsafe { libc::ioctl(dev.as_raw_fd(), UDMABUF_CREATE as _, &arg) };
-        assert!(
-            fd >= 0,
-            "UDMABUF_CREATE: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: a new descriptor of ours.
-        unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+    /// `UDMABUF_CREATE` over pages `first..first + count`.
+    fn udmabuf(&self, first: usize, count: usize) -> OwnedFd {
+        udmabuf_range(self.0.as_fd(), first, count)
     }
 }
 
 fn page() -> u64 {
-    rustix::param::page_size() as u64
+    rust_tests::page_size() as u64
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_dma_buf_storage_of_udmabufs() {
     let m = Mechanism::DmaBufSameObjectIoctl;
     let memfd = Memfd::new(4);
@@ -650,7 +560,6 @@ fn vm_dma_buf_storage_of_udmabufs() {
 }
 
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_o_path_of_a_dma_buf() {
     let card = open_card("vgem");
     let buf = vgem_dma_buf(&card);
@@ -690,12 +599,12 @@ fn vm_o_path_of_a_dma_buf() {
 
 /// A child process holding a vgem card (fd 0), a vgem render node (fd 1) and a dma-buf
 /// (fd 2): another process's descriptors.
-fn holder(card: &Card, render: &Card, buf: &OwnedFd) -> std::process::Child {
+fn holder(card: &DrmNode, render: &DrmNode, buf: &OwnedFd) -> std::process::Child {
     use std::process::{Command, Stdio};
     Command::new("sleep")
         .arg("60")
-        .stdin(Stdio::from(card.0.try_clone().unwrap()))
-        .stdout(Stdio::from(render.0.try_clone().unwrap()))
+        .stdin(Stdio::from(card.dup()))
+        .stdout(Stdio::from(render.dup()))
         .stderr(Stdio::from(buf.try_clone().unwrap()))
         .spawn()
         .expect("spawn sleep")
@@ -712,7 +621,6 @@ fn pidfd_getfd(pid: u32, fd: i32) -> OwnedFd {
 /// (That no DRM ioctl reaches a foreign descriptor is proven on the CLI under strace below:
 /// the VM kernel has no seccomp.)
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_foreign_descriptors_get_no_drm_ioctl() {
     let card = open_card("vgem");
     let render = open_render("vgem");
@@ -819,10 +727,12 @@ fn cli_under_strace(args: &[String]) -> Option<(i32, String, Vec<String>)> {
 /// `fdsame ps PID` on another process's DRM descriptors issue no DRM ioctl at all (strace
 /// sees every ioctl), and still answer right.
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_cli_issues_no_drm_ioctl_on_other_processes_fds() {
     // A missing tool fails: `.ci/run` installs strace, and a skip here would read as a pass.
-    assert!(cli().is_some(), "the fdsame binary is not next to this test");
+    assert!(
+        cli().is_some(),
+        "the fdsame binary is not next to this test"
+    );
     assert!(
         std::process::Command::new("strace")
             .arg("-V")
@@ -895,10 +805,9 @@ fn vm_cli_issues_no_drm_ioctl_on_other_processes_fds() {
 /// The grouping API against compare() on every pair, at every level, for DRM files, dma-bufs
 /// and udmabufs over one memfd.
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_grouping_agrees_with_compare() {
     let card = open_card("vgem");
-    let dup = card.0.try_clone().unwrap();
+    let dup = card.dup();
     let reopen = open_card("vgem");
     let render = open_render("vgem");
     let vkms = open_card("vkms");
@@ -974,11 +883,10 @@ fn vm_grouping_agrees_with_compare() {
 /// fast path must keep `compare()` within 1.5x of the raw ioctl for two DRM descriptors and
 /// for two dma-bufs.
 #[test]
-#[ignore = "needs the patched kernel in the VM: cargo xtask test"]
 fn vm_compare_costs_about_the_raw_ioctl() {
     use std::time::Instant;
     let card = open_card("vgem");
-    let dup = card.0.try_clone().unwrap();
+    let dup = card.dup();
     let buf = vgem_dma_buf(&card);
     let buf_dup = buf.try_clone().unwrap();
     const N: u32 = 50_000;
