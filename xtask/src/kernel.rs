@@ -80,6 +80,17 @@ impl Flavor {
             Flavor::Debug => "-debug",
         }
     }
+    /// Kernel command-line words this flavour's guest needs. The debug kernel (KASAN, lockdep,
+    /// ...) under TCG interprets the ACPI `_PRT` method (PCI interrupt routing) so slowly that
+    /// ACPICA's loop timeout fires (`AE_AML_LOOP_TIMEOUT`): the virtio devices get no interrupt
+    /// and the 9p root never mounts. `acpi=noirq` takes PCI interrupt routing from the BIOS's
+    /// `$PIR` table instead; ACPI still describes the second CPU.
+    pub fn boot_args(self) -> &'static str {
+        match self {
+            Flavor::Debug => "acpi=noirq",
+            Flavor::Vm | Flavor::Modules => "",
+        }
+    }
     /// Whether the objects under test are modules (built, installed and loaded by the harness).
     pub fn modular(self) -> bool {
         self == Flavor::Modules

@@ -302,10 +302,11 @@ fn test_in_guest(
 
     // One boot: KUnit runs at boot or as its modules load (only the suites of the series), then
     // the Rust tests.
+    let cmdline = format!("kunit.enable=1 kunit.filter_glob=*same* {}", f.boot_args());
     let r = vm::run(
         &vm::VmOpts {
             kernel: img,
-            cmdline: "kunit.enable=1 kunit.filter_glob=*same*",
+            cmdline: cmdline.trim_end(),
             timeout: Duration::from_secs(if f == Flavor::Debug { 2400 } else { 900 }),
             memory_mb: 3072,
             name: &run_name,
