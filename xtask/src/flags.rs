@@ -37,8 +37,8 @@ pub const FLAGS: &[Flag] = &[
         "--flavor",
         Some("F"),
         "vm (default; alias builtin: everything under test built in), modules (DRM, vkms, \
-         vgem, vim2m and the KUnit tests as modules: linux/modules.config, loaded in the guest \
-         with modprobe) or debug (KASAN, lockdep, UBSAN, kmemleak, ...: linux/debug.config)",
+         vgem, vim2m, bochs, virtio_gpu and the KUnit tests as modules: linux/modules.config, \
+         loaded in the guest with modprobe) or debug (KASAN, lockdep, UBSAN, kmemleak, ...: linux/debug.config)",
     ),
     flag(
         "--no-build",
@@ -88,29 +88,33 @@ pub struct Cmd {
     pub rest: bool,
 }
 
+/// The flags of the commands that build and boot a kernel.
 const KERNEL_FLAGS: &[&str] = &["--base", "--flavor", "--no-build", "--help"];
+/// The flags of the commands that only need the base's work tree (no flavour, no build).
+const BASE_FLAGS: &[&str] = &["--base", "--help"];
 
-/// Every command.
+/// Every command. A flag or a `--` that a command does not take is an error (exit status 2),
+/// never ignored.
 pub const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "kernel",
         flags: KERNEL_FLAGS,
-        rest: true,
+        rest: false,
     },
     Cmd {
         name: "check",
-        flags: KERNEL_FLAGS,
-        rest: true,
+        flags: BASE_FLAGS,
+        rest: false,
     },
     Cmd {
         name: "tree",
-        flags: KERNEL_FLAGS,
-        rest: true,
+        flags: BASE_FLAGS,
+        rest: false,
     },
     Cmd {
         name: "export",
-        flags: KERNEL_FLAGS,
-        rest: true,
+        flags: BASE_FLAGS,
+        rest: false,
     },
     Cmd {
         name: "vm",
@@ -120,12 +124,12 @@ pub const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "test",
         flags: KERNEL_FLAGS,
-        rest: true,
+        rest: false,
     },
     Cmd {
         name: "demo",
         flags: KERNEL_FLAGS,
-        rest: true,
+        rest: false,
     },
     Cmd {
         name: "bench",
@@ -264,6 +268,31 @@ pub fn parse(cmd: &str, args: &[String]) -> Result<Flags> {
     Ok(f)
 }
 
+/// A command's synopsis: its name, its flags (`[--base B]`, ...; not `--help`) and `-- ...` when
+/// it takes words after `--`.
+pub fn synopsis(cmd: &str) -> String {
+    let Some(c) = command(cmd) else {
+        return cmd.to_string();
+    };
+    let mut out = c.name.to_string();
+    for fl in FLAGS
+        .iter()
+        .filter(|fl| !fl.hidden && fl.name != "--help" && c.flags.contains(&fl.name))
+    {
+        match fl.value {
+            Some(v) => out.push_str(&format!(" [{} {v}]", fl.name)),
+            None => out.push_str(&format!(" [{}]", fl.name)),
+        }
+    }
+    if c.rest {
+        out.push_str(match c.name {
+            "vm" => " -- CMD...",
+            _ => " [-- ARGS]",
+        });
+    }
+    out
+}
+
 /// The `Options:` lines of the help of the given commands (each flag once, in [`FLAGS`] order).
 pub fn options_help(cmds: &[&str]) -> String {
     let mut out = String::new();
@@ -295,7 +324,8 @@ pub fn options_help(cmds: &[&str]) -> String {
     out
 }
 
-fn wrap(text: &str, width: usize) -> Vec<String> {
+/// `text` in lines of at most `width` characters (longer words alone on their line).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = vec![];
     let mut cur = String::new();
     for w in text.split_whitespace() {
@@ -433,6 +463,16 @@ mod tests {
                 "neither unpatched nor patched",
             ),
             ("frobnicate", &[], "unknown command `frobnicate`"),
+            // Flags a command does not take are errors, not silently ignored.
+            ("check", &["--", "x"], "check: unknown argument `--`"),
+            (
+                "export",
+                &["--flavor", "debug"],
+                "unknown argument `--flavor`",
+            ),
+            ("tree", &["--no-build"], "unknown argument `--no-build`"),
+            ("demo", &["--", "x"], "demo: unknown argument `--`"),
+            ("test", &["--", "x"], "test: unknown argument `--`"),
         ] {
             let e = parse(cmd, &args(a)).unwrap_err();
             assert!(e.contains(want), "{cmd} {a:?}: {e}");
@@ -447,5 +487,22 @@ mod tests {
         assert!(!h.contains("--build-kernels"));
         let h = options_help(&["test"]);
         assert!(h.contains("--flavor F") && !h.contains("--refresh"));
+    }
+
+    #[test]
+    fn synopses_name_the_flags_taken() {
+        assert_eq!(
+            synopsis("demo"),
+            "demo [--base B] [--flavor F] [--no-build]"
+        );
+        assert_eq!(
+            synopsis("bench"),
+            "bench [--base B] [--flavor F] [--no-build] [-- ARGS]"
+        );
+        assert_eq!(
+            synopsis("vm"),
+            "vm [--base B] [--flavor F] [--no-build] -- CMD..."
+        );
+        assert_eq!(synopsis("export"), "export [--base B]");
     }
 }

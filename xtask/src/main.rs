@@ -18,33 +18,65 @@ mod vm;
 use std::process::ExitCode;
 use util::Result;
 
-const HELP: &str = "\
-cargo xtask COMMAND [OPTIONS]
+/// What each command does, in the order of the help (its synopsis comes from crate::flags).
+const COMMAND_HELP: &[(&str, &str)] = &[
+    (
+        "kernel",
+        "fetch the pinned base, apply linux/<series>, configure, build (the modules flavour also \
+         builds and installs the modules)",
+    ),
+    (
+        "check",
+        "static checks: checkpatch --strict per patch, kernel-doc -Wall, W=1 + sparse on the \
+         touched objects, htmldocs of the touched Documentation/ directories (new warnings vs \
+         the base)",
+    ),
+    (
+        "tree",
+        "fetch the pinned base and apply the series (no build): the work tree",
+    ),
+    (
+        "export",
+        "write the work tree's commits since `base` back to linux/<series>",
+    ),
+    (
+        "vm",
+        "boot the patched kernel and run CMD (as root, host root read-only)",
+    ),
+    (
+        "test",
+        "the whole suite: host tests and static checks once, then for the built-in AND the \
+         modular kernel (two builds, two boots; one of them with --flavor vm|modules, the debug \
+         kernel alone with --flavor debug): KUnit and the Rust tests in the guest (and IGT when \
+         IGT_BUILD or IGT_SRC is set); ends with one `total: N passed, N failed, N skipped` line, \
+         exits non-zero on any failure, test that did not run, module that did not load, kernel \
+         warning or missing device node",
+    ),
+    (
+        "demo",
+        "boot the patched kernel and show the CLI answering on real fds (test and demo first \
+         install the host packages of xtask/host-packages.txt that are missing, when run as root)",
+    ),
+    (
+        "bench",
+        "run crates/fdsame-bench in the guest; report, JSON and SVG chart into docs/bench/ (ARGS \
+         go to the bench, e.g. -- --quick)",
+    ),
+    (
+        "igt-regression",
+        "upstream IGT (Debian sid packages) on the unpatched and the patched kernel, compared test \
+         by test (its own command: sid moves; cargo xtask igt-regression --help)",
+    ),
+    ("help", "this text (COMMAND --help: that command's own)"),
+];
 
-Commands:
-  kernel [--base B] [--flavor F]   fetch the pinned base, apply linux/<series>, configure, build
-                                   (the modules flavour also builds and installs the modules)
-  check [--base B]                 static checks: checkpatch --strict per patch, kernel-doc -Wall,
-                                   W=1 + sparse on the touched objects (new warnings vs the base)
-  tree [--base B]                  fetch the pinned base and apply the series (no build): the work tree
-  export [--base B]                write the work tree's commits since `base` back to linux/<series>
-  vm [--base B] [--flavor F] -- CMD...
-                                   boot the patched kernel and run CMD (as root, host root read-only)
-  test [--base B] [--flavor F]     the whole suite: host tests and static checks once, then for the
-                                   built-in AND the modular kernel (two builds, two boots; one of
-                                   them with --flavor vm|modules, the debug kernel alone with
-                                   --flavor debug): KUnit and the Rust tests in the guest; ends with
-                                   one `total: N passed, N failed, N skipped` line, exits non-zero
-                                   on any failure, test that did not run, module that did not load,
-                                   kernel warning or missing device node
-  demo [--base B]                  boot the patched kernel and show the CLI answering on real fds
-                                   (test and demo first install the host packages of
-                                   xtask/host-packages.txt that are missing, when run as root)
-  bench [--base B] [-- ARGS]       run crates/fdsame-bench in the guest; report, JSON and SVG chart
-                                   into docs/bench/ (ARGS go to the bench, e.g. -- --quick)
-  igt-regression [...]             upstream IGT (Debian sid packages) on the unpatched and the
-                                   patched kernel, compared test by test (its own command: sid moves)
-  help                             this text
+/// The environment variables `test` reads.
+const TEST_ENV: &str = "\
+Environment (test):
+  IGT_BUILD=DIR        an IGT build (meson build directory) with the tests of tests/igt/: runs
+                       core_file_same and dmabuf_same_object under igt_runner in the guest
+  IGT_SRC=DIR          an IGT source tree whose build is DIR/build (IGT_BUILD wins when both are
+                       set); neither set: IGT is not run. See tests/igt/README.md
 ";
 
 const PATHS: &str = "\
@@ -53,20 +85,66 @@ Paths: kernel work tree build/linux-source-<B> (edit the series there, on any br
 modroot/), VM runs build/vm/<name>/.
 ";
 
-/// The whole help: the commands, then every flag once.
+/// One command's entry: its synopsis, then its description wrapped under it (beside it when the
+/// synopsis is short).
+fn command_entry(name: &str, what: &str) -> String {
+    let syn = if name == "igt-regression" {
+        "igt-regression [...]".to_string()
+    } else {
+        flags::synopsis(name)
+    };
+    let mut lines = flags::wrap(what, 64).into_iter();
+    let mut out = String::new();
+    if syn.len() < 31 {
+        out.push_str(&format!(
+            "  {syn:<33}{}\n",
+            lines.next().unwrap_or_default()
+        ));
+    } else {
+        out.push_str(&format!("  {syn}\n"));
+    }
+    for l in lines {
+        out.push_str(&format!("  {:<33}{l}\n", ""));
+    }
+    out
+}
+
+/// The whole help: the commands with the flags each takes, then every flag once.
 fn help() -> String {
-    let names: Vec<&str> = flags::COMMANDS.iter().map(|c| c.name).collect();
+    let mut cmds = String::new();
+    for (name, what) in COMMAND_HELP {
+        cmds.push_str(&command_entry(name, what));
+    }
+    let names: Vec<&str> = flags::COMMANDS
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| *c != "igt-regression")
+        .collect();
     format!(
-        "{}\n\nOptions (igt-regression's own: cargo xtask igt-regression --help):\n{}\n{PATHS}",
-        HELP.trim_end(),
-        flags::options_help(
-            &names
-                .iter()
-                .copied()
-                .filter(|c| *c != "igt-regression")
-                .collect::<Vec<_>>()
-        )
+        "cargo xtask COMMAND [OPTIONS]\n\nCommands:\n{cmds}\n\
+         Options (igt-regression's own: cargo xtask igt-regression --help):\n{}\n{TEST_ENV}\n{PATHS}",
+        flags::options_help(&names)
     )
+}
+
+/// The help of one command (`cargo xtask COMMAND --help`): its synopsis, what it does, its flags.
+fn command_help(cmd: &str) -> String {
+    let what = COMMAND_HELP
+        .iter()
+        .find(|(n, _)| *n == cmd)
+        .map(|(_, w)| *w)
+        .unwrap_or_default();
+    let mut out = format!(
+        "cargo xtask {}\n\n{}\n\nOptions:\n{}",
+        flags::synopsis(cmd),
+        flags::wrap(what, 98).join("\n"),
+        flags::options_help(&[cmd])
+    );
+    if cmd == "test" {
+        out.push('\n');
+        out.push_str(TEST_ENV);
+    }
+    out
 }
 
 /// The process exit status of a command's result: 0 all passed, 1 a test failed, 2 could not run
@@ -91,10 +169,10 @@ fn run(args: &[String]) -> Result<bool> {
     };
     let f = flags::parse(cmd, rest).map_err(|e| format!("{e}\n\n{}", help()))?;
     if cmd == "help" || f.help {
-        if cmd == "igt-regression" {
-            print!("{}", commands::igt_regression_usage());
-        } else {
-            print!("{}", help());
+        match cmd {
+            "igt-regression" => print!("{}", commands::igt_regression_usage()),
+            "help" => print!("{}", help()),
+            c => print!("{}", command_help(c)),
         }
         return Ok(true);
     }
@@ -130,6 +208,26 @@ mod tests {
         }
         assert_eq!(exit_status(&run(&["help"])), 0);
         assert_eq!(exit_status(&run(&["igt-regression", "-h"])), 0);
+        assert_eq!(exit_status(&run(&["demo", "--help"])), 0);
+    }
+
+    /// The help names every command with the flags it takes, and the environment of `test`.
+    #[test]
+    fn help_shows_each_commands_flags() {
+        let h = help();
+        for c in flags::COMMANDS
+            .iter()
+            .filter(|c| c.name != "igt-regression")
+        {
+            assert!(h.contains(&flags::synopsis(c.name)), "{}", c.name);
+            assert!(COMMAND_HELP.iter().any(|(n, _)| *n == c.name), "{}", c.name);
+        }
+        assert!(h.contains("demo [--base B] [--flavor F] [--no-build]"));
+        assert!(h.contains("IGT_BUILD=DIR") && h.contains("IGT_SRC=DIR"));
+        let t = command_help("test");
+        assert!(t.contains("--flavor F") && t.contains("IGT_SRC=DIR"));
+        let e = command_help("export");
+        assert!(e.contains("export [--base B]") && !e.contains("--flavor"));
     }
 
     /// A kernel log that lacks a suite, and one with a failing case: the closing line counts them

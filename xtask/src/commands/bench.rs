@@ -31,7 +31,7 @@ pub fn run(a: &Flags) -> Result<bool> {
     let r = vm::run(
         &vm::VmOpts {
             kernel: &img,
-            cmdline: "",
+            cmdline: a.flavor().boot_args(),
             timeout: Duration::from_secs(900),
             memory_mb: 3072,
             name: "bench",

@@ -29,7 +29,7 @@ pub fn run(a: &Flags) -> Result<bool> {
     let r = vm::run(
         &vm::VmOpts {
             kernel: &img,
-            cmdline: "",
+            cmdline: a.flavor().boot_args(),
             timeout: Duration::from_secs(600),
             memory_mb: 2048,
             name: "demo",
