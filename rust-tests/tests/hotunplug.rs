@@ -146,6 +146,62 @@ fn check_all(fds: &[Fd], removed: bool, c: &mut Counts) {
     }
 }
 
+/// Checks every pair once, then races [`THREADS`] x [`COMPARES`] compares over every ordered
+/// pair of `fds` (issued on DRM files and dma-bufs) and calls `remove` once about a third of
+/// them are done. Returns how many compares were done when the removal began and when it
+/// returned; every answer is classified into `total`.
+fn race_with_removal(
+    fds: Vec<Fd>,
+    total: &mut Counts,
+    remove: impl FnOnce(),
+) -> (Arc<Vec<Fd>>, usize, usize) {
+    let fds = Arc::new(fds);
+    let pairs: Arc<Vec<(usize, usize)>> = Arc::new(
+        (0..fds.len())
+            .filter(|&i| fds[i].kind != Kind::Other)
+            .flat_map(|i| (0..fds.len()).map(move |j| (i, j)))
+            .collect(),
+    );
+    check_all(&fds, false, total);
+    let removed = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (fds, pairs, removed, progress) = (
+                fds.clone(),
+                pairs.clone(),
+                removed.clone(),
+                progress.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut c = Counts::default();
+                for k in 0..COMPARES {
+                    let (i, j) = pairs[(k * 7 + t) % pairs.len()];
+                    // Read the flag before the call: an ENODEV is allowed once removal has
+                    // begun.
+                    let rem = removed.load(Ordering::SeqCst);
+                    let r = issue(&fds[i], &fds[j]);
+                    let rem = rem || removed.load(Ordering::SeqCst);
+                    c.record(classify(&fds[i], &fds[j], &r, rem));
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+                c
+            })
+        })
+        .collect();
+    while progress.load(Ordering::Relaxed) < THREADS * COMPARES / 3 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    removed.store(true, Ordering::SeqCst);
+    let at = progress.load(Ordering::Relaxed);
+    remove();
+    let after = progress.load(Ordering::Relaxed);
+    for t in threads {
+        total.merge(t.join().expect("compare thread panicked"));
+    }
+    (fds, at, after)
+}
+
 #[test]
 fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
     require_guest();
@@ -219,50 +275,7 @@ fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
                 false,
             );
         }
-        let fds = Arc::new(fds);
-        let pairs: Vec<(usize, usize)> = (0..fds.len())
-            .filter(|&i| fds[i].kind != Kind::Other)
-            .flat_map(|i| (0..fds.len()).map(move |j| (i, j)))
-            .collect();
-        let pairs = Arc::new(pairs);
-        check_all(&fds, false, &mut total);
-
-        let removed = Arc::new(AtomicBool::new(false));
-        let progress = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let (fds, pairs, removed, progress) = (
-                    fds.clone(),
-                    pairs.clone(),
-                    removed.clone(),
-                    progress.clone(),
-                );
-                std::thread::spawn(move || {
-                    let mut c = Counts::default();
-                    for k in 0..COMPARES {
-                        let (i, j) = pairs[(k * 7 + t) % pairs.len()];
-                        // Read the flag before the call: an ENODEV is allowed once removal
-                        // has begun.
-                        let rem = removed.load(Ordering::SeqCst);
-                        let r = issue(&fds[i], &fds[j]);
-                        let rem = rem || removed.load(Ordering::SeqCst);
-                        c.record(classify(&fds[i], &fds[j], &r, rem));
-                        progress.fetch_add(1, Ordering::Relaxed);
-                    }
-                    c
-                })
-            })
-            .collect();
-        while progress.load(Ordering::Relaxed) < THREADS * COMPARES / 3 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        removed.store(true, Ordering::SeqCst);
-        let at = progress.load(Ordering::Relaxed);
-        a_inst.disable();
-        let after = progress.load(Ordering::Relaxed);
-        for t in threads {
-            total.merge(t.join().expect("compare thread panicked"));
-        }
+        let (fds, at, after) = race_with_removal(fds, &mut total, || a_inst.disable());
         raced += THREADS * COMPARES;
         report(&format!(
             "hotunplug: round {round}: vkms A ({}, minor {a_minor}) removed after {at} compares \
@@ -432,49 +445,9 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
         );
         push("vgem render", dup(vgem.as_fd()), 6, Kind::Drm(4, 5), false);
         push("eventfd", eventfd(), 7, Kind::Other, false);
-        let fds = Arc::new(fds);
-        let pairs: Arc<Vec<(usize, usize)>> = Arc::new(
-            (0..fds.len())
-                .filter(|&i| fds[i].kind != Kind::Other)
-                .flat_map(|i| (0..fds.len()).map(move |j| (i, j)))
-                .collect(),
-        );
-        check_all(&fds, false, &mut total);
-
-        let removed = Arc::new(AtomicBool::new(false));
-        let progress = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let (fds, pairs, removed, progress) = (
-                    fds.clone(),
-                    pairs.clone(),
-                    removed.clone(),
-                    progress.clone(),
-                );
-                std::thread::spawn(move || {
-                    let mut c = Counts::default();
-                    for k in 0..COMPARES {
-                        let (i, j) = pairs[(k * 7 + t) % pairs.len()];
-                        let rem = removed.load(Ordering::SeqCst);
-                        let r = issue(&fds[i], &fds[j]);
-                        let rem = rem || removed.load(Ordering::SeqCst);
-                        c.record(classify(&fds[i], &fds[j], &r, rem));
-                        progress.fetch_add(1, Ordering::Relaxed);
-                    }
-                    c
-                })
-            })
-            .collect();
-        while progress.load(Ordering::Relaxed) < THREADS * COMPARES / 3 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        removed.store(true, Ordering::SeqCst);
-        let at = progress.load(Ordering::Relaxed);
-        sysfs_write(BOCHS_B.sysfs().join("remove"), "1");
-        let after = progress.load(Ordering::Relaxed);
-        for t in threads {
-            total.merge(t.join().expect("compare thread panicked"));
-        }
+        let (fds, at, after) = race_with_removal(fds, &mut total, || {
+            sysfs_write(BOCHS_B.sysfs().join("remove"), "1")
+        });
         raced += THREADS * COMPARES;
         report(&format!(
             "pci unplug: round {round}: bochs B ({}, {}) removed after {at} compares ({} more \
