@@ -146,6 +146,28 @@ fn check_all(fds: &[Fd], removed: bool, c: &mut Counts) {
     }
 }
 
+/// The files of the device that is removed, as device 1: two opens, a dup, a dma-buf it exported
+/// and a dup of that (file ids 1 to 3).
+fn files_of_removed(name: &str, node: &DrmNode) -> Vec<Fd> {
+    let h = create_dumb(node);
+    let buf = export(node, h);
+    drm::control::Device::close_buffer(node, h).expect("GEM_CLOSE");
+    let f = |what: &str, fd: OwnedFd, file: usize, kind: Kind| Fd {
+        name: format!("{name} {what}"),
+        fd,
+        file,
+        kind,
+        of_removed: true,
+    };
+    vec![
+        f("open 1", dup(node.as_fd()), 1, Kind::Drm(1, 1)),
+        f("open 1 dup", dup(node.as_fd()), 1, Kind::Drm(1, 1)),
+        f("open 2", node.reopen().dup(), 2, Kind::Drm(1, 2)),
+        f("dma-buf", dup(buf.as_fd()), 3, Kind::Buf(1)),
+        f("dma-buf dup", buf, 3, Kind::Buf(1)),
+    ]
+}
+
 /// Checks every pair once, then races [`THREADS`] x [`COMPARES`] compares over every ordered
 /// pair of `fds` (issued on DRM files and dma-bufs) and calls `remove` once about a third of
 /// them are done. Returns how many compares were done when the removal began and when it
@@ -238,42 +260,21 @@ fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
             }
         }
         let a_opath = o_path(&a_path);
-        let h = create_dumb(&a1);
-        let a_buf = export(&a1, h);
-        drm::control::Device::close_buffer(&a1, h).expect("GEM_CLOSE");
-
         // The fds: device 1 = the removed vkms, 2 = vgem, 3 = the previous round's vkms.
-        let mut fds: Vec<Fd> = vec![];
-        let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind, of_removed: bool| {
+        let mut fds = files_of_removed("vkms A", &a1);
+        let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind| {
             fds.push(Fd {
                 name: name.into(),
                 fd,
                 file,
                 kind,
-                of_removed,
+                of_removed: false,
             })
         };
-        push("vkms A open 1", dup(a1.as_fd()), 1, Kind::Drm(1, 1), true);
-        push(
-            "vkms A open 1 dup",
-            dup(a1.as_fd()),
-            1,
-            Kind::Drm(1, 1),
-            true,
-        );
-        push("vkms A open 2", a1.reopen().dup(), 2, Kind::Drm(1, 2), true);
-        push("vkms A dma-buf", dup(a_buf.as_fd()), 3, Kind::Buf(1), true);
-        push("vkms A dma-buf dup", a_buf, 3, Kind::Buf(1), true);
-        push("vgem", dup(vgem.as_fd()), 4, Kind::Drm(2, 3), false);
-        push("eventfd", eventfd(), 5, Kind::Other, false);
+        push("vgem", dup(vgem.as_fd()), 4, Kind::Drm(2, 3));
+        push("eventfd", eventfd(), 5, Kind::Other);
         if let Some((_, b, _)) = &prev_b {
-            push(
-                "previous round's vkms B",
-                b.dup(),
-                6,
-                Kind::Drm(3, 4),
-                false,
-            );
+            push("previous round's vkms B", b.dup(), 6, Kind::Drm(3, 4));
         }
         let (fds, at, after) = race_with_removal(fds, &mut total, || a_inst.disable());
         raced += THREADS * COMPARES;
@@ -403,48 +404,21 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
     for round in 0..ROUNDS {
         let b1 = DrmNode::open(&b_path).unwrap_or_else(|e| panic!("{}: {e}", b_path.display()));
         let b_index = card_index(&b_path);
-        let h = create_dumb(&b1);
-        let b_buf = export(&b1, h);
-        drm::control::Device::close_buffer(&b1, h).expect("GEM_CLOSE");
-
         // Device 1 = bochs B (removed), 2 = bochs A, 3 = virtio-gpu, 4 = vgem.
-        let mut fds: Vec<Fd> = vec![];
-        let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind, of_removed: bool| {
+        let mut fds = files_of_removed("bochs B", &b1);
+        let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind| {
             fds.push(Fd {
                 name: name.into(),
                 fd,
                 file,
                 kind,
-                of_removed,
+                of_removed: false,
             })
         };
-        push("bochs B open 1", dup(b1.as_fd()), 1, Kind::Drm(1, 1), true);
-        push(
-            "bochs B open 1 dup",
-            dup(b1.as_fd()),
-            1,
-            Kind::Drm(1, 1),
-            true,
-        );
-        push(
-            "bochs B open 2",
-            b1.reopen().dup(),
-            2,
-            Kind::Drm(1, 2),
-            true,
-        );
-        push("bochs B dma-buf", dup(b_buf.as_fd()), 3, Kind::Buf(1), true);
-        push("bochs B dma-buf dup", b_buf, 3, Kind::Buf(1), true);
-        push("bochs A", dup(a.as_fd()), 4, Kind::Drm(2, 3), false);
-        push(
-            "virtio-gpu render",
-            dup(v.as_fd()),
-            5,
-            Kind::Drm(3, 4),
-            false,
-        );
-        push("vgem render", dup(vgem.as_fd()), 6, Kind::Drm(4, 5), false);
-        push("eventfd", eventfd(), 7, Kind::Other, false);
+        push("bochs A", dup(a.as_fd()), 4, Kind::Drm(2, 3));
+        push("virtio-gpu render", dup(v.as_fd()), 5, Kind::Drm(3, 4));
+        push("vgem render", dup(vgem.as_fd()), 6, Kind::Drm(4, 5));
+        push("eventfd", eventfd(), 7, Kind::Other);
         let (fds, at, after) = race_with_removal(fds, &mut total, || {
             sysfs_write(BOCHS_B.sysfs().join("remove"), "1")
         });
