@@ -156,8 +156,8 @@ pub struct Libdrm {
     get_device2: GetDevice2,
     devices_equal: DevicesEqual,
     free_device: FreeDevice,
-    /// The file the library was loaded from, for messages.
-    pub soname: &'static str,
+    /// The file the library was loaded from (`dladdr()` of `drmGetDevice2`), for messages.
+    pub path: String,
 }
 
 type GetDevice2 = unsafe extern "C" fn(c_int, u32, *mut *mut c_void) -> c_int;
@@ -199,17 +199,25 @@ impl Libdrm {
                     }
                     p
                 };
+                let get_device2 = sym(c"drmGetDevice2");
+                let mut info: libc::Dl_info = std::mem::zeroed();
+                let path = if libc::dladdr(get_device2, &mut info) != 0 && !info.dli_fname.is_null()
+                {
+                    CStr::from_ptr(info.dli_fname)
+                        .to_string_lossy()
+                        .into_owned()
+                } else {
+                    soname.to_string()
+                };
                 Libdrm {
-                    get_device2: std::mem::transmute::<*mut c_void, GetDevice2>(sym(
-                        c"drmGetDevice2",
-                    )),
+                    get_device2: std::mem::transmute::<*mut c_void, GetDevice2>(get_device2),
                     devices_equal: std::mem::transmute::<*mut c_void, DevicesEqual>(sym(
                         c"drmDevicesEqual",
                     )),
                     free_device: std::mem::transmute::<*mut c_void, FreeDevice>(sym(
                         c"drmFreeDevice",
                     )),
-                    soname,
+                    path,
                 }
             }
         })
@@ -218,7 +226,7 @@ impl Libdrm {
     /// `drmGetDevice2(fd, 0, &dev)`: libdrm's description of the device behind `fd` (bus
     /// type and bus info, read from /sys). Errors are libdrm's negative errno, as an
     /// `io::Error` whose `raw_os_error()` is the positive errno (`EINVAL` for a bus libdrm does
-    /// not know, `ENODEV` without /sys).
+    /// not know, and also without /sys: `drmNodeIsDRM()` cannot stat its sysfs entry).
     pub fn device(&'static self, fd: impl AsFd) -> io::Result<LibdrmDevice> {
         let mut ptr = std::ptr::null_mut();
         // SAFETY: a valid fd and a valid out pointer.

@@ -185,6 +185,18 @@ fn race_with_removal(
             .collect(),
     );
     check_all(&fds, false, total);
+    // A stride coprime to the number of pairs, so that each thread walks every pair.
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let stride = (7..).find(|&s| gcd(s, pairs.len()) == 1).unwrap();
+    assert!(
+        COMPARES >= pairs.len(),
+        "too few compares to issue every pair"
+    );
     let removed = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..THREADS)
@@ -198,7 +210,7 @@ fn race_with_removal(
             std::thread::spawn(move || {
                 let mut c = Counts::default();
                 for k in 0..COMPARES {
-                    let (i, j) = pairs[(k * 7 + t) % pairs.len()];
+                    let (i, j) = pairs[(k * stride + t) % pairs.len()];
                     // Read the flag before the call: an ENODEV is allowed once removal has
                     // begun.
                     let rem = removed.load(Ordering::SeqCst);
@@ -362,14 +374,19 @@ fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
 /// The two unplug tests of this file change the set of DRM minors: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The card index of bochs B, waiting (at most 10 s) for its node after a rescan.
+/// The card node of `gpu`, waiting (at most 10 s) after a rescan until sysfs lists it and its
+/// /dev node opens; then checked by [`PciGpu::node`].
 fn wait_for_card(gpu: &rust_tests::pci::PciGpu) -> std::path::PathBuf {
     let drm = gpu.sysfs().join("drm");
     for _ in 0..100 {
-        if drm.is_dir() {
-            let p = gpu.node(NodeKind::Card);
-            if p.exists() {
-                return p;
+        let card = std::fs::read_dir(&drm).ok().and_then(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with("card"))
+        });
+        if let Some(card) = card {
+            if DrmNode::open(std::path::Path::new(DRI_DIR).join(&card)).is_ok() {
+                return gpu.node(NodeKind::Card);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -380,19 +397,34 @@ fn wait_for_card(gpu: &rust_tests::pci::PciGpu) -> std::path::PathBuf {
     );
 }
 
+/// Finds bochs B again (`/sys/bus/pci/rescan`) if it is missing when dropped, so that a failure
+/// of the PCI unplug test does not leave the later tests of the guest without it.
+struct RescanOnDrop;
+
+impl Drop for RescanOnDrop {
+    fn drop(&mut self) {
+        if !rust_tests::pci::BOCHS_B.sysfs().exists() {
+            let _ = std::fs::write("/sys/bus/pci/rescan", "1");
+        }
+    }
+}
+
 /// A PCI device removed with `echo 1 > /sys/bus/pci/devices/<address>/remove` while files of it
 /// (two opens, a dup, a dma-buf it exported) are open and compares race on other threads, then
 /// found again with `echo 1 > /sys/bus/pci/rescan`. bochs calls `drm_dev_unplug()` on removal,
 /// so from then on every ioctl issued on its files is `ENODEV` (asserted after the removal);
 /// the dma-buf it exported lives on and keeps answering. The new device cannot take the minor
 /// of the removed one while a file of it is open; once every file is closed the minor is freed
-/// (`drm_minor_alloc_release()`), and the next new device takes it: the test asserts that it
-/// does, which fails if a reference to the old `drm_device` leaked (the ioctls take none).
+/// (`drm_minor_alloc_release()`), and as `drm_minor_alloc()` takes the lowest free index, each
+/// new device must get exactly the lowest index that no live node has and the removed device
+/// does not hold: asserted, which fails if a reference to an old `drm_device` leaked (the
+/// ioctls take none).
 #[test]
 fn pci_device_removed_while_files_are_open_and_compares_race() {
     use rust_tests::pci::{card_index, sysfs_write, BOCHS_A, BOCHS_B, VIRTIO};
     require_guest();
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _rescan = RescanOnDrop;
     let vgem = open_vgem_render();
     let a = BOCHS_A.open(NodeKind::Card);
     let v = VIRTIO.open(NodeKind::Render);
@@ -474,6 +506,18 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
 
         // Found again while the files of the removed one are open: another minor, another
         // device both ways.
+        let live: Vec<u32> = std::fs::read_dir(DRI_DIR)
+            .unwrap()
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("card")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let lowest_free = (0..).find(|i| !live.contains(i) && *i != b_index).unwrap();
         sysfs_write("/sys/bus/pci/rescan", "1");
         let new_path = wait_for_card(&BOCHS_B);
         let new_index = card_index(&new_path);
@@ -481,15 +525,17 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
             new_index, b_index,
             "round {round}: the new bochs B took a minor still held"
         );
-        if let Some(freed) = prev_removed {
-            // Every file of the previous round's removed device is closed: its minor is free
-            // and the lowest free one (the indices below are the other devices').
-            assert_eq!(
-                new_index, freed,
-                "round {round}: the new bochs B did not take card{freed}, freed when the last \
-                 file of the device removed in the previous round was closed (a leaked \
-                 reference to that drm_device keeps its minor)"
-            );
+        // drm_minor_alloc() takes the lowest free index (xa_alloc): the lowest one that no
+        // live card node has and that the removed device, whose files are open, still holds.
+        // Every earlier removed device had all its files closed: if a reference to one of them
+        // leaked, its minor would still be held and the new device would not get this one.
+        assert_eq!(
+            new_index, lowest_free,
+            "round {round}: the new bochs B is card{new_index}, the lowest minor neither live \
+             nor held by the removed device is card{lowest_free} (a leaked drm_device \
+             reference keeps its minor)"
+        );
+        if prev_removed == Some(new_index) {
             took_freed += 1;
         }
         let nb = DrmNode::open(&new_path).unwrap_or_else(|e| panic!("{}: {e}", new_path.display()));
@@ -497,12 +543,20 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
             let r =
                 file_same(nb.as_fd(), f.fd.as_raw_fd(), 0).expect("FILE_SAME on the new bochs B");
             assert_eq!(r, 0, "round {round}: new bochs B ~ {}", f.name);
-            match file_same(f.fd.as_fd(), nb.raw(), 0) {
-                Ok(r) => assert_eq!(r, 0, "round {round}: {} ~ new bochs B", f.name),
-                Err(e) if e.raw_os_error() == Some(ENODEV) && f.of_removed => {}
-                Err(e) => panic!("round {round}: {} ~ new bochs B: {e}", f.name),
+            let r = file_same(f.fd.as_fd(), nb.raw(), 0);
+            if f.of_removed {
+                assert_errno(
+                    r,
+                    ENODEV,
+                    &format!("round {round}: {} ~ new bochs B", f.name),
+                );
+            } else {
+                assert_eq!(r.unwrap(), 0, "round {round}: {} ~ new bochs B", f.name);
             }
-            total.add("new device vs old files: 0 or ENODEV (asserted)", 2);
+            total.add(
+                "new device vs old files: 0, or ENODEV issued on the removed (asserted)",
+                2,
+            );
         }
         // Close every file of the removed device.
         drop(nb);
@@ -524,9 +578,9 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
         total.0.get("UNDOCUMENTED").copied().unwrap_or(0),
         total.1.join("\n")
     );
-    assert_eq!(
-        took_freed,
-        ROUNDS - 1,
-        "the freed-minor check ran in every round after the first"
+    assert!(
+        took_freed > 0,
+        "no new bochs B took the minor of a removed one in {ROUNDS} rounds: the freed-minor \
+         case was not exercised"
     );
 }
