@@ -146,6 +146,19 @@ fn check_all(fds: &[Fd], removed: bool, c: &mut Counts) {
     }
 }
 
+impl Fd {
+    /// A file that is not of the removed device.
+    fn other(name: &str, fd: OwnedFd, file: usize, kind: Kind) -> Fd {
+        Fd {
+            name: name.into(),
+            fd,
+            file,
+            kind,
+            of_removed: false,
+        }
+    }
+}
+
 /// The files of the device that is removed, as device 1: two opens, a dup, a dma-buf it exported
 /// and a dup of that (file ids 1 to 3).
 fn files_of_removed(name: &str, node: &DrmNode) -> Vec<Fd> {
@@ -275,13 +288,7 @@ fn vkms_removed_through_configfs_while_files_are_open_and_compares_race() {
         // The fds: device 1 = the removed vkms, 2 = vgem, 3 = the previous round's vkms.
         let mut fds = files_of_removed("vkms A", &a1);
         let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind| {
-            fds.push(Fd {
-                name: name.into(),
-                fd,
-                file,
-                kind,
-                of_removed: false,
-            })
+            fds.push(Fd::other(name, fd, file, kind))
         };
         push("vgem", dup(vgem.as_fd()), 4, Kind::Drm(2, 3));
         push("eventfd", eventfd(), 5, Kind::Other);
@@ -439,13 +446,7 @@ fn pci_device_removed_while_files_are_open_and_compares_race() {
         // Device 1 = bochs B (removed), 2 = bochs A, 3 = virtio-gpu, 4 = vgem.
         let mut fds = files_of_removed("bochs B", &b1);
         let mut push = |name: &str, fd: OwnedFd, file: usize, kind: Kind| {
-            fds.push(Fd {
-                name: name.into(),
-                fd,
-                file,
-                kind,
-                of_removed: false,
-            })
+            fds.push(Fd::other(name, fd, file, kind))
         };
         push("bochs A", dup(a.as_fd()), 4, Kind::Drm(2, 3));
         push("virtio-gpu render", dup(v.as_fd()), 5, Kind::Drm(3, 4));
