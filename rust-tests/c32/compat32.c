@@ -2,7 +2,7 @@
 /*
  * compat32: DRM_IOCTL_FILE_SAME and DMA_BUF_IOCTL_SAME_OBJECT issued from 32-bit (i386) code on
  * a 64-bit kernel (IA32_EMULATION), i.e. through the compat ioctl paths (drm_compat_ioctl passes
- * 0xD4 on to drm_ioctl; dma-buf uses compat_ptr_ioctl). The structures and ioctl numbers must be
+ * 0xD3 on to drm_ioctl; dma-buf uses compat_ptr_ioctl). The structures and ioctl numbers must be
  * identical to the 64-bit ones: asserted at compile time.
  *
  * Built by rust-tests/build.rs with `gcc -m32 -static`, run in the guest by tests/compat32.rs.
@@ -36,7 +36,7 @@ struct dma_buf_same_object {
 	uint64_t result;
 };
 
-#define DRM_IOCTL_FILE_SAME _IOWR('d', 0xD4, struct drm_file_same)
+#define DRM_IOCTL_FILE_SAME _IOWR('d', 0xD3, struct drm_file_same)
 #define DMA_BUF_IOCTL_SAME_OBJECT _IOWR('b', 4, struct dma_buf_same_object)
 
 static_assert(sizeof(long) == 4, "compat32.c must be built with -m32");

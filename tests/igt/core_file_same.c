@@ -118,7 +118,7 @@ struct drm_file_same {
 #define DRM_FILE_SAME_CLIENT	(1ULL << 1)
 #define DRM_FILE_SAME_DEVICE	(1ULL << 2)
 
-#define DRM_IOCTL_FILE_SAME	DRM_IOWR(0xD4, struct drm_file_same)
+#define DRM_IOCTL_FILE_SAME	DRM_IOWR(0xD3, struct drm_file_same)
 #endif
 
 #define SAME_ALL (DRM_FILE_SAME_FILE | DRM_FILE_SAME_CLIENT | DRM_FILE_SAME_DEVICE)

@@ -703,6 +703,7 @@ pub fn export(b: &Base) -> Result<()> {
         "format-patch",
         "-q",
         "--no-signature",
+        "--rfc",
         "--zero-commit",
     ]);
     if cover_src.exists() {
