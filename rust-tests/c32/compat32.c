@@ -48,7 +48,7 @@ static_assert(sizeof(struct dma_buf_same_object) == 16, "dma_buf_same_object siz
 static_assert(offsetof(struct dma_buf_same_object, fd) == 0, "dma_buf_same_object.fd");
 static_assert(offsetof(struct dma_buf_same_object, flags) == 4, "dma_buf_same_object.flags");
 static_assert(offsetof(struct dma_buf_same_object, result) == 8, "dma_buf_same_object.result");
-static_assert(DRM_IOCTL_FILE_SAME == 0xC01064D4u, "DRM_IOCTL_FILE_SAME number (same as 64-bit)");
+static_assert(DRM_IOCTL_FILE_SAME == 0xC01064D3u, "DRM_IOCTL_FILE_SAME number (same as 64-bit)");
 static_assert(DMA_BUF_IOCTL_SAME_OBJECT == 0xC0106204u, "DMA_BUF_IOCTL_SAME_OBJECT number (same as 64-bit)");
 
 #define ALL 7ull

@@ -13,6 +13,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod pci;
+pub mod sync;
 pub mod v4l2;
 pub mod vkms_configfs;
 

@@ -26,6 +26,8 @@
 
 #include "igt.h"
 #include "igt_vgem.h"
+#include "dmabuf_sync_file.h"
+#include "sw_sync.h"
 
 /**
  * TEST: dmabuf same object
@@ -77,6 +79,20 @@
  * SUBTEST: udmabuf-overlapping-range
  * Description: Compare udmabufs whose ranges of one memfd overlap without
  *		being equal; overlapping memory is not the same storage.
+ *
+ * SUBTEST: udmabuf-punch-hole
+ * Description: Compare udmabufs over one range of a memfd made before and
+ *		after the range was punched out with fallocate(); they are other memory.
+ *
+ * SUBTEST: storage-fences-not-shared
+ * Description: Attach a sw_sync write fence to one of two dma-bufs over the
+ *		same storage (two udmabufs over one range, a vim2m plane exported twice)
+ *		and check that the other dma-buf does not see it.
+ *
+ * SUBTEST: storage-sync-protocol
+ * Description: For two dma-bufs over the same storage, check the documented
+ *		protocol: the other dma-buf's exported fences wait for its writer, and a
+ *		fence imported into it is waited for by its next writer.
  *
  * SUBTEST: vim2m-expbuf
  * Description: Export V4L2 buffers of the vim2m mem2mem device (on
@@ -532,6 +548,142 @@ static void test_udmabuf_overlapping_range(void)
 	close(dev);
 }
 
+/*
+ * A udmabuf pins the pages its range holds when it is made: after the range
+ * is punched out of the memfd, a udmabuf over the same range gets new pages.
+ */
+static void test_udmabuf_punch_hole(void)
+{
+	int dev, memfd, before, after, again;
+
+	dev = udmabuf_open();
+	memfd = udmabuf_memfd(4);
+
+	before = udmabuf_create(dev, memfd, 0, 4);
+	igt_assert_eq(fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				0, 4 * BUF_SIZE), 0);
+	after = udmabuf_create(dev, memfd, 0, 4);
+	again = udmabuf_create(dev, memfd, 0, 4);
+
+	assert_same(before, after, DMA_BUF_STORAGE_COMPARED);
+	assert_same(after, again, SAME_STORAGE);
+
+	close(again);
+	close(after);
+	close(before);
+	close(memfd);
+	close(dev);
+}
+
+/* Plane 0 of capture buffer 0 of a vim2m device, exported twice. */
+static bool vim2m_pair(int *video, int *a, int *b)
+{
+	struct v4l2_capability cap;
+	uint32_t caps, type;
+
+	*video = vim2m_open(&cap);
+	if (*video < 0)
+		return false;
+
+	caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ?
+		cap.device_caps : cap.capabilities;
+	type = caps & V4L2_CAP_VIDEO_M2M_MPLANE ?
+		V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	v4l2_reqbufs(*video, type, 1);
+	*a = v4l2_expbuf(*video, type, 0);
+	*b = v4l2_expbuf(*video, type, 0);
+
+	return true;
+}
+
+/*
+ * Without the protocol: a write fence attached to @b is not in @a's
+ * reservation object, so a reader that waits for @a's implicit fences reads
+ * while @b's writer is still writing.
+ */
+static void check_fences_not_shared(int a, int b)
+{
+	int timeline, fence;
+
+	assert_same(a, b, SAME_STORAGE);
+
+	timeline = sw_sync_timeline_create();
+	fence = sw_sync_timeline_create_fence(timeline, 1);
+	dmabuf_import_sync_file(b, DMA_BUF_SYNC_WRITE, fence);
+
+	igt_assert(dmabuf_busy(b, DMA_BUF_SYNC_READ));
+	igt_assert(!dmabuf_busy(a, DMA_BUF_SYNC_READ));
+	igt_assert(!dmabuf_sync_file_busy(a, DMA_BUF_SYNC_READ));
+
+	sw_sync_timeline_inc(timeline, 1);
+	igt_assert(!dmabuf_busy(b, DMA_BUF_SYNC_READ));
+
+	close(fence);
+	close(timeline);
+}
+
+/*
+ * With the protocol: a reader that uses @a's import for @b takes @b's fences
+ * first, which wait for @b's writer, and attaches its own fence to @b after,
+ * which @b's next writer waits for and @a does not see.
+ */
+static void check_sync_protocol(int a, int b)
+{
+	int timeline, write, wait_for, read_done;
+
+	assert_same(a, b, SAME_STORAGE);
+
+	timeline = sw_sync_timeline_create();
+	write = sw_sync_timeline_create_fence(timeline, 1);
+	dmabuf_import_sync_file(b, DMA_BUF_SYNC_WRITE, write);
+
+	/* 1. B's fences for a read. */
+	wait_for = dmabuf_export_sync_file(b, DMA_BUF_SYNC_READ);
+	igt_assert(sync_file_busy(wait_for));
+	sw_sync_timeline_inc(timeline, 1);
+	igt_assert(!sync_file_busy(wait_for));
+
+	/* 2. The read's fence, attached to B. */
+	read_done = sw_sync_timeline_create_fence(timeline, 2);
+	dmabuf_import_sync_file(b, DMA_BUF_SYNC_READ, read_done);
+	igt_assert(dmabuf_sync_file_busy(b, DMA_BUF_SYNC_WRITE));
+	igt_assert(!dmabuf_busy(a, DMA_BUF_SYNC_WRITE));
+	sw_sync_timeline_inc(timeline, 1);
+	igt_assert(!dmabuf_sync_file_busy(b, DMA_BUF_SYNC_WRITE));
+
+	close(read_done);
+	close(wait_for);
+	close(write);
+	close(timeline);
+}
+
+/* Runs @check on two udmabufs over one range and on a vim2m plane exported twice. */
+static void test_storage_fences(void (*check)(int a, int b))
+{
+	int dev, memfd, a, b, video;
+
+	igt_require_sw_sync();
+
+	dev = udmabuf_open();
+	memfd = udmabuf_memfd(2);
+	a = udmabuf_create(dev, memfd, 0, 2);
+	b = udmabuf_create(dev, memfd, 0, 2);
+	check(a, b);
+	close(b);
+	close(a);
+	close(memfd);
+	close(dev);
+
+	if (!vim2m_pair(&video, &a, &b)) {
+		igt_info("no vim2m device: checked udmabufs only\n");
+		return;
+	}
+	check(a, b);
+	close(b);
+	close(a);
+	close(video);
+}
+
 static void test_vim2m_expbuf(int fd)
 {
 	struct v4l2_capability cap;
@@ -812,6 +964,20 @@ igt_main
 	igt_describe("Compare udmabufs over overlapping ranges of one memfd.");
 	igt_subtest("udmabuf-overlapping-range")
 		test_udmabuf_overlapping_range();
+
+	igt_describe("Compare udmabufs over one range made either side of a punch-hole.");
+	igt_subtest("udmabuf-punch-hole")
+		test_udmabuf_punch_hole();
+
+	igt_describe("Check that fences attached to a dma-buf are not seen through another "
+		     "dma-buf over the same storage.");
+	igt_subtest("storage-fences-not-shared")
+		test_storage_fences(check_fences_not_shared);
+
+	igt_describe("Check the synchronization protocol for dma-bufs over the same storage: "
+		     "export the other dma-buf's fences before, import the access's fence after.");
+	igt_subtest("storage-sync-protocol")
+		test_storage_fences(check_sync_protocol);
 
 	igt_describe("Compare V4L2 buffers of vim2m exported with VIDIOC_EXPBUF.");
 	igt_subtest("vim2m-expbuf")
