@@ -206,7 +206,8 @@ fn kerneldoc(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
     Ok(())
 }
 
-/// Warnings from compiling `objs` with sparse and W=1 in `obj` (configured like the VM kernel).
+/// Warnings from compiling `objs` with sparse and W=1 in `obj` (the VM kernel's configuration
+/// plus linux/check.config, which enables every driver the series touches).
 fn compile_warnings(
     b: &Base,
     tree: &Path,
@@ -214,7 +215,7 @@ fn compile_warnings(
     objs: &[String],
 ) -> Result<BTreeSet<String>> {
     let _lock = kernel::lock_builds()?;
-    kernel::configure(b, tree, obj, kernel::Flavor::Vm)?;
+    kernel::configure(b, tree, obj, kernel::Flavor::Check)?;
     let mut c = kernel::make(tree, obj);
     c.args(["-j3", "W=1", "C=2", "KCFLAGS=-fdiagnostics-color=never"])
         .arg(format!("CHECK={}", kernel::sparse()?.display()))

@@ -54,6 +54,8 @@ pub enum Flavor {
     Vm,
     Modules,
     Debug,
+    /// The static checks' object builds (not a kernel that boots): vm.config + check.config.
+    Check,
 }
 
 impl Flavor {
@@ -71,6 +73,7 @@ impl Flavor {
             Flavor::Vm => "builtin",
             Flavor::Modules => "modules",
             Flavor::Debug => "debug",
+            Flavor::Check => "check",
         }
     }
     pub fn suffix(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Flavor {
             Flavor::Vm => "",
             Flavor::Modules => "-modules",
             Flavor::Debug => "-debug",
+            Flavor::Check => "-check",
         }
     }
     /// Kernel command-line words this flavour's guest needs. The debug kernel (KASAN, lockdep,
@@ -88,7 +92,7 @@ impl Flavor {
     pub fn boot_args(self) -> &'static str {
         match self {
             Flavor::Debug => "acpi=noirq",
-            Flavor::Vm | Flavor::Modules => "",
+            Flavor::Vm | Flavor::Modules | Flavor::Check => "",
         }
     }
     /// Whether the objects under test are modules (built, installed and loaded by the harness).
@@ -101,6 +105,7 @@ impl Flavor {
             Flavor::Vm => vec![l.join("vm.config")],
             Flavor::Modules => vec![l.join("vm.config"), l.join("modules.config")],
             Flavor::Debug => vec![l.join("vm.config"), l.join("debug.config")],
+            Flavor::Check => vec![l.join("vm.config"), l.join("check.config")],
         }
     }
 }

@@ -645,7 +645,7 @@ mod tests {
             got,
             [
                 ("drm_file_same".to_string(), 11),
-                ("dma-buf-same".to_string(), 8)
+                ("dma-buf-same".to_string(), 7)
             ]
         );
     }
