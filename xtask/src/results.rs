@@ -644,7 +644,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("drm_file_same".to_string(), 11),
+                ("drm_file_same".to_string(), 12),
                 ("dma-buf-same".to_string(), 7)
             ]
         );
