@@ -80,10 +80,23 @@ fn gone(e: io::Error) -> String {
     }
 }
 
-/// The process of the procfs directory `dir` (`PID` or `PID/task/TID`, any instance).
-pub fn process_of_dir(dir: BorrowedFd<'_>) -> Result<Process, String> {
-    let status = read_at(dir, "status").map_err(gone)?;
-    let ids = nstgid(&status).ok_or("its status has no thread group id")?;
+/// Whether the procfs instance whose root is `root` belongs to this process's pid
+/// namespace: this process seen through it (`self`) is in exactly one namespace from the
+/// instance's down to its own. (An ancestor's instance shows more; a descendant's or a
+/// sibling's has no `self` for it.)
+pub fn instance_is_ours(root: BorrowedFd<'_>) -> bool {
+    read_at(root, "self/status")
+        .ok()
+        .and_then(|s| nstgid(&s))
+        .is_some_and(|ids| ids.len() == 1)
+}
+
+/// The pid, in this process's namespace, of the thread group whose ids `ids` the procfs
+/// directory `dir` shows (from its instance's namespace down to its own).
+fn translate(dir: BorrowedFd<'_>, ours: bool, ids: &[i32]) -> Result<i32, String> {
+    if ours {
+        return Ok(ids[0]);
+    }
     let own = *ids.last().unwrap_or(&0);
     let ns = rustix::fs::openat(
         dir,
@@ -92,11 +105,19 @@ pub fn process_of_dir(dir: BorrowedFd<'_>) -> Result<Process, String> {
         Mode::empty(),
     )
     .map_err(|e| gone(e.into()))?;
-    let pid = match pid_from_pidns(ns.as_fd(), own) {
-        Ok(pid) => pid,
-        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => same_ns_fallback(&ns, own)?,
-        Err(e) => return Err(gone(e)),
-    };
+    match pid_from_pidns(ns.as_fd(), own) {
+        Ok(pid) => Ok(pid),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => same_ns_fallback(&ns, own),
+        Err(e) => Err(gone(e)),
+    }
+}
+
+/// The process of the procfs directory `dir` (`PID` or `PID/task/TID`); `ours`: its procfs
+/// instance is this process's pid namespace's ([`instance_is_ours`]).
+pub fn process_of_dir(dir: BorrowedFd<'_>, ours: bool) -> Result<Process, String> {
+    let status = read_at(dir, "status").map_err(gone)?;
+    let ids = nstgid(&status).ok_or("its status has no thread group id")?;
+    let pid = translate(dir, ours, &ids)?;
     if pid <= 0 {
         return Err("the process is not in fdsame's pid namespace or one below it".to_owned());
     }
@@ -191,6 +212,22 @@ mod tests {
         assert_eq!(nstgid("NStgid:\t\n"), None);
     }
 
+    /// Root (CAP_SYS_PTRACE) is never told it lacks CAP_SYS_PTRACE.
+    #[test]
+    fn the_ptrace_hint_knows_what_this_process_has() {
+        let hint = ptrace_hint("PTRACE_MODE_READ");
+        if has_cap_sys_ptrace() {
+            assert!(
+                hint.contains("although fdsame has CAP_SYS_PTRACE"),
+                "{hint}"
+            );
+            assert!(!hint.contains("or CAP_SYS_PTRACE"), "{hint}");
+        } else {
+            assert!(hint.contains("PTRACE_MODE_READ"), "{hint}");
+            assert!(hint.contains("or CAP_SYS_PTRACE"), "{hint}");
+        }
+    }
+
     #[test]
     fn own_directory_is_this_process() {
         let dir = rustix::fs::open(
@@ -199,7 +236,10 @@ mod tests {
             Mode::empty(),
         )
         .unwrap();
-        let p = process_of_dir(dir.as_fd()).unwrap();
+        let root =
+            rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        assert!(instance_is_ours(root.as_fd()));
+        let p = process_of_dir(dir.as_fd(), true).unwrap();
         assert_eq!(p.pid, rustix::process::getpid().as_raw_nonzero().get());
         assert!(p.pidfd.is_none());
     }

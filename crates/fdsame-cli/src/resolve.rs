@@ -66,8 +66,8 @@ pub fn classify(arg: &OsStr) -> Result<Resolved, String> {
             break; // the lookup of the whole path will say why
         };
         if let Some(n) = fd_number(name) {
-            if is_fd_dir(dirfd.as_fd()) {
-                return descriptor_of(dirfd, n);
+            if let Some(where_) = fd_dir_root(dirfd.as_fd()) {
+                return descriptor_of(dirfd, where_, n);
             }
         }
         match symlink_target(dirfd.as_fd(), name) {
@@ -99,13 +99,11 @@ fn symlink_target(dir: BorrowedFd<'_>, name: &OsStr) -> Option<Vec<u8>> {
     )
 }
 
-/// Descriptor `n` of the process whose procfs `fd` directory is `fd_dir`.
-/// `fd_dir` is closed first: fdsame keeps as few descriptors open as it can (it must work
-/// with only two free).
-fn descriptor_of(fd_dir: OwnedFd, n: i32) -> Result<Resolved, String> {
-    let pdir = rustix::fs::openat(
-        &fd_dir,
-        "..",
+/// Opens the directory `name` under `dir` with `O_PATH`.
+fn open_dir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, String> {
+    rustix::fs::openat(
+        dir,
+        name,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -114,9 +112,41 @@ fn descriptor_of(fd_dir: OwnedFd, n: i32) -> Result<Resolved, String> {
             "cannot open its process directory: {}",
             std::io::Error::from(e)
         )
-    })?;
+    })
+}
+
+/// `(st_dev, st_ino)` of `name` under `dir`, not following it.
+fn inode_at(dir: BorrowedFd<'_>, name: &str) -> Option<(u64, u64)> {
+    let st = rustix::fs::statx(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW | AtFlags::EMPTY_PATH,
+        StatxFlags::INO,
+    )
+    .ok()?;
+    Some((
+        rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+        st.stx_ino,
+    ))
+}
+
+/// Descriptor `n` of the process whose procfs `fd` directory is `fd_dir`, found through
+/// `where_`: the way up to its procfs instance's root and from there to the process
+/// directory. fdsame holds at most two descriptors of its own at any time here (it must
+/// work with only two free), and checks that the process directory it reopened is the one
+/// of `fd_dir` (a pid reused meanwhile is another directory).
+fn descriptor_of(fd_dir: OwnedFd, where_: FdDir, n: i32) -> Result<Resolved, String> {
+    let gone = || "the process has exited".to_owned();
+    let before = inode_at(fd_dir.as_fd(), "").ok_or_else(gone)?;
+    let root = open_dir(fd_dir.as_fd(), OsStr::new(where_.up))?;
     drop(fd_dir);
-    let p = crate::procfs::process_of_dir(pdir.as_fd())?;
+    let ours = crate::procfs::instance_is_ours(root.as_fd());
+    let pdir = open_dir(root.as_fd(), OsStr::from_bytes(&where_.rel))?;
+    drop(root);
+    if inode_at(pdir.as_fd(), "fd") != Some(before) {
+        return Err(gone());
+    }
+    let p = crate::procfs::process_of_dir(pdir.as_fd(), ours)?;
     drop(pdir);
     Ok(match p.pidfd {
         None => Resolved::Own(n),
@@ -141,26 +171,45 @@ fn fd_number(name: &OsStr) -> Option<i32> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-/// Whether `dir` is a procfs `PID/fd` or `PID/task/TID/fd` directory, whatever path led to
-/// it and whichever procfs instance it belongs to.
-fn is_fd_dir(dir: BorrowedFd<'_>) -> bool {
-    let Ok(fs) = rustix::fs::fstatfs(dir) else {
-        return false;
-    };
+/// Where a procfs `fd` directory is: `up` from it to its instance's root, `rel` from that
+/// root to its process (`PID`) or thread (`PID/task/TID`) directory.
+struct FdDir {
+    up: &'static str,
+    rel: Vec<u8>,
+}
+
+/// When `dir` is a procfs `PID/fd` or `PID/task/TID/fd` directory (whatever path led to it,
+/// whichever procfs instance it belongs to): where it is in its instance.
+fn fd_dir_root(dir: BorrowedFd<'_>) -> Option<FdDir> {
+    let fs = rustix::fs::fstatfs(dir).ok()?;
     if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
-        return false;
+        return None;
     }
-    let Ok(link) = rustix::fs::readlinkat(
+    let link = rustix::fs::readlinkat(
         CWD,
-        format!("/proc/self/fd/{}", dir.as_raw_fd()),
+        format!("/proc/thread-self/fd/{}", dir.as_raw_fd()),
         Vec::new(),
-    ) else {
-        return false;
-    };
-    let link = link.as_bytes();
-    let (parent, last) = split_last(link);
-    let (_, id) = split_last(parent);
-    last == b"fd" && !id.is_empty() && id.iter().all(u8::is_ascii_digit)
+    )
+    .ok()?;
+    let numeric = |x: &[u8]| !x.is_empty() && x.iter().all(u8::is_ascii_digit);
+    let (parent, last) = split_last(link.as_bytes());
+    let (above, id) = split_last(parent);
+    if last != b"fd" || !numeric(id) {
+        return None;
+    }
+    let (above2, task) = split_last(above);
+    let (_, pid) = split_last(above2);
+    Some(if task == b"task" && numeric(pid) {
+        FdDir {
+            up: "../../../..",
+            rel: [pid, b"/task/", id].concat(),
+        }
+    } else {
+        FdDir {
+            up: "../..",
+            rel: id.to_vec(),
+        }
+    })
 }
 
 /// A descriptor the CLI compares, and where it came from.
