@@ -74,7 +74,7 @@ pub fn drm_file_same_raw(fd: BorrowedFd<'_>, other: RawFd, flags: u32) -> io::Re
         flags,
         result: 0,
     };
-    // SAFETY: DRM_IOCTL_FILE_SAME is DRM_IOWR(0xD4, struct drm_file_same) and `arg` is a
+    // SAFETY: DRM_IOCTL_FILE_SAME is DRM_IOWR(0xD3, struct drm_file_same) and `arg` is a
     // `drm_file_same`, laid out as the kernel expects (checked by the uapi tests).
     unsafe {
         ioctl(

@@ -40,8 +40,8 @@ pub const DRM_FILE_SAME_ALL: u64 = DRM_FILE_SAME_FILE | DRM_FILE_SAME_CLIENT | D
 /// `DRM_IOCTL_BASE`.
 pub const DRM_IOCTL_BASE: u8 = b'd';
 /// The DRM core ioctl number of `DRM_IOCTL_FILE_SAME`.
-pub const DRM_FILE_SAME_NR: u8 = 0xD4;
-/// `DRM_IOWR(0xD4, struct drm_file_same)`.
+pub const DRM_FILE_SAME_NR: u8 = 0xD3;
+/// `DRM_IOWR(0xD3, struct drm_file_same)`.
 pub const DRM_IOCTL_FILE_SAME: Opcode =
     opcode::read_write::<drm_file_same>(DRM_IOCTL_BASE, DRM_FILE_SAME_NR);
 
@@ -133,7 +133,7 @@ mod tests {
         // _IOC(dir=READ|WRITE (3), type, nr, size) on x86: dir<<30 | size<<16 | type<<8 | nr
         assert_eq!(
             DRM_IOCTL_FILE_SAME as u64,
-            (3 << 30) | (16 << 16) | (0x64 << 8) | 0xD4
+            (3 << 30) | (16 << 16) | (0x64 << 8) | 0xD3
         );
         assert_eq!(
             DMA_BUF_IOCTL_SAME_OBJECT as u64,
