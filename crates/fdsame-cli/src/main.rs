@@ -1,5 +1,7 @@
 //! `fdsame`: are these two file descriptors the same thing? The command-line front end of
-//! the `fdsame` crate. See `fdsame --help`.
+//! the `fdsame` crate. See `fdsame --help`; the README below is the crate documentation,
+//! with the JSON schema.
+#![doc = include_str!("../README.md")]
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

@@ -568,6 +568,45 @@ mod tests {
         );
     }
 
+    /// A device that cannot answer the DRM ioctl (ENODEV: unplugged; ECANCELED: wedged)
+    /// declines: the chain goes on, and nothing is remembered about the ioctl.
+    #[test]
+    fn an_unplugged_or_wedged_device_declines() {
+        let state = State::new();
+        state.set_available(Mechanism::DrmFileSameIoctl);
+        for errno in [libc::ENODEV, libc::ECANCELED] {
+            let err = Error::os(
+                "ioctl(DRM_IOCTL_FILE_SAME)",
+                Some(Mechanism::DrmFileSameIoctl),
+                3,
+                Errno::from_raw_os_error(errno),
+            );
+            let out: Outcome<()> = classify(&state, Mechanism::DrmFileSameIoctl, err);
+            assert!(matches!(out, Outcome::Declined(ref e) if e.raw_os_error() == Some(errno)));
+            assert_eq!(
+                state.availability(Mechanism::DrmFileSameIoctl),
+                Availability::Available
+            );
+        }
+        // Elsewhere ENODEV is a failure, not a decline.
+        let err = Error::os("fstat", Some(Mechanism::Kcmp), 3, Errno::NODEV);
+        assert!(matches!(
+            classify::<()>(&state, Mechanism::Kcmp, err),
+            Outcome::Failed(_)
+        ));
+        // A refusal after the mechanism worked: missing now, skipped from then on.
+        let err = Error::os("kcmp(KCMP_FILE)", Some(Mechanism::Kcmp), 3, Errno::PERM);
+        state.set_available(Mechanism::Kcmp);
+        assert!(matches!(
+            classify::<()>(&state, Mechanism::Kcmp, err),
+            Outcome::Missing(libc::EPERM)
+        ));
+        assert_eq!(
+            state.availability(Mechanism::Kcmp),
+            Availability::Unavailable
+        );
+    }
+
     #[test]
     fn refused_is_not_missing() {
         // kcmp refused by a seccomp filter (EPERM): unsupported, said as refused.

@@ -574,6 +574,14 @@ mod tests {
             CARD,
         );
         assert_eq!((s.file, s.drm_device), (U, S));
+    }
+
+    #[test]
+    fn dma_buf_inferences() {
+        let infer = |mut s: Sameness, a, b| {
+            s.infer(a, b);
+            s
+        };
         // dma-bufs: object follows the file, and the file follows the object.
         for f in [S, D] {
             let k = FdKind::DmaBuf;
