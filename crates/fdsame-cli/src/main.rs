@@ -148,7 +148,8 @@ pub(crate) const JSON_VERSION: u32 = 1;
     version,
     about = "Are these two file descriptors the same thing? DRM and dma-buf aware.",
     after_help = AFTER_HELP,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    override_usage = "fdsame [OPTIONS] <A> <B>\n       fdsame [--json] ps [PIDS]..."
 )]
 struct Cli {
     /// First file: a descriptor (/proc/PID/fd/N, /dev/fd/N) or a path.
