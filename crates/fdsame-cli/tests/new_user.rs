@@ -338,3 +338,71 @@ fn names_with_newlines_and_bad_bytes() {
     assert_eq!(code, 2, "{err}");
     assert!(!err.contains(" fd "), "{err}");
 }
+
+/// A FUSE file system whose daemon does not implement STATFS (the kernel answers ENOSYS):
+/// its files made the comparison fail (exit 3, naming an internal descriptor); they compare
+/// like any file. The daemon is python3-fusepy's (Debian); without it, or without root and
+/// /dev/fuse, the test says SKIPPED (the library's unit test
+/// `a_file_system_refusing_statfs_holds_no_dma_buf` covers the classification).
+#[test]
+fn files_of_a_fuse_daemon_without_statfs_compare() {
+    const DAEMON: &str = r#"
+import errno, stat, sys
+from fusepy import FUSE, FuseOSError, Operations
+class NoStatfs(Operations):
+    def getattr(self, path, fh=None):
+        if path == "/":
+            return dict(st_mode=stat.S_IFDIR | 0o755, st_nlink=2)
+        if path == "/f":
+            return dict(st_mode=stat.S_IFREG | 0o644, st_nlink=1, st_size=1)
+        raise FuseOSError(errno.ENOENT)
+    def readdir(self, path, fh):
+        return [".", "..", "f"]
+    def open(self, path, flags):
+        return 0
+    def read(self, path, size, offset, fh):
+        return b"x"[offset:offset + size]
+    def statfs(self, path):
+        raise FuseOSError(errno.ENOSYS)
+FUSE(NoStatfs(), sys.argv[1], foreground=True, nothreads=True)
+"#;
+    let has_fusepy = Command::new("/usr/bin/python3")
+        .args(["-c", "import fusepy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !is_root() || !has_fusepy || std::fs::metadata("/dev/fuse").is_err() {
+        println!(
+            "SKIPPED: needs root, /dev/fuse and python3-fusepy (apt-get install python3-fusepy)"
+        );
+        return;
+    }
+    let script = tmpfile("nostatfs.py");
+    std::fs::write(&script, DAEMON).unwrap();
+    let mnt = script.with_file_name("fuse-mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let daemon = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&mnt)
+        .spawn()
+        .unwrap();
+    // Mounted when statfs answers ENOSYS (bounded tries, not a clock).
+    let mounted = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        rustix::fs::statfs(&mnt).err() == Some(rustix::io::Errno::NOSYS)
+    });
+    let file = mnt.join("f");
+    let result = mounted.then(|| {
+        let f = std::fs::File::open(&file).unwrap();
+        let same = run(fdsame()
+            .args(["--json", "/dev/stdin", "/proc/self/fd/0"])
+            .stdin(Stdio::from(f)));
+        let paths = run(fdsame().arg(&file).arg(&file));
+        (same, paths)
+    });
+    let _ = Command::new("umount").arg(&mnt).status();
+    kill(daemon);
+    let ((code, out, err), (pcode, pout, perr)) = result.expect("the FUSE file system mounted");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(json(&out)["a"]["kind"], "other");
+    assert_eq!(pcode, 1, "two opens of one path: {pout}{perr}");
+}
