@@ -100,6 +100,13 @@ fn a_proc_of_another_pid_namespace_is_read_with_its_pids() {
         .spawn()
         .unwrap();
     let inner = child_of(unshare.id()); // `sleep`, pid 1 in its namespace
+                                        // unshare mounts the namespace's /proc before it executes sleep: wait for sleep
+                                        // (bounded tries, not a clock).
+    let execed = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::read_to_string(format!("/proc/{inner}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
+    assert!(execed, "unshare's child did not execute sleep");
     let theirs = format!("/proc/{inner}/root/proc/1/fd/0");
     let direct = format!("/proc/{inner}/fd/0");
     let (code, out, err) = run(fdsame().args(["--json", &theirs, &direct]));
