@@ -95,6 +95,15 @@ const ONE_BUF: Expect = Expect {
 /// The core assertion: chain, ioctl and every forced mechanism. `ioctl` is the mechanism the
 /// chain must pick.
 fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl: Mechanism) {
+    // A level that does not apply to one of the kinds is NotApplicable, not Different.
+    let (ka, kb) = (FdKind::of(a).unwrap(), FdKind::of(b).unwrap());
+    let expect_at = |level: Level| {
+        if level.applies_to(ka) && level.applies_to(kb) {
+            expect.answer(level)
+        } else {
+            Answer::NotApplicable
+        }
+    };
     let s = compare(a, b).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(
         s.mechanism,
@@ -104,7 +113,7 @@ fn check(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, expect: Expect, ioctl
     for &level in Level::ALL {
         assert_eq!(
             s.level(level),
-            expect.answer(level),
+            expect_at(level),
             "{what}: {level} (by the chain)"
         );
     }
@@ -617,11 +626,10 @@ fn pidfd_getfd(pid: u32, fd: i32) -> OwnedFd {
 }
 
 /// Another process's descriptors (obtained with pidfd_getfd), marked foreign: the DRM ioctl
-/// is issued only on a descriptor of ours, and two foreign ones are answered without it.
-/// (That no DRM ioctl reaches a foreign descriptor is proven on the CLI under strace below:
-/// the VM kernel has no seccomp.)
+/// is issued on a descriptor of ours when there is one, else on theirs (every kernel that
+/// has it marks it DRM_NO_PID_UPDATE: no owner change, proven on the CLI below).
 #[test]
-fn vm_foreign_descriptors_get_no_drm_ioctl() {
+fn vm_foreign_descriptors_are_answered_by_the_kernel() {
     let card = open_card("vgem");
     let render = open_render("vgem");
     let buf = vgem_dma_buf(&card);
@@ -636,8 +644,8 @@ fn vm_foreign_descriptors_get_no_drm_ioctl() {
         compare(fd, &mine).unwrap();
     }
     let f = fdsame::Options::new();
-    use Answer::{Different as D, Same as S};
-    // Theirs against mine: the DRM ioctl is issued on mine.
+    use Answer::{Different as D, NotApplicable as N, Same as S};
+    // Theirs against mine: the DRM ioctl answers.
     for (a, b, foreign) in [
         (theirs_card.as_fd(), mine.as_fd(), (true, false)),
         (mine.as_fd(), theirs_card.as_fd(), (false, true)),
@@ -646,23 +654,23 @@ fn vm_foreign_descriptors_get_no_drm_ioctl() {
         assert_eq!(s.mechanism, Some(Mechanism::DrmFileSameIoctl));
         assert_eq!((s.file, s.drm_client, s.drm_device), (D, D, S));
     }
-    // Theirs against theirs: no DRM ioctl at all.
+    // Theirs against theirs: the DRM ioctl too, on one of theirs.
     let both = f.foreign(true, true);
     let s = both.compare(&theirs_card, &theirs_card2).unwrap();
     assert_eq!((s.file, s.drm_client, s.drm_device), (S, S, S));
-    assert_eq!(s.mechanism, Some(Mechanism::FDupfdQuery));
+    assert_eq!(s.mechanism, Some(Mechanism::DrmFileSameIoctl));
     let s = both.compare(&theirs_card, &theirs_render).unwrap();
     assert_eq!((s.file, s.drm_client, s.drm_device), (D, D, S));
-    assert_eq!(s.mechanism, Some(Mechanism::FDupfdQuery));
-    assert_eq!(s.device_mechanism, Some(Mechanism::Sysfs));
+    assert_eq!(s.mechanism, Some(Mechanism::DrmFileSameIoctl));
+    assert_eq!(s.declined, None);
     let s = both.compare(&theirs_card, &theirs_buf).unwrap();
-    assert_eq!((s.file, s.drm_device, s.dma_buf_object), (D, D, D));
-    // Forcing the DRM ioctl on two foreign descriptors is refused, not issued.
-    let e = both
+    assert_eq!((s.file, s.drm_device, s.dma_buf_object), (D, N, N));
+    // Forcing the DRM ioctl on two foreign descriptors is allowed.
+    let s = both
         .mechanism(Mechanism::DrmFileSameIoctl)
         .compare(&theirs_card, &theirs_render)
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotApplicable);
+        .unwrap();
+    assert_eq!(s.drm_device, S);
     // The grouping API on foreign descriptors.
     let set = fdsame::Descriptors::new([
         theirs_card.as_fd(),
@@ -723,11 +731,13 @@ fn cli_under_strace(args: &[String]) -> Option<(i32, String, Vec<String>)> {
     ))
 }
 
-/// The issue's side-effect example, on the CLI: `fdsame /proc/PID/fd/N /proc/PID/fd/M` and
-/// `fdsame ps PID` on another process's DRM descriptors issue no DRM ioctl at all (strace
-/// sees every ioctl), and still answer right.
+/// The CLI on another process's DRM descriptors: it issues DRM_IOCTL_FILE_SAME on them
+/// (series v3: every kernel with the ioctl marks it DRM_NO_PID_UPDATE), answers the DRM
+/// device level from the kernel, and the client's owner in debugfs `dri/<minor>/clients` is
+/// still its opener afterwards, never the CLI. `fdsame ps` issues no DRM ioctl at all
+/// (strace sees every ioctl).
 #[test]
-fn vm_cli_issues_no_drm_ioctl_on_other_processes_fds() {
+fn vm_cli_on_other_processes_fds_leaves_the_owner() {
     // A missing tool fails: `.ci/run` installs strace, and a skip here would read as a pass.
     assert!(
         cli().is_some(),
@@ -741,32 +751,60 @@ fn vm_cli_issues_no_drm_ioctl_on_other_processes_fds() {
         "strace is not installed (.ci/run installs it)"
     );
     let card = open_card("vgem");
+    // A render node: a DRM file that was ever master keeps its owner whatever ioctl is
+    // issued, so only a render client shows an owner change. This process opens it and
+    // names it (an ordinary ioctl by its owner) to find its debugfs row.
     let render = open_render("vgem");
+    let me = std::process::id() as i32;
+    let name = format!("fdsame-cli-owner-{me}");
+    let named = rust_tests::try_set_drm_client_name(render.as_fd(), &name).is_ok();
+    let minor = rust_tests::drm_minor(render.as_fd());
+    if named {
+        assert_eq!(
+            rust_tests::drm_client_owner(minor, &name).0,
+            me,
+            "the opener owns it"
+        );
+    }
     let buf = vgem_dma_buf(&card);
     let buf2 = vgem_dma_buf(&card);
     let mut child = holder(&card, &render, &buf);
     let pid = child.id();
     let arg = |fd: i32| format!("/proc/{pid}/fd/{fd}");
 
-    let (code, out, drm) = cli_under_strace(&[
-        "--json".into(),
-        "-l".into(),
-        "drm-device".into(),
-        arg(0),
-        arg(1),
-    ])
-    .unwrap();
-    assert!(drm.is_empty(), "DRM ioctls on foreign fds: {drm:?}");
-    assert_eq!(code, 0, "{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Render first: the ioctl is issued on the render client, another process's.
+    let run = std::process::Command::new(cli().unwrap())
+        .args(["--json", "-l", "drm-device", &arg(1), &arg(0)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cli_pid = run.id() as i32;
+    let out = run.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["levels"]["drm-device"], "same");
     assert_eq!(v["levels"]["file"], "different");
-    assert_eq!(v["a"]["foreign"], true);
-    assert_ne!(v["mechanism"], "drm-ioctl");
+    assert_eq!(
+        (v["a"]["foreign"].clone(), v["b"]["foreign"].clone()),
+        (true.into(), true.into())
+    );
+    assert_eq!(v["mechanism"], "drm-ioctl", "the kernel answers: {v:#}");
+    assert!(v["declined"].is_null(), "{v:#}");
+    // The owner: still the opener, never the CLI.
+    if named {
+        let (owner, row) = rust_tests::drm_client_owner(minor, &name);
+        assert_eq!(owner, me, "owner after the CLI's compare: {row}");
+    }
+    let (n, table) = rust_tests::drm_clients_owned_by(minor, cli_pid);
+    assert_eq!(
+        n, 0,
+        "clients attributed to the CLI (pid {cli_pid}):\n{table}"
+    );
 
     let (code, out, drm) =
         cli_under_strace(&["--json".into(), "ps".into(), pid.to_string()]).unwrap();
-    assert!(drm.is_empty(), "DRM ioctls on foreign fds: {drm:?}");
+    assert!(drm.is_empty(), "DRM ioctls by ps: {drm:?}");
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let devices = v["drm_devices"].as_array().unwrap();
@@ -781,8 +819,8 @@ fn vm_cli_issues_no_drm_ioctl_on_other_processes_fds() {
     assert_eq!(v["totals"]["dma_buf_bytes"], 64 * 64 * 4);
     assert!(v["not_inspected"].as_array().unwrap().is_empty());
 
-    // A path of our own against theirs: the CLI opens the node and may ask the ioctl on
-    // its own descriptor only; the answer comes from it.
+    // A path of our own against theirs: the CLI opens the node and asks the ioctl on its
+    // own descriptor first; the answer comes from it.
     let node = node("vgem", false);
     let (code, out, _) = cli_under_strace(&[
         "--json".into(),
@@ -842,7 +880,11 @@ fn vm_grouping_agrees_with_compare() {
             assert!(g.errors.is_empty(), "{level}: {:?}", g.errors);
             for i in 0..fds.len() {
                 for j in (0..fds.len()).filter(|&j| j != i) {
-                    let s = compare(fds[i], fds[j]).unwrap().level(level);
+                    let s = match compare(fds[i], fds[j]).unwrap().level(level) {
+                        // A level that does not apply does not hold: a group of its own.
+                        Answer::NotApplicable => Answer::Different,
+                        s => s,
+                    };
                     let (gi, gj) = (g.group_of(i).unwrap(), g.group_of(j).unwrap());
                     let undecided = g
                         .undecided

@@ -1,18 +1,24 @@
 //! `fdsame`: are these two file descriptors the same thing? The command-line front end of
-//! the `fdsame` crate. See `fdsame --help`.
+//! the `fdsame` crate. See `fdsame --help`; the README below is the crate documentation,
+//! with the JSON schema.
+#![doc = include_str!("../README.md")]
 
-use std::ffi::OsString;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fdsame::{Answer, Level, Mechanism, Options};
-use serde_json::{json, Value};
+use fdsame::{Answer, Level, Mechanism, Options, Sameness};
+use serde::Serialize;
 
+mod procfs;
 mod ps;
 mod resolve;
+mod text;
 
 use resolve::{Obtained, Resolved};
+use text::Name;
 
 /// Exit codes a script can rely on (`--help` lists them).
 mod exit {
@@ -39,25 +45,34 @@ ARGUMENTS A and B:
   /proc/self/fd/N, /dev/fd/N, /dev/stdin and every other name of a descriptor of the
   caller (fdsame's own descriptor N, inherited) is that very descriptor, whatever fdsame
   opens itself; a descriptor the caller does not hold is an error (exit 3).
-  /proc/PID/fd/N of another process is its descriptor N, obtained with pidfd_open +
-  pidfd_getfd: the same open file description, not a new open. That needs
-  PTRACE_MODE_ATTACH_REALCREDS over PID (the same user and no Yama restriction, or
-  CAP_SYS_PTRACE).
+  /proc/PID/fd/N and /proc/PID/task/TID/fd/N of another process are its descriptor N,
+  obtained with pidfd_getfd: the same open file description, not a new open. The process
+  is the one that procfs instance names: a /proc of another pid namespace (reached through
+  /proc/PID/root/proc, or mounted elsewhere) is read with that namespace's pids, and a
+  thread id names its process. N is what the kernel takes: decimal digits without a
+  leading zero (/proc/self/fd/00 and /proc/self/fd/0/. are paths, as for the kernel).
+  pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS over the process (the same user and no
+  Yama restriction, or CAP_SYS_PTRACE).
   Any other path is looked up with O_PATH and never opened (a FIFO, a tty, a watchdog is
-  not opened: nothing blocks, nothing happens to the device), except a DRM device node,
-  which is opened O_RDWR|O_NONBLOCK (O_RDONLY when refused) so that the DRM ioctl can be
-  issued on it. A path is a new open: never the same file, DRM client or dma-buf as
-  anything. A path named `ps` must be written ./ps.
+  not opened: nothing happens to the device), except a DRM device node, which is opened
+  O_RDWR|O_NONBLOCK (O_RDONLY when refused) so that the DRM ioctl can be issued on it. A
+  path is a new open: never the same file, DRM client or dma-buf as anything. fstat and
+  statfs of a file on a stuck FUSE or network file system wait for its server: fdsame
+  blocks as long as they do. A path named `ps` must be written ./ps; files and a
+  subcommand together are a usage error.
 
 SIDE EFFECTS:
-  No DRM ioctl is issued on another process's descriptor (on kernels that update a DRM
-  client's owner on DRM ioctls, that would attribute the client to fdsame). Such a
-  descriptor is answered by side-effect-free sources: fstat, F_DUPFD_QUERY, kcmp,
-  /proc/self/fdinfo (drm-client-id), sysfs, DMA_BUF_IOCTL_SAME_OBJECT (a dma-buf has no
-  owner), and DRM_IOCTL_FILE_SAME issued on the other descriptor when that one is a DRM
-  node of the caller's own or opened by fdsame. `ps` reads /proc/PID/fd, fdinfo and
-  links, stats targets with AT_STATX_DONT_SYNC (a stuck network mount does not hang it)
-  and obtains only DRM and dma-buf descriptors.
+  DRM_IOCTL_FILE_SAME is issued on a DRM descriptor of fdsame's own when there is one,
+  else on another process's. Every kernel that has the ioctl marks it DRM_NO_PID_UPDATE:
+  it never makes fdsame the owner of the client (debugfs dri/N/clients and fdinfo keep
+  naming the opener); a kernel without it answers EINVAL before any owner update. The only
+  effect of the ioctl: drivers that take a runtime-PM reference on every ioctl (amdgpu,
+  nouveau, radeon, xe) wake a suspended GPU. A device that cannot answer (ENODEV:
+  unplugged; ECANCELED: a wedged xe device) is said so, and the side-effect-free sources
+  answer instead: fstat, F_DUPFD_QUERY, kcmp, /proc/self/fdinfo (drm-client-id), sysfs,
+  DMA_BUF_IOCTL_SAME_OBJECT (a dma-buf has no owner). `ps` issues no ioctl at all: it
+  reads /proc/PID/fd, fdinfo and links, stats targets with AT_STATX_DONT_SYNC (a stuck
+  network mount answers from its cache), and obtains only DRM and dma-buf descriptors.
 
 LEVELS (--level, repeatable; default: file; names, short names and case as you like):
   file             the same open file description (dup, fork, SCM_RIGHTS, pidfd_getfd)
@@ -65,23 +80,50 @@ LEVELS (--level, repeatable; default: file; names, short names and case as you l
   drm-device       the same DRM device, any node (card or render), any open
   dma-buf-object   the same dma-buf
   dma-buf-storage  the same memory behind two dma-bufs, as their exporter compares it
-  Levels that do not apply to the kinds of file are `different`.
+  Each is same, different, unknown, or not-applicable: a level that does not apply to
+  one of the kinds of file (a pipe's DRM client); it does not hold.
 
 MECHANISMS (--mechanism; default: the best this kernel has, in this order):
   drm-ioctl, dma-buf-ioctl, f-dupfd-query, kcmp, epoll, fstat, fdinfo, sysfs
 
-EXIT STATUS:
+EXIT STATUS (the same with and without --json):
   0  compared, and every asked level is the same (ps: printed, every named process
      inspected)
-  1  compared, and an asked level is different
+  1  compared, and an asked level is different or not-applicable
   2  usage error (also: a --mechanism that cannot compare these kinds of file)
   3  a file descriptor could not be obtained: no such file, a descriptor the caller does
      not hold, no such process, pidfd_getfd refused (ps: a named process or one of its
-     descriptors could not be inspected)
+     descriptors could not be inspected, or fdsame's descriptor limit stopped it)
   4  the kernel could not answer: an asked level is unknown, or the forced mechanism is
      unavailable on this kernel, refused to this process, or failed
-  5  the answer could not be written to standard output (closed, full, broken pipe)
+  5  an answer (0, 1 or 4) could not be written to standard output (closed, full, broken
+     pipe); an error keeps its own status
   70 internal error (a bug in fdsame; please report it)
+
+JSON (--json; schema version 1, the `version` field; fields are only ever added):
+  Names (arg, target, comm, link, nodes, sysfs): a string when UTF-8, else
+  {\"hex\": bytes in hex, \"lossy\": text} (reversible). ANSWER: \"same\" | \"different\" |
+  \"unknown\" | \"not-applicable\". MECHANISM: a name above, or null.
+  compare: {version, a, b, levels, mechanism, client_mechanism, device_mechanism,
+    forced_mechanism, declined, asked, holds, exit}
+    a, b: {arg, obtained_by, kind (drm | dma-buf | o-path | other), kind_detail, target,
+      foreign, pid, fd}   (pid, fd: the process's and its descriptor's number, or null)
+    levels: {file, drm-client, drm-device, dma-buf-object, dma-buf-storage}: ANSWER
+    declined: null or {mechanism, errno, reason}: a mechanism that could not answer
+    asked: the levels of --level; holds: every asked level is same; exit: the status
+  ps: {version, drm_devices, dma_bufs, processes, totals, not_inspected, mechanisms,
+    errors, exit}
+    drm_devices: [{name, driver, sysfs, nodes, clients: [{client_id, client_name,
+      holders, memory}]}]; holders: [{pid, comm, fds, open_files}]
+    dma_bufs: [{number, inode, size, exporter, name, processes, holders,
+      same_storage_as, storage_compared}]
+    processes: [{pid, comm, drm_clients, dma_bufs, dma_buf_bytes}]
+    totals: {drm_devices, drm_clients, dma_bufs, dma_buf_bytes, shared_dma_bufs,
+      shared_dma_buf_bytes, processes_inspected, processes_not_inspected,
+      fds_inspected, fds_not_inspected}
+    not_inspected: [{pid, comm, fds, links, count, reason}]: a process (fds empty) or
+      count descriptors of it (fds: their numbers) that could not be inspected
+  error (usage errors included): {version, error, exit}
 
 EXAMPLES:
   fdsame /dev/dri/card0 /dev/dri/renderD128 --level drm-device
@@ -97,13 +139,17 @@ EXAMPLES:
   fdsame --json ps
       the same for every process this user may inspect";
 
+/// The version of the JSON output's schema (`--help` documents it).
+pub(crate) const JSON_VERSION: u32 = 1;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "fdsame",
     version,
     about = "Are these two file descriptors the same thing? DRM and dma-buf aware.",
     after_help = AFTER_HELP,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    override_usage = "fdsame [OPTIONS] <A> <B>\n       fdsame [--json] ps [PIDS]..."
 )]
 struct Cli {
     /// First file: a descriptor (/proc/PID/fd/N, /dev/fd/N) or a path.
@@ -196,27 +242,37 @@ pub(crate) struct Outcome {
     pub code: u8,
 }
 
-/// Writes `out` to stdout; an error (closed, full, broken pipe) is reported, exit 5.
+/// Whether `code` is an answer, whose output is the point: a failure to write it is exit 5.
+/// An error keeps its own status whether its JSON could be written or not.
+fn is_answer(code: u8) -> bool {
+    matches!(code, exit::SAME | exit::DIFFERENT | exit::UNKNOWN)
+}
+
+/// Writes `out` to stdout; an error (closed, full, broken pipe) is reported, and turns an
+/// answer's status into exit 5.
 fn emit(out: &str, code: u8) -> u8 {
     if out.is_empty() {
         return code;
     }
-    if STD_OPEN.load(std::sync::atomic::Ordering::Relaxed) & 2 == 0 {
-        warn("cannot write the answer: standard output is closed");
-        return exit::OUTPUT;
-    }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => code,
-        Err(e) => {
+    let failed = if STD_OPEN.load(std::sync::atomic::Ordering::Relaxed) & 2 == 0 {
+        Some("standard output is closed".to_owned())
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(out.as_bytes())
+            .and_then(|()| stdout.flush())
+            .err()
+            .map(|e| e.to_string())
+    };
+    match failed {
+        None => code,
+        Some(why) if is_answer(code) => {
             warn(format_args!(
-                "cannot write the answer to standard output: {e}"
+                "cannot write the answer to standard output: {why}"
             ));
             exit::OUTPUT
         }
+        Some(_) => code,
     }
 }
 
@@ -231,33 +287,63 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Whether `--json` is among the raw arguments (for usage errors, which clap reports before
+/// anything is parsed); after `--`, arguments are file names.
+fn json_asked(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a.as_os_str() == "--json")
+}
+
+/// A usage error: clap's message on stderr, and under `--json` the error object on stdout.
+fn usage_error(e: &clap::Error, as_json: bool) -> u8 {
+    let _ = e.print(); // to stderr, coloured only on a terminal; errors ignored
+    if as_json {
+        let msg = e.render().to_string();
+        let first = msg.lines().next().unwrap_or("usage error");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        return emit(&error_json(first, exit::USAGE), exit::USAGE);
+    }
+    exit::USAGE
+}
+
 fn run() -> u8 {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let as_json = json_asked(&args);
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            let text = e.render().to_string();
             return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => emit(&text, exit::SAME),
-                _ => {
-                    let _ = e.print(); // to stderr, coloured only on a terminal; errors ignored
-                    exit::USAGE
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    emit(&e.render().to_string(), exit::SAME)
                 }
+                _ => usage_error(&e, as_json),
             };
         }
     };
+    if cli.command.is_some() && (cli.a.is_some() || cli.b.is_some()) {
+        let msg = "files to compare and a subcommand together: give one or the other (a file \
+                   named `ps` is ./ps)";
+        return failure(exit::USAGE, msg.into(), cli.json).emit();
+    }
     let o = match cli.command {
         Some(Command::Ps { ref pids }) => {
             if !cli.levels.is_empty() || cli.mechanism.is_some() {
-                warn("--level and --mechanism do not apply to ps");
-                return exit::USAGE;
+                return failure(
+                    exit::USAGE,
+                    "--level and --mechanism do not apply to ps".into(),
+                    cli.json,
+                )
+                .emit();
             }
             ps::run(pids, cli.json)
         }
         None => {
             let (Some(a), Some(b)) = (&cli.a, &cli.b) else {
-                warn("two files to compare, or a subcommand; see --help");
-                return exit::USAGE;
+                let msg = "two files to compare, or a subcommand; see --help";
+                return failure(exit::USAGE, msg.into(), cli.json).emit();
             };
             let mut levels: Vec<Level> = vec![];
             for l in &cli.levels {
@@ -271,39 +357,123 @@ fn run() -> u8 {
             compare_cmd(a, b, &levels, cli.mechanism, cli.json)
         }
     };
-    emit(&o.out, o.code)
+    o.emit()
 }
 
-fn levels_json(s: &fdsame::Sameness) -> Value {
-    let mut m = serde_json::Map::new();
-    for &l in Level::ALL {
-        m.insert(l.name().to_owned(), json!(s.level(l).name()));
+impl Outcome {
+    fn emit(&self) -> u8 {
+        emit(&self.out, self.code)
     }
-    Value::Object(m)
 }
 
-/// An error of the compare command: the message on stderr, JSON on stdout when asked.
-fn failure(code: u8, msg: String, as_json: bool) -> Outcome {
+/// The JSON object of an error: `{version, error, exit}`.
+pub(crate) fn error_json(msg: &str, code: u8) -> String {
+    let v = serde_json::json!({ "version": JSON_VERSION, "error": msg, "exit": code });
+    format!("{v}\n")
+}
+
+/// An error: the message on stderr, the error object on stdout when JSON is asked.
+pub(crate) fn failure(code: u8, msg: String, as_json: bool) -> Outcome {
     warn(&msg);
     let out = if as_json {
-        format!("{}\n", json!({ "error": msg, "exit": code }))
+        error_json(&msg, code)
     } else {
         String::new()
     };
     Outcome { out, code }
 }
 
+/// One compared descriptor in the JSON output.
+#[derive(Serialize)]
+struct SideJson<'a> {
+    arg: Name,
+    obtained_by: &'static str,
+    kind: &'static str,
+    kind_detail: String,
+    target: &'a Name,
+    foreign: bool,
+    pid: Option<i32>,
+    fd: Option<i32>,
+}
+
+impl<'a> SideJson<'a> {
+    fn new(arg: &OsStr, o: &'a Obtained) -> SideJson<'a> {
+        SideJson {
+            arg: Name::new(arg),
+            obtained_by: o.how,
+            kind: o.kind_name(),
+            kind_detail: o.kind_detail(),
+            target: &o.target,
+            foreign: o.foreign,
+            pid: o.pid,
+            fd: o.fd_number,
+        }
+    }
+}
+
+/// A mechanism that could not answer, in the JSON output.
+#[derive(Serialize)]
+struct DeclinedJson {
+    mechanism: Mechanism,
+    errno: i32,
+    reason: String,
+}
+
+/// The JSON output of a comparison (schema in `--help`).
+#[derive(Serialize)]
+struct CompareJson<'a> {
+    version: u32,
+    a: SideJson<'a>,
+    b: SideJson<'a>,
+    levels: BTreeMap<Level, Answer>,
+    mechanism: Option<Mechanism>,
+    client_mechanism: Option<Mechanism>,
+    device_mechanism: Option<Mechanism>,
+    forced_mechanism: Option<Mechanism>,
+    declined: Option<DeclinedJson>,
+    asked: &'a [Level],
+    holds: bool,
+    exit: u8,
+}
+
+/// What the answer is for the asked levels.
+fn verdict(s: &Sameness, levels: &[Level]) -> u8 {
+    let answers: Vec<Answer> = levels.iter().map(|l| s.level(*l)).collect();
+    if answers.iter().any(|a| a.known() == Some(false)) {
+        exit::DIFFERENT
+    } else if answers.iter().any(|a| *a != Answer::Same) {
+        exit::UNKNOWN
+    } else {
+        exit::SAME
+    }
+}
+
+/// Why a mechanism declined, in words.
+fn declined_reason(errno: i32) -> String {
+    let e = std::io::Error::from_raw_os_error(errno);
+    match errno {
+        libc::ENODEV => format!("{e}: the DRM device was unplugged"),
+        libc::ECANCELED => format!("{e}: the device is wedged"),
+        _ => e.to_string(),
+    }
+}
+
 fn compare_cmd(
-    a: &OsString,
-    b: &OsString,
+    a: &OsStr,
+    b: &OsStr,
     levels: &[Level],
     mech: Option<Mechanism>,
     as_json: bool,
 ) -> Outcome {
-    // Names of the caller's descriptors first, before fdsame opens anything of its own.
-    let ra = resolve::classify(a);
-    let rb = resolve::classify(b);
-    let (oa, ob) = match resolve::obtain_pair(a, ra, b, rb) {
+    // Names of the caller's descriptors first, before fdsame keeps anything open of its own.
+    let named = |arg: &OsStr, r: Result<Resolved, String>| {
+        r.map_err(|e| format!("{}: {e}", text::shown(arg)))
+    };
+    let pair = named(a, resolve::classify(a)).and_then(|ra| {
+        let rb = named(b, resolve::classify(b))?;
+        resolve::obtain_pair(a, ra, b, rb)
+    });
+    let (oa, ob) = match pair {
         Ok(pair) => pair,
         Err(msg) => return failure(exit::NO_FD, msg, as_json),
     };
@@ -318,95 +488,86 @@ fn compare_cmd(
                 fdsame::ErrorKind::NotApplicable => exit::USAGE,
                 _ => exit::UNKNOWN,
             };
-            return failure(code, e.to_string(), as_json);
+            return failure(code, resolve::lib_error(&e), as_json);
         }
     };
-    let answers: Vec<Answer> = levels.iter().map(|l| s.level(*l)).collect();
-    let code = if answers.contains(&Answer::Different) {
-        exit::DIFFERENT
-    } else if answers.iter().any(|a| *a != Answer::Same) {
-        exit::UNKNOWN
+    let code = verdict(&s, levels);
+    let out = if as_json {
+        let v = CompareJson {
+            version: JSON_VERSION,
+            a: SideJson::new(a, &oa),
+            b: SideJson::new(b, &ob),
+            levels: Level::ALL.iter().map(|&l| (l, s.level(l))).collect(),
+            mechanism: s.mechanism,
+            client_mechanism: s.client_mechanism,
+            device_mechanism: s.device_mechanism,
+            forced_mechanism: mech,
+            declined: s.declined.map(|d| DeclinedJson {
+                mechanism: d.mechanism,
+                errno: d.errno,
+                reason: declined_reason(d.errno),
+            }),
+            asked: levels,
+            holds: code == exit::SAME,
+            exit: code,
+        };
+        serde_json::to_string_pretty(&v).map_or_else(|e| e.to_string(), |t| t + "\n")
     } else {
-        exit::SAME
+        compare_text([(a, &oa), (b, &ob)], &s, levels, mech, code)
     };
-    let asked: Vec<&str> = levels.iter().map(|l| l.name()).collect();
-    let mut out = String::new();
-    if as_json {
-        let side = |arg: &OsString, o: &Obtained| {
-            json!({
-                "arg": arg.to_string_lossy(),
-                "obtained_by": o.how,
-                "kind": o.kind_name(),
-                "kind_detail": o.kind_detail(),
-                "target": o.target,
-                "foreign": o.foreign,
-                "pid": o.pid,
-                "fd": o.fd_number,
-            })
-        };
-        let v = json!({
-            "a": side(a, &oa),
-            "b": side(b, &ob),
-            "levels": levels_json(&s),
-            "mechanism": s.mechanism.map(|m| m.name()),
-            "client_mechanism": s.client_mechanism.map(|m| m.name()),
-            "device_mechanism": s.device_mechanism.map(|m| m.name()),
-            "forced_mechanism": mech.map(|m| m.name()),
-            "asked": asked,
-            "holds": code == exit::SAME,
-            "exit": code,
-        });
-        out = format!("{v:#}\n");
-    } else {
-        use std::fmt::Write as _;
-        let _ = writeln!(out, "A: {} ({})", a.to_string_lossy(), oa.describe());
-        let _ = writeln!(out, "B: {} ({})", b.to_string_lossy(), ob.describe());
-        for &l in Level::ALL {
-            let mark = if levels.contains(&l) { "*" } else { " " };
-            let _ = writeln!(out, "{mark} {:<16}{}", l.name(), s.level(l));
-        }
-        match (s.mechanism, mech) {
-            (Some(m), _) => {
-                let _ = writeln!(out, "answered by: {m}");
-            }
-            (None, Some(m)) => {
-                let _ = writeln!(
-                    out,
-                    "answered by: nothing ({m} was asked and cannot tell the file level here)"
-                );
-            }
-            (None, None) => {
-                let _ = writeln!(
-                    out,
-                    "answered by: nothing could tell the file level on this kernel"
-                );
-            }
-        }
-        if let Some(m) = s.client_mechanism {
-            let _ = writeln!(out, "drm-client level by: {m}");
-        }
-        if let Some(m) = s.device_mechanism {
-            let _ = writeln!(out, "drm-device level by: {m}");
-        }
-        let verdict = match code {
-            exit::SAME => "same",
-            exit::DIFFERENT => "not the same",
-            _ => "unknown: the kernel cannot tell",
-        };
-        let _ = writeln!(out, "verdict ({}): {verdict}", asked.join(", "));
-    }
     Outcome { out, code }
 }
 
-/// What `Resolved` names, for messages.
-impl std::fmt::Display for Resolved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Resolved::Own(n) => write!(f, "descriptor {n} of the caller"),
-            Resolved::Proc { pid, fd } => write!(f, "descriptor {fd} of process {pid}"),
-            Resolved::Path(p) => write!(f, "{}", p.display()),
-        }
+/// The text output of a comparison.
+fn compare_text(
+    sides: [(&OsStr, &Obtained); 2],
+    s: &Sameness,
+    levels: &[Level],
+    mech: Option<Mechanism>,
+    code: u8,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (label, (arg, o)) in ["A", "B"].iter().zip(sides) {
+        let _ = writeln!(out, "{label}: {} ({})", text::shown(arg), o.describe());
     }
+    for &l in Level::ALL {
+        let mark = if levels.contains(&l) { "*" } else { " " };
+        let _ = writeln!(out, "{mark} {:<16}{}", l.name(), s.level(l));
+    }
+    let _ = match (s.mechanism, mech) {
+        (Some(m), _) => writeln!(out, "answered by: {m}"),
+        (None, Some(m)) => writeln!(
+            out,
+            "answered by: nothing ({m} was asked and cannot tell the file level here)"
+        ),
+        (None, None) => writeln!(
+            out,
+            "answered by: nothing could tell the file level on this kernel"
+        ),
+    };
+    if let Some(m) = s.client_mechanism {
+        let _ = writeln!(out, "drm-client level by: {m}");
+    }
+    if let Some(m) = s.device_mechanism {
+        let _ = writeln!(out, "drm-device level by: {m}");
+    }
+    if let Some(d) = s.declined {
+        let _ = writeln!(
+            out,
+            "{} could not answer: {}",
+            d.mechanism,
+            declined_reason(d.errno)
+        );
+    }
+    let verdict = match code {
+        exit::SAME => "same",
+        exit::DIFFERENT => "not the same",
+        _ => "unknown: the kernel cannot tell",
+    };
+    let asked: Vec<&str> = levels.iter().map(|l| l.name()).collect();
+    let _ = writeln!(out, "verdict ({}): {verdict}", asked.join(", "));
+    out
 }
 
 #[cfg(test)]

@@ -1,4 +1,7 @@
-//! The fallback chain, the fast path in front of it, and the forced mechanisms.
+//! The fallback chain as a table of steps, the fast path in front of it, and forcing one
+//! step. Every [`Mechanism`] is one step ([`step`]); the chain runs the steps in the order
+//! of [`Mechanism::ALL`] while they are still needed; forcing a mechanism runs its step
+//! alone.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -6,6 +9,7 @@ use rustix::io::Errno;
 
 use crate::kind::{drm_client_id, hint, identify, sysfs_device, Identity, HINT_DMA_BUF, HINT_DRM};
 use crate::mechanism::State;
+use crate::sameness::Declined;
 use crate::{ioctl, sys, Answer, Availability, Error, FdKind, Mechanism, Options, Sameness};
 
 /// The errnos by which a kernel without the mechanism (or a process refused it) answers.
@@ -14,11 +18,19 @@ pub(crate) fn missing(m: Mechanism) -> &'static [i32] {
         // An unknown DRM core ioctl: EINVAL (drm_ioctl() finds no handler).
         Mechanism::DrmFileSameIoctl => &[libc::EINVAL, libc::ENOTTY],
         Mechanism::DmaBufSameObjectIoctl => &[libc::ENOTTY],
-        Mechanism::FDupfdQuery => &[libc::EINVAL],
+        Mechanism::FDupfdQuery => &[libc::EINVAL, libc::EPERM, libc::EACCES],
         Mechanism::Kcmp => &[libc::ENOSYS, libc::EPERM, libc::EACCES],
         Mechanism::Epoll => &[libc::ENOSYS, libc::EPERM],
+        // No /proc or no /sys mounted.
+        Mechanism::Fdinfo | Mechanism::Sysfs => &[libc::ENOENT],
         _ => &[],
     }
+}
+
+/// Whether a "missing" answer is a property of the kernel or of a sandbox, kept for the
+/// life of the state; /proc and /sys can be mounted later, and a fresh look is cheap.
+fn sticky(m: Mechanism) -> bool {
+    !matches!(m, Mechanism::Fdinfo | Mechanism::Sysfs)
 }
 
 /// Errnos that say "not now" rather than "never": no descriptor or memory left. The chain
@@ -30,14 +42,41 @@ fn transient(errno: i32) -> bool {
     )
 }
 
+/// Errnos by which a device says it cannot answer: `DRM_IOCTL_FILE_SAME` on an unplugged
+/// device (`ENODEV`) or a wedged one (`ECANCELED`, xe). The chain goes on.
+fn declines(m: Mechanism, errno: i32) -> bool {
+    m == Mechanism::DrmFileSameIoctl && matches!(errno, libc::ENODEV | libc::ECANCELED)
+}
+
 /// What running a mechanism gave.
 enum Outcome<T> {
     Answer(T),
-    /// Missing on this kernel or refused to this process (now or before): the errno.
+    /// Missing on this kernel or refused to this process: the errno.
     Missing(i32),
-    /// Could not run now (`EMFILE`...), or failed: the error.
+    /// This device cannot answer (`ENODEV`, `ECANCELED`).
+    Declined(Error),
+    /// Could not run now (`EMFILE`...).
     Transient(Error),
     Failed(Error),
+}
+
+/// Classifies a failed call of mechanism `m`, the one place that does: a missing
+/// mechanism is remembered (even one found available before: a sandbox entered since
+/// refuses it now, and the chain falls back as a fresh process would).
+fn classify<T>(state: &State, m: Mechanism, err: Error) -> Outcome<T> {
+    let errno = err.raw_os_error().unwrap_or(libc::EIO);
+    if missing(m).contains(&errno) {
+        if sticky(m) {
+            state.set_unavailable(m, errno);
+        }
+        Outcome::Missing(errno)
+    } else if declines(m, errno) {
+        Outcome::Declined(err)
+    } else if transient(errno) {
+        Outcome::Transient(err)
+    } else {
+        Outcome::Failed(err)
+    }
 }
 
 /// Runs a mechanism unless it is known to be unavailable; remembers the outcome.
@@ -48,7 +87,7 @@ fn guarded<T>(
     other: BorrowedFd<'_>,
     f: impl FnOnce() -> Result<T, (&'static str, Errno)>,
 ) -> Outcome<T> {
-    if state.availability(m) == Availability::Unavailable {
+    if sticky(m) && state.availability(m) == Availability::Unavailable {
         return Outcome::Missing(state.errno(m).unwrap_or(libc::ENOSYS));
     }
     match f() {
@@ -57,16 +96,8 @@ fn guarded<T>(
             Outcome::Answer(v)
         }
         Err((op, e)) => {
-            let errno = e.raw_os_error();
             let err = Error::os(op, Some(m), fd.as_raw_fd(), e).with_other(other.as_raw_fd());
-            if missing(m).contains(&errno) && state.availability(m) != Availability::Available {
-                state.set_unavailable(m, errno);
-                Outcome::Missing(errno)
-            } else if transient(errno) {
-                Outcome::Transient(err)
-            } else {
-                Outcome::Failed(err)
-            }
+            classify(state, m, err)
         }
     }
 }
@@ -81,6 +112,29 @@ fn op<T>(name: &'static str, r: std::io::Result<T>) -> Result<T, (&'static str, 
     })
 }
 
+/// Two identified descriptors and which of them are another process's.
+struct Pair<'a, 'i> {
+    a: BorrowedFd<'a>,
+    b: BorrowedFd<'a>,
+    ia: &'i Identity,
+    ib: &'i Identity,
+    foreign: [bool; 2],
+}
+
+impl Pair<'_, '_> {
+    fn o_path(&self) -> bool {
+        self.ia.kind == FdKind::Path || self.ib.kind == FdKind::Path
+    }
+
+    fn both_drm(&self) -> bool {
+        self.ia.kind.is_drm() && self.ib.kind.is_drm()
+    }
+
+    fn infer(&self, s: &mut Sameness) {
+        s.infer(self.ia.kind, self.ib.kind);
+    }
+}
+
 /// The entry point of [`Options::compare`].
 pub(crate) fn compare(
     a: BorrowedFd<'_>,
@@ -93,7 +147,7 @@ pub(crate) fn compare(
             return Ok(s);
         }
     }
-    let (ia, ib) = (identify(a)?, identify(b)?);
+    let (ia, ib) = (identify(state, a)?, identify(state, b)?);
     compare_identified(a, b, &ia, &ib, opts, state)
 }
 
@@ -105,43 +159,51 @@ pub(crate) fn compare_identified(
     opts: &Options,
     state: &State,
 ) -> Result<Sameness, Error> {
+    let p = Pair {
+        a,
+        b,
+        ia,
+        ib,
+        foreign: opts.foreign,
+    };
     let mut s = match opts.mechanism {
-        None => chain(a, b, ia, ib, opts.foreign, state),
-        Some(m) => forced(a, b, ia, ib, m, opts.foreign, state),
+        None => chain(&p, state),
+        Some(m) => forced(&p, m, state),
     }?;
     storage_by_size(&mut s, ia, ib);
     Ok(s)
 }
 
-/// The fast path: when the descriptor of the caller's own was a DRM device file or a dma-buf
-/// the last time this process looked at its number, and that ioctl is known to work, the
-/// ioctl alone answers (no `fcntl`, `fstat` or `fstatfs` first). The hint only chooses which
-/// ioctl to try: a descriptor number that now holds another kind of file refuses it
-/// (`ENOTTY`, `EBADF` for `O_PATH`) and the slow path answers. `None`: take the slow path.
+/// The fast path: when a descriptor (the caller's own first) was a DRM device file or a
+/// dma-buf the last time this state looked at its number, and that ioctl is known to work,
+/// the ioctl alone answers (no `fcntl`, `fstat` or `fstatfs` first) when its bits show the
+/// other descriptor's kind. The hint only chooses which ioctl to try: a descriptor number
+/// that now holds another kind of file refuses it (`ENOTTY`, `EBADF` for `O_PATH`) and the
+/// slow path answers. `None`: take the slow path.
 fn fast(
     a: BorrowedFd<'_>,
     b: BorrowedFd<'_>,
     foreign: [bool; 2],
     state: &State,
 ) -> Option<Sameness> {
-    let (x, y) = match foreign {
-        [false, _] => (a, b),
-        [true, false] => (b, a),
-        [true, true] => return None,
+    use crate::uapi::{DMA_BUF_SAME_OBJECT, DMA_BUF_STORAGE_COMPARED, DRM_FILE_SAME_DEVICE};
+    let (x, y) = if foreign == [true, false] {
+        (b, a)
+    } else {
+        (a, b)
     };
-    match hint(x) {
-        HINT_DRM if state.availability(Mechanism::DrmFileSameIoctl) == Availability::Available => {
-            ioctl::drm_file_same(x, y).ok().map(Sameness::from_drm_bits)
+    let works = |m| state.availability(m) == Availability::Available;
+    match hint(state, x) {
+        HINT_DRM if works(Mechanism::DrmFileSameIoctl) => {
+            let bits = ioctl::drm_file_same(x, y).ok()?;
+            // The DEVICE bit: the other is a DRM file. Without it, its kind is needed.
+            (bits & DRM_FILE_SAME_DEVICE != 0).then(|| Sameness::from_drm_bits(bits, true))
         }
-        HINT_DMA_BUF
-            if state.availability(Mechanism::DmaBufSameObjectIoctl) == Availability::Available =>
-        {
-            use crate::uapi::{DMA_BUF_SAME_OBJECT, DMA_BUF_STORAGE_COMPARED};
+        HINT_DMA_BUF if works(Mechanism::DmaBufSameObjectIoctl) => {
             let bits = ioctl::dma_buf_same_object(x, y).ok()?;
-            // Storage compared, or one dma-buf: complete. Otherwise the storage level needs
-            // the other's kind and both sizes: the slow path.
+            // Storage compared, or one dma-buf: the other is a dma-buf, and it is complete.
             (bits & (DMA_BUF_STORAGE_COMPARED | DMA_BUF_SAME_OBJECT) != 0)
-                .then(|| Sameness::from_dma_buf_bits(bits, None))
+                .then(|| Sameness::from_dma_buf_bits(bits, true))
         }
         _ => None,
     }
@@ -162,48 +224,195 @@ fn storage_by_size(s: &mut Sameness, ia: &Identity, ib: &Identity) {
     }
 }
 
-/// Which descriptor the DRM ioctl may be issued on: a DRM device file of the caller's own.
-fn drm_target<'a>(
-    a: BorrowedFd<'a>,
-    b: BorrowedFd<'a>,
-    ia: &Identity,
-    ib: &Identity,
-    foreign: [bool; 2],
-) -> Option<(BorrowedFd<'a>, BorrowedFd<'a>)> {
-    if ia.kind.is_drm() && !foreign[0] {
-        Some((a, b))
-    } else if ib.kind.is_drm() && !foreign[1] {
-        Some((b, a))
-    } else {
-        None
+/// Why mechanism `m` cannot compare this pair; `None` when it can.
+fn not_applicable(m: Mechanism, p: &Pair<'_, '_>) -> Option<&'static str> {
+    let (ka, kb) = (p.ia.kind, p.ib.kind);
+    match m {
+        Mechanism::DrmFileSameIoctl | Mechanism::DmaBufSameObjectIoctl if p.o_path() => {
+            Some("the ioctl refuses an O_PATH file descriptor (EBADF from fdget)")
+        }
+        Mechanism::DrmFileSameIoctl if !(ka.is_drm() || kb.is_drm()) => {
+            Some("neither file descriptor is a DRM device file")
+        }
+        Mechanism::DmaBufSameObjectIoctl if !(ka.is_dma_buf() || kb.is_dma_buf()) => {
+            Some("neither file descriptor is a dma-buf")
+        }
+        Mechanism::Fdinfo if !p.both_drm() => Some("fdinfo compares two DRM device files"),
+        Mechanism::Sysfs if !p.both_drm() => Some("sysfs compares two DRM device files"),
+        _ => None,
     }
 }
 
-fn drm_ioctl(state: &State, x: BorrowedFd<'_>, y: BorrowedFd<'_>) -> Outcome<u64> {
-    guarded(state, Mechanism::DrmFileSameIoctl, x, y, || {
-        op("ioctl(DRM_IOCTL_FILE_SAME)", ioctl::drm_file_same(x, y))
-    })
+/// Whether the chain still needs mechanism `m` after what `s` knows.
+fn needed(m: Mechanism, s: &Sameness, p: &Pair<'_, '_>) -> bool {
+    match m {
+        Mechanism::FDupfdQuery | Mechanism::Kcmp | Mechanism::Epoll => s.file == Answer::Unknown,
+        Mechanism::Fstat => {
+            s.file == Answer::Unknown || (p.both_drm() && s.drm_device == Answer::Unknown)
+        }
+        Mechanism::Fdinfo => s.drm_client == Answer::Unknown,
+        Mechanism::Sysfs => s.drm_device == Answer::Unknown,
+        _ => true,
+    }
 }
 
-fn dma_buf_ioctl(state: &State, x: BorrowedFd<'_>, y: BorrowedFd<'_>) -> Outcome<u64> {
-    guarded(state, Mechanism::DmaBufSameObjectIoctl, x, y, || {
+/// Runs the step of mechanism `m` on the pair, writing what it learned into `s`.
+/// `Answer(true)`: `s` is complete (an ioctl answered every level).
+fn step(m: Mechanism, p: &Pair<'_, '_>, state: &State, s: &mut Sameness) -> Outcome<bool> {
+    match m {
+        Mechanism::DrmFileSameIoctl => drm_step(p, state, s),
+        Mechanism::DmaBufSameObjectIoctl => dma_buf_step(p, state, s),
+        Mechanism::Fstat => {
+            if s.file == Answer::Unknown {
+                set_file(s, m, fstat_file_level(p.ia, p.ib));
+            }
+            if p.both_drm() && s.drm_device == Answer::Unknown && p.ia.kind == p.ib.kind {
+                // The same st_rdev: the same DRM minor, so the same device.
+                s.drm_device = Answer::Same;
+                s.device_mechanism = Some(m);
+            }
+            Outcome::Answer(false)
+        }
+        Mechanism::Fdinfo => keyed(state, m, p, s, || {
+            Ok((drm_client_id(p.a)?, drm_client_id(p.b)?))
+        }),
+        Mechanism::Sysfs => keyed(state, m, p, s, || sysfs_keys(p)),
+        _ => match file_level(state, m, p) {
+            Outcome::Answer(answer) => {
+                set_file(s, m, answer);
+                Outcome::Answer(false)
+            }
+            other => other.map_never(),
+        },
+    }
+}
+
+fn set_file(s: &mut Sameness, m: Mechanism, answer: Answer) {
+    s.file = answer;
+    if answer != Answer::Unknown {
+        s.mechanism = Some(m);
+    }
+}
+
+impl<T> Outcome<T> {
+    /// A non-answer, retyped.
+    fn map_never<U>(self) -> Outcome<U> {
+        match self {
+            Outcome::Answer(_) => unreachable!("an answer is not retyped"),
+            Outcome::Missing(e) => Outcome::Missing(e),
+            Outcome::Declined(e) => Outcome::Declined(e),
+            Outcome::Transient(e) => Outcome::Transient(e),
+            Outcome::Failed(e) => Outcome::Failed(e),
+        }
+    }
+}
+
+/// `DRM_IOCTL_FILE_SAME`, on the caller's own DRM device file first, else on another
+/// process's: every kernel that has the ioctl marks it `DRM_NO_PID_UPDATE` (no owner
+/// change), and one without it answers `EINVAL` before any owner update. A device that
+/// cannot answer (`ENODEV`, `ECANCELED`) is noted in `s.declined` and the other descriptor,
+/// if it is a DRM device file too, is asked instead.
+fn drm_step(p: &Pair<'_, '_>, state: &State, s: &mut Sameness) -> Outcome<bool> {
+    let mut order = [
+        (p.a, p.b, p.ia, p.ib, p.foreign[0]),
+        (p.b, p.a, p.ib, p.ia, p.foreign[1]),
+    ];
+    order.sort_by_key(|t| t.4); // own first; stable
+    let mut last = None;
+    for (x, y, ix, iy, _) in order {
+        if !ix.kind.is_drm() {
+            continue;
+        }
+        let out = guarded(state, Mechanism::DrmFileSameIoctl, x, y, || {
+            op("ioctl(DRM_IOCTL_FILE_SAME)", ioctl::drm_file_same(x, y))
+        });
+        match out {
+            Outcome::Answer(bits) => {
+                let declined = s.declined;
+                *s = Sameness::from_drm_bits(bits, iy.kind.is_drm());
+                s.declined = declined;
+                return Outcome::Answer(true);
+            }
+            Outcome::Declined(e) => {
+                s.declined = Some(Declined {
+                    mechanism: Mechanism::DrmFileSameIoctl,
+                    errno: e.raw_os_error().unwrap_or(libc::ENODEV),
+                });
+                last = Some(e);
+            }
+            other => return other.map_never(),
+        }
+    }
+    last.map_or(Outcome::Missing(libc::EINVAL), Outcome::Declined)
+}
+
+fn dma_buf_step(p: &Pair<'_, '_>, state: &State, s: &mut Sameness) -> Outcome<bool> {
+    let (x, y, other) = if p.ia.kind.is_dma_buf() {
+        (p.a, p.b, p.ib)
+    } else {
+        (p.b, p.a, p.ia)
+    };
+    let out = guarded(state, Mechanism::DmaBufSameObjectIoctl, x, y, || {
         op(
             "ioctl(DMA_BUF_IOCTL_SAME_OBJECT)",
             ioctl::dma_buf_same_object(x, y),
         )
-    })
+    });
+    match out {
+        Outcome::Answer(bits) => {
+            *s = Sameness::from_dma_buf_bits(bits, other.kind.is_dma_buf());
+            Outcome::Answer(true)
+        }
+        other => other.map_never(),
+    }
 }
 
-/// One file-level mechanism.
-fn file_level(
+/// A level by a key of each descriptor (`drm-client-id`, the sysfs device): equal keys are
+/// the same, different keys different, a missing key tells nothing.
+fn keyed<K: PartialEq>(
     state: &State,
     m: Mechanism,
-    a: BorrowedFd<'_>,
-    b: BorrowedFd<'_>,
-    ia: &Identity,
-    ib: &Identity,
-) -> Outcome<Answer> {
-    let o_path = ia.kind == FdKind::Path || ib.kind == FdKind::Path;
+    p: &Pair<'_, '_>,
+    s: &mut Sameness,
+    keys: impl FnOnce() -> std::io::Result<(Option<K>, Option<K>)>,
+) -> Outcome<bool> {
+    let out = guarded(state, m, p.a, p.b, || {
+        op(m.call(), keys()).map(|k| match k {
+            (Some(x), Some(y)) => Answer::from(x == y),
+            _ => Answer::Unknown,
+        })
+    });
+    match out {
+        Outcome::Answer(Answer::Unknown) => Outcome::Answer(false),
+        Outcome::Answer(answer) => {
+            if m == Mechanism::Fdinfo {
+                s.drm_client = answer;
+                s.client_mechanism = Some(m);
+            } else {
+                s.drm_device = answer;
+                s.device_mechanism = Some(m);
+            }
+            Outcome::Answer(false)
+        }
+        other => other.map_never(),
+    }
+}
+
+/// The sysfs devices of two DRM device files.
+#[allow(clippy::type_complexity)]
+fn sysfs_keys(
+    p: &Pair<'_, '_>,
+) -> std::io::Result<(Option<std::path::PathBuf>, Option<std::path::PathBuf>)> {
+    let dev = |k: FdKind| match k {
+        FdKind::Drm { major, minor, .. } => sysfs_device(major, minor),
+        _ => Ok(None),
+    };
+    Ok((dev(p.ia.kind)?, dev(p.ib.kind)?))
+}
+
+/// One file-level mechanism other than fstat.
+fn file_level(state: &State, m: Mechanism, p: &Pair<'_, '_>) -> Outcome<Answer> {
+    let (a, b, o_path) = (p.a, p.b, p.o_path());
     let out = match m {
         Mechanism::FDupfdQuery => guarded(state, m, a, b, || {
             // Kernels whose f_dupfd_query() looks the other descriptor up with fdget() (6.10,
@@ -217,14 +426,11 @@ fn file_level(
             op("kcmp(KCMP_FILE)", sys::kcmp_file(a, b)).map(Some)
         }),
         Mechanism::Epoll => guarded(state, m, a, b, || sys::epoll_same_file_op(a, b)),
-        Mechanism::Fstat => return Outcome::Answer(fstat_file_level(ia, ib)),
         _ => unreachable!("not a file-level mechanism"),
     };
     match out {
         Outcome::Answer(o) => Outcome::Answer(o.map_or(Answer::Unknown, Answer::from)),
-        Outcome::Missing(e) => Outcome::Missing(e),
-        Outcome::Transient(e) => Outcome::Transient(e),
-        Outcome::Failed(e) => Outcome::Failed(e),
+        other => other.map_never(),
     }
 }
 
@@ -241,314 +447,37 @@ fn fstat_file_level(ia: &Identity, ib: &Identity) -> Answer {
     }
 }
 
-/// The DRM device level by st_rdev: the same minor is the same device. Only for two DRM
-/// device files.
-fn device_by_fstat(ia: &Identity, ib: &Identity) -> Answer {
-    if ia.kind == ib.kind {
-        Answer::Same
-    } else {
-        Answer::Unknown
-    }
-}
-
-/// The DRM device level by sysfs. `None`: no sysfs, or it could not be read now.
-fn device_by_sysfs(
-    state: &State,
-    a: BorrowedFd<'_>,
-    ia: &Identity,
-    ib: &Identity,
-) -> Outcome<Answer> {
-    let m = Mechanism::Sysfs;
-    if state.availability(m) == Availability::Unavailable {
-        return Outcome::Missing(state.errno(m).unwrap_or(libc::ENOENT));
-    }
-    let (
-        FdKind::Drm {
-            major: ma,
-            minor: na,
-            ..
-        },
-        FdKind::Drm {
-            major: mb,
-            minor: nb,
-            ..
-        },
-    ) = (ia.kind, ib.kind)
-    else {
-        unreachable!("sysfs is only asked about DRM device files")
-    };
-    match sysfs_device(ma, na).and_then(|x| Ok((x, sysfs_device(mb, nb)?))) {
-        Ok((Some(x), Some(y))) => {
-            state.set_available(m);
-            Outcome::Answer(Answer::from(x == y))
+/// The chain: every step in the order of [`Mechanism::ALL`] that applies and is still
+/// needed; a missing, declining or momentarily impossible step hands over to the next.
+fn chain(p: &Pair<'_, '_>, state: &State) -> Result<Sameness, Error> {
+    let mut s = Sameness::from_kinds(p.ia.kind, p.ib.kind);
+    for &m in Mechanism::ALL {
+        if not_applicable(m, p).is_some() || !needed(m, &s, p) {
+            continue;
         }
-        Ok(_) => {
-            state.set_available(m);
-            Outcome::Answer(Answer::Unknown)
-        }
-        Err(e) => {
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let err = Error::os(
-                m.call(),
-                Some(m),
-                a.as_raw_fd(),
-                Errno::from_raw_os_error(errno),
-            );
-            if e.kind() == std::io::ErrorKind::NotFound {
-                state.set_unavailable(m, errno);
-                Outcome::Missing(errno)
-            } else if transient(errno) {
-                Outcome::Transient(err)
-            } else {
-                Outcome::Failed(err)
-            }
-        }
-    }
-}
-
-/// The DRM client level by `drm-client-id` in fdinfo. Only for two DRM device files.
-fn client_by_fdinfo(state: &State, a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Outcome<Answer> {
-    let m = Mechanism::Fdinfo;
-    if state.availability(m) == Availability::Unavailable {
-        return Outcome::Missing(state.errno(m).unwrap_or(libc::ENOENT));
-    }
-    let ids = drm_client_id(a).and_then(|x| Ok((x, drm_client_id(b)?)));
-    match ids {
-        Ok((Some(x), Some(y))) => {
-            state.set_available(m);
-            Outcome::Answer(Answer::from(x == y))
-        }
-        Ok(_) => {
-            state.set_available(m);
-            Outcome::Answer(Answer::Unknown)
-        }
-        Err(e) => {
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let err = Error::os(
-                m.call(),
-                Some(m),
-                a.as_raw_fd(),
-                Errno::from_raw_os_error(errno),
-            )
-            .with_other(b.as_raw_fd());
-            if e.kind() == std::io::ErrorKind::NotFound {
-                state.set_unavailable(m, errno);
-                Outcome::Missing(errno)
-            } else if transient(errno) {
-                Outcome::Transient(err)
-            } else {
-                Outcome::Failed(err)
-            }
-        }
-    }
-}
-
-fn chain(
-    a: BorrowedFd<'_>,
-    b: BorrowedFd<'_>,
-    ia: &Identity,
-    ib: &Identity,
-    foreign: [bool; 2],
-    state: &State,
-) -> Result<Sameness, Error> {
-    let mut s = Sameness::from_kinds(ia.kind, ib.kind);
-    // Both ioctls refuse an O_PATH descriptor with EBADF (fdget): the kinds already say it is
-    // no DRM client and no dma-buf, and the file-level step answers.
-    let o_path = ia.kind == FdKind::Path || ib.kind == FdKind::Path;
-
-    if !o_path {
-        if let Some((x, y)) = drm_target(a, b, ia, ib, foreign) {
-            match drm_ioctl(state, x, y) {
-                Outcome::Answer(bits) => return Ok(Sameness::from_drm_bits(bits)),
-                Outcome::Failed(e) => return Err(e),
-                Outcome::Missing(_) | Outcome::Transient(_) => {}
-            }
-        }
-        if ia.kind.is_dma_buf() || ib.kind.is_dma_buf() {
-            let (x, y, other) = if ia.kind.is_dma_buf() {
-                (a, b, ib)
-            } else {
-                (b, a, ia)
-            };
-            match dma_buf_ioctl(state, x, y) {
-                Outcome::Answer(bits) => {
-                    return Ok(Sameness::from_dma_buf_bits(
-                        bits,
-                        Some(other.kind.is_dma_buf()),
-                    ))
-                }
-                Outcome::Failed(e) => return Err(e),
-                Outcome::Missing(_) | Outcome::Transient(_) => {}
-            }
-        }
-    }
-    for m in [
-        Mechanism::FDupfdQuery,
-        Mechanism::Kcmp,
-        Mechanism::Epoll,
-        Mechanism::Fstat,
-    ] {
-        match file_level(state, m, a, b, ia, ib) {
-            Outcome::Answer(Answer::Unknown) | Outcome::Missing(_) | Outcome::Transient(_) => {}
-            Outcome::Answer(answer) => {
-                s.file = answer;
-                s.mechanism = Some(m);
-                break;
-            }
+        match step(m, p, state, &mut s) {
+            Outcome::Answer(true) => return Ok(s),
+            Outcome::Answer(false) => p.infer(&mut s),
             Outcome::Failed(e) => return Err(e),
+            Outcome::Missing(_) | Outcome::Declined(_) | Outcome::Transient(_) => {}
         }
-    }
-    s.infer(ia.kind, ib.kind);
-    let both_drm = ia.kind.is_drm() && ib.kind.is_drm();
-    if both_drm && s.drm_client == Answer::Unknown {
-        if let Outcome::Answer(answer @ (Answer::Same | Answer::Different)) =
-            client_by_fdinfo(state, a, b)
-        {
-            s.drm_client = answer;
-            s.client_mechanism = Some(Mechanism::Fdinfo);
-            s.infer(ia.kind, ib.kind);
-        }
-    }
-    if both_drm && s.drm_device == Answer::Unknown {
-        let by_rdev = device_by_fstat(ia, ib);
-        if by_rdev != Answer::Unknown {
-            s.drm_device = by_rdev;
-            s.device_mechanism = Some(Mechanism::Fstat);
-        } else {
-            match device_by_sysfs(state, a, ia, ib) {
-                Outcome::Answer(answer) => {
-                    s.drm_device = answer;
-                    s.device_mechanism = Some(Mechanism::Sysfs);
-                }
-                Outcome::Failed(e) => return Err(e),
-                _ => {}
-            }
-        }
-        s.infer(ia.kind, ib.kind);
     }
     Ok(s)
 }
 
-fn forced(
-    a: BorrowedFd<'_>,
-    b: BorrowedFd<'_>,
-    ia: &Identity,
-    ib: &Identity,
-    m: Mechanism,
-    foreign: [bool; 2],
-    state: &State,
-) -> Result<Sameness, Error> {
-    let mut s = Sameness::from_kinds(ia.kind, ib.kind);
-    let o_path = ia.kind == FdKind::Path || ib.kind == FdKind::Path;
-    let result = |out: Outcome<u64>| match out {
-        Outcome::Answer(bits) => Ok(bits),
-        Outcome::Missing(errno) => Err(Error::unsupported(m, Some(errno))),
-        Outcome::Transient(e) | Outcome::Failed(e) => Err(e),
-    };
-    if o_path
-        && matches!(
-            m,
-            Mechanism::DrmFileSameIoctl | Mechanism::DmaBufSameObjectIoctl
-        )
-    {
-        return Err(Error::not_applicable(
-            m,
-            "the ioctl refuses an O_PATH file descriptor (EBADF from fdget)",
-        ));
+/// One step alone, plus the inferences.
+fn forced(p: &Pair<'_, '_>, m: Mechanism, state: &State) -> Result<Sameness, Error> {
+    if let Some(why) = not_applicable(m, p) {
+        return Err(Error::not_applicable(m, why));
     }
-    let both_drm = ia.kind.is_drm() && ib.kind.is_drm();
-    match m {
-        Mechanism::DrmFileSameIoctl => {
-            if !(ia.kind.is_drm() || ib.kind.is_drm()) {
-                return Err(Error::not_applicable(
-                    m,
-                    "neither file descriptor is a DRM device file",
-                ));
-            }
-            let Some((x, y)) = drm_target(a, b, ia, ib, foreign) else {
-                return Err(Error::not_applicable(
-                    m,
-                    "the DRM device file is another process's descriptor, and no DRM ioctl is \
-                     issued on one (it would make this process its owner on kernels that \
-                     update the owner on every DRM ioctl)",
-                ));
-            };
-            return Ok(Sameness::from_drm_bits(result(drm_ioctl(state, x, y))?));
-        }
-        Mechanism::DmaBufSameObjectIoctl => {
-            if !(ia.kind.is_dma_buf() || ib.kind.is_dma_buf()) {
-                return Err(Error::not_applicable(
-                    m,
-                    "neither file descriptor is a dma-buf",
-                ));
-            }
-            let (x, y, other) = if ia.kind.is_dma_buf() {
-                (a, b, ib)
-            } else {
-                (b, a, ia)
-            };
-            let bits = result(dma_buf_ioctl(state, x, y))?;
-            return Ok(Sameness::from_dma_buf_bits(
-                bits,
-                Some(other.kind.is_dma_buf()),
-            ));
-        }
-        Mechanism::Sysfs => {
-            if !both_drm {
-                return Err(Error::not_applicable(
-                    m,
-                    "sysfs compares two DRM device files",
-                ));
-            }
-            match device_by_sysfs(state, a, ia, ib) {
-                Outcome::Answer(answer) => {
-                    s.drm_device = answer;
-                    if answer != Answer::Unknown {
-                        s.device_mechanism = Some(m);
-                    }
-                }
-                Outcome::Missing(errno) => return Err(Error::unsupported(m, Some(errno))),
-                Outcome::Transient(e) | Outcome::Failed(e) => return Err(e),
-            }
-        }
-        Mechanism::Fdinfo => {
-            if !both_drm {
-                return Err(Error::not_applicable(
-                    m,
-                    "fdinfo compares two DRM device files",
-                ));
-            }
-            match client_by_fdinfo(state, a, b) {
-                Outcome::Answer(answer) => {
-                    s.drm_client = answer;
-                    if answer != Answer::Unknown {
-                        s.client_mechanism = Some(m);
-                    }
-                }
-                Outcome::Missing(errno) => return Err(Error::unsupported(m, Some(errno))),
-                Outcome::Transient(e) | Outcome::Failed(e) => return Err(e),
-            }
-        }
-        Mechanism::FDupfdQuery | Mechanism::Kcmp | Mechanism::Epoll | Mechanism::Fstat => {
-            match file_level(state, m, a, b, ia, ib) {
-                Outcome::Answer(answer) => {
-                    s.file = answer;
-                    if answer != Answer::Unknown {
-                        s.mechanism = Some(m);
-                    }
-                }
-                Outcome::Missing(errno) => return Err(Error::unsupported(m, Some(errno))),
-                Outcome::Transient(e) | Outcome::Failed(e) => return Err(e),
-            }
-            if m == Mechanism::Fstat && both_drm {
-                s.drm_device = device_by_fstat(ia, ib);
-                if s.drm_device != Answer::Unknown {
-                    s.device_mechanism = Some(m);
-                }
-            }
-        }
+    let mut s = Sameness::from_kinds(p.ia.kind, p.ib.kind);
+    match step(m, p, state, &mut s) {
+        Outcome::Answer(true) => return Ok(s),
+        Outcome::Answer(false) => {}
+        Outcome::Missing(errno) => return Err(Error::unsupported(m, Some(errno))),
+        Outcome::Declined(e) | Outcome::Transient(e) | Outcome::Failed(e) => return Err(e),
     }
-    s.infer(ia.kind, ib.kind);
+    p.infer(&mut s);
     Ok(s)
 }
 
@@ -631,10 +560,49 @@ mod tests {
             (Answer::Different, Some(Mechanism::Fstat))
         );
         // Non-DRM kinds: the other levels are still known.
-        assert_eq!(s.drm_client, Answer::Different);
+        assert_eq!(s.drm_client, Answer::NotApplicable);
         // The process-wide state was not touched.
         assert_ne!(
             crate::mechanism::GLOBAL.availability(Mechanism::Epoll),
+            Availability::Unavailable
+        );
+    }
+
+    /// A device that cannot answer the DRM ioctl (ENODEV: unplugged; ECANCELED: wedged)
+    /// declines: the chain goes on, and nothing is remembered about the ioctl.
+    #[test]
+    fn an_unplugged_or_wedged_device_declines() {
+        let state = State::new();
+        state.set_available(Mechanism::DrmFileSameIoctl);
+        for errno in [libc::ENODEV, libc::ECANCELED] {
+            let err = Error::os(
+                "ioctl(DRM_IOCTL_FILE_SAME)",
+                Some(Mechanism::DrmFileSameIoctl),
+                3,
+                Errno::from_raw_os_error(errno),
+            );
+            let out: Outcome<()> = classify(&state, Mechanism::DrmFileSameIoctl, err);
+            assert!(matches!(out, Outcome::Declined(ref e) if e.raw_os_error() == Some(errno)));
+            assert_eq!(
+                state.availability(Mechanism::DrmFileSameIoctl),
+                Availability::Available
+            );
+        }
+        // Elsewhere ENODEV is a failure, not a decline.
+        let err = Error::os("fstat", Some(Mechanism::Kcmp), 3, Errno::NODEV);
+        assert!(matches!(
+            classify::<()>(&state, Mechanism::Kcmp, err),
+            Outcome::Failed(_)
+        ));
+        // A refusal after the mechanism worked: missing now, skipped from then on.
+        let err = Error::os("kcmp(KCMP_FILE)", Some(Mechanism::Kcmp), 3, Errno::PERM);
+        state.set_available(Mechanism::Kcmp);
+        assert!(matches!(
+            classify::<()>(&state, Mechanism::Kcmp, err),
+            Outcome::Missing(libc::EPERM)
+        ));
+        assert_eq!(
+            state.availability(Mechanism::Kcmp),
             Availability::Unavailable
         );
     }

@@ -140,6 +140,19 @@ impl Error {
         self.op
     }
 
+    /// What the error says beyond the call and its errno (why a mechanism cannot compare
+    /// these descriptors, for [`ErrorKind::NotApplicable`]), if anything.
+    ///
+    /// ```
+    /// # let (r, _w) = rustix::pipe::pipe()?;
+    /// let e = fdsame::compare_with(&r, &r, fdsame::Mechanism::Sysfs).unwrap_err();
+    /// assert_eq!(e.detail(), Some("sysfs compares two DRM device files"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
     /// The file descriptor the failing call was issued on, if any.
     ///
     /// ```

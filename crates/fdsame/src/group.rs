@@ -1,13 +1,13 @@
 //! Deduplicating a set of descriptors by level, in one call.
 
 use std::collections::{BTreeSet, HashMap};
-use std::os::fd::BorrowedFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::chain::compare_identified;
-use crate::kind::{drm_client_id, fdinfo_field, fdinfo_text, identify, sysfs_device, Identity};
-use crate::mechanism::GLOBAL;
-use crate::{sys, Answer, Availability, Error, FdKind, Level, Mechanism, Options};
+use crate::kind::{drm_client_id, fdinfo_text, identify, sysfs_device, Identity};
+use crate::mechanism::State;
+use crate::{sys, Answer, Availability, Comparer, Error, FdKind, Level, Mechanism, Options};
 
 /// A set of descriptors, identified once, to be partitioned by level with
 /// [`group`](Descriptors::group).
@@ -22,8 +22,12 @@ use crate::{sys, Answer, Availability, Error, FdKind, Level, Mechanism, Options}
 /// | dma-buf object | the dma-buf's inode (its own since Linux 5.3) | the file level (one `struct file` per dma-buf) |
 /// | dma-buf storage | the objects, then the size (different sizes are different storage) | pairwise `DMA_BUF_IOCTL_SAME_OBJECT` within one size; an exporter found not to compare storage is not asked again |
 ///
-/// Nothing done here has a side effect on the files: [`Options::foreign`] applies to every
-/// descriptor marked [`foreign`](Descriptors::foreign).
+/// Nothing done here has a side effect on the files beyond what [`Options::foreign`]
+/// describes for the descriptors marked [`foreign`](Descriptors::foreign).
+///
+/// The descriptors are any [`AsFd`] values, as [`compare`](crate::compare) takes them:
+/// borrowed (`[a.as_fd(), b.as_fd()]`, `files.iter()`) or owned (a `Vec<OwnedFd>`, kept by
+/// the set).
 ///
 /// ```
 /// use std::os::fd::AsFd;
@@ -37,11 +41,12 @@ use crate::{sys, Answer, Availability, Error, FdKind, Level, Mechanism, Options}
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct Descriptors<'fd> {
-    fds: Vec<BorrowedFd<'fd>>,
+pub struct Descriptors<'c, F: AsFd> {
+    fds: Vec<F>,
     ids: Vec<Identity>,
     foreign: bool,
     client_ids: std::cell::OnceCell<Vec<Option<u64>>>,
+    comparer: &'c Comparer,
 }
 
 /// The partition of a [`Descriptors`] set at one level.
@@ -60,6 +65,9 @@ pub struct Groups {
     pub mechanisms: Vec<Mechanism>,
     /// Comparisons that failed (their pairs count as undecided).
     pub errors: Vec<Error>,
+    /// How many pairwise comparisons (the chain on two descriptors) grouping took; the
+    /// `kcmp` calls of the sorted path are not counted.
+    pub comparisons: usize,
 }
 
 impl Groups {
@@ -83,6 +91,7 @@ struct Work {
     unknown: Vec<(usize, usize)>,
     mechanisms: BTreeSet<Mechanism>,
     errors: Vec<Error>,
+    comparisons: usize,
 }
 
 impl Work {
@@ -92,6 +101,7 @@ impl Work {
             unknown: vec![],
             mechanisms: BTreeSet::new(),
             errors: vec![],
+            comparisons: 0,
         }
     }
 
@@ -156,27 +166,49 @@ impl Work {
             undecided,
             mechanisms: self.mechanisms.into_iter().collect(),
             errors: self.errors,
+            comparisons: self.comparisons,
         }
     }
 }
 
-impl<'fd> Descriptors<'fd> {
-    /// Identifies every descriptor (`fcntl(F_GETFL)`, `fstat`, `fstatfs`: no side effect).
+impl<F: AsFd> Descriptors<'static, F> {
+    /// Identifies every descriptor (`fcntl(F_GETFL)`, `fstat`, `fstatfs`: no side effect),
+    /// through [`Comparer::global`].
     ///
     /// Errors: the first descriptor that cannot be identified (`EBADF`: not open), with the
     /// call that failed.
-    pub fn new(fds: impl IntoIterator<Item = BorrowedFd<'fd>>) -> crate::Result<Self> {
-        let fds: Vec<_> = fds.into_iter().collect();
+    pub fn new(fds: impl IntoIterator<Item = F>) -> crate::Result<Self> {
+        Descriptors::new_in(Comparer::global(), fds)
+    }
+}
+
+impl<'c, F: AsFd> Descriptors<'c, F> {
+    /// [`Descriptors::new`] through the comparer `c`.
+    ///
+    /// ```
+    /// let (r, w) = rustix::pipe::pipe()?;
+    /// let c = fdsame::Comparer::new();
+    /// let set = fdsame::Descriptors::new_in(&c, [&r, &w, &r])?;
+    /// assert_eq!(set.group(fdsame::Level::File).groups, vec![vec![0, 2], vec![1]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new_in(c: &'c Comparer, fds: impl IntoIterator<Item = F>) -> crate::Result<Self> {
+        let fds: Vec<F> = fds.into_iter().collect();
         let ids = fds
             .iter()
-            .map(|fd| identify(*fd))
+            .map(|fd| identify(&c.0, fd.as_fd()))
             .collect::<crate::Result<Vec<_>>>()?;
         Ok(Descriptors {
             fds,
             ids,
             foreign: false,
             client_ids: std::cell::OnceCell::new(),
+            comparer: c,
         })
+    }
+
+    fn state(&self) -> &State {
+        &self.comparer.0
     }
 
     /// Marks every descriptor of the set as another process's: no DRM ioctl is issued on any
@@ -226,13 +258,13 @@ impl<'fd> Descriptors<'fd> {
 
     fn client_ids(&self) -> &[Option<u64>] {
         self.client_ids.get_or_init(|| {
-            let readable = GLOBAL.availability(Mechanism::Fdinfo) != Availability::Unavailable;
+            let readable = true;
             self.fds
                 .iter()
                 .zip(&self.ids)
                 .map(|(fd, id)| {
                     if readable && id.kind.is_drm() {
-                        drm_client_id(*fd).ok().flatten()
+                        drm_client_id(fd.as_fd()).ok().flatten()
                     } else {
                         None
                     }
@@ -247,13 +279,14 @@ impl<'fd> Descriptors<'fd> {
 
     /// Compares `i` and `j` with the chain; errors are kept and count as unknown.
     fn ask(&self, w: &mut Work, i: usize, j: usize, level: Level) -> Answer {
+        w.comparisons += 1;
         match compare_identified(
-            self.fds[i],
-            self.fds[j],
+            self.fds[i].as_fd(),
+            self.fds[j].as_fd(),
             &self.ids[i],
             &self.ids[j],
             &self.options(),
-            &GLOBAL,
+            self.state(),
         ) {
             Ok(s) => {
                 let answer = s.level(level);
@@ -355,48 +388,52 @@ impl<'fd> Descriptors<'fd> {
         if items.len() < 2 {
             return;
         }
-        if GLOBAL.availability(Mechanism::Kcmp) != Availability::Unavailable {
-            let mut sorted = items.to_vec();
-            let mut failed = None;
-            sorted.sort_by(|&i, &j| {
-                if failed.is_some() {
-                    return std::cmp::Ordering::Equal;
-                }
-                sys::kcmp_order(self.fds[i], self.fds[j]).unwrap_or_else(|e| {
-                    failed = Some(e);
-                    std::cmp::Ordering::Equal
-                })
-            });
-            match failed {
-                None => {
-                    GLOBAL.set_available(Mechanism::Kcmp);
-                    w.mechanisms.insert(Mechanism::Kcmp);
-                    for p in sorted.windows(2) {
-                        if sys::kcmp_order(self.fds[p[0]], self.fds[p[1]])
-                            .is_ok_and(|o| o == std::cmp::Ordering::Equal)
-                        {
-                            w.union(p[0], p[1]);
-                        }
-                    }
-                    return;
-                }
-                Some(e) => {
-                    let errno = e.raw_os_error().unwrap_or(0);
-                    if crate::chain::missing(Mechanism::Kcmp).contains(&errno)
-                        && GLOBAL.availability(Mechanism::Kcmp) != Availability::Available
-                    {
-                        GLOBAL.set_unavailable(Mechanism::Kcmp, errno);
-                    }
-                }
-            }
+        if self.state().availability(Mechanism::Kcmp) == Availability::Unavailable
+            || !self.by_kcmp_order(w, items)
+        {
+            self.pairwise(w, items, level);
         }
-        self.pairwise(w, items, level);
     }
 
-    /// Each item against one member of each group found so far.
+    /// Sorts `items` by kcmp's order and joins equal neighbours. `false`: kcmp failed (and
+    /// is remembered missing when its errno says so); nothing was joined.
+    fn by_kcmp_order(&self, w: &mut Work, items: &[usize]) -> bool {
+        let fd = |i: usize| self.fds[i].as_fd();
+        let mut sorted = items.to_vec();
+        let mut failed = None;
+        sorted.sort_by(|&i, &j| {
+            if failed.is_some() {
+                return std::cmp::Ordering::Equal;
+            }
+            sys::kcmp_order(fd(i), fd(j)).unwrap_or_else(|e| {
+                failed = Some(e);
+                std::cmp::Ordering::Equal
+            })
+        });
+        if let Some(e) = failed {
+            let errno = e.raw_os_error().unwrap_or(0);
+            if crate::chain::missing(Mechanism::Kcmp).contains(&errno) {
+                self.state().set_unavailable(Mechanism::Kcmp, errno);
+            }
+            return false;
+        }
+        self.state().set_available(Mechanism::Kcmp);
+        w.mechanisms.insert(Mechanism::Kcmp);
+        for p in sorted.windows(2) {
+            if sys::kcmp_order(fd(p[0]), fd(p[1])).is_ok_and(|o| o == std::cmp::Ordering::Equal) {
+                w.union(p[0], p[1]);
+            }
+        }
+        true
+    }
+
+    /// Each item against one member of each group found so far. Items are of one kind and
+    /// one inode (or one exporter): when a comparison finds that nothing can tell, nothing
+    /// can for the rest either, and they are left undecided without asking (a chain of
+    /// unknown pairs), so that a set where nothing can tell costs `O(n)`, not `O(n²)`.
     fn pairwise(&self, w: &mut Work, items: &[usize], level: Level) {
         let mut reps: Vec<usize> = vec![];
-        for &i in items {
+        for (k, &i) in items.iter().enumerate() {
             let mut joined = false;
             for &r in &reps {
                 match self.ask(w, i, r, level) {
@@ -405,7 +442,14 @@ impl<'fd> Descriptors<'fd> {
                         joined = true;
                         break;
                     }
-                    Answer::Unknown => w.unknown.push((i, r)),
+                    Answer::Unknown => {
+                        // Later items may be any group found so far: link them all.
+                        w.unknown.extend(reps.iter().map(|&r| (i, r)));
+                        for p in items[k..].windows(2) {
+                            w.unknown.push((p[0], p[1]));
+                        }
+                        return;
+                    }
                     _ => {}
                 }
             }
@@ -438,7 +482,7 @@ impl<'fd> Descriptors<'fd> {
             Sysfs(PathBuf),
             Node(u32, u32),
         }
-        let sysfs_ok = GLOBAL.probe(Mechanism::Sysfs) == Availability::Available;
+        let sysfs_ok = self.state().probe(Mechanism::Sysfs) == Availability::Available;
         let mut per_node: HashMap<(u32, u32), Key> = HashMap::new();
         let mut by_key: HashMap<Key, usize> = HashMap::new();
         for &i in items {
@@ -528,7 +572,7 @@ impl<'fd> Descriptors<'fd> {
         if !self.ids[i].kind.is_dma_buf() {
             return None;
         }
-        let text = fdinfo_text(self.fds[i]).ok()?;
-        fdinfo_field(&text, "exp_name").map(str::to_owned)
+        let text = fdinfo_text(self.fds[i].as_fd()).ok()?;
+        crate::fdinfo::field(&text, "exp_name").map(str::to_owned)
     }
 }

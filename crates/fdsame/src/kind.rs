@@ -5,10 +5,11 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 
 use rustix::fs::{fcntl_getfl, fstat, fstatfs, major, minor, FileType, OFlags};
 
+use crate::mechanism::State;
 use crate::Error;
 
 /// The character major of DRM device nodes (`DRM_MAJOR`).
@@ -59,7 +60,9 @@ impl FdKind {
     /// files (character major 226), `fstatfs` for dma-bufs (`DMA_BUF_MAGIC`; for kernels
     /// before 5.3, an anonymous inode whose `/proc/self/fd` link reads `anon_inode:dmabuf`).
     /// Nothing else is done to the file: no ioctl, no read; safe on any descriptor, another
-    /// process's included.
+    /// process's included. A file system that refuses `statfs` (a FUSE daemon without
+    /// `STATFS`) holds no dma-buf: its files are [`FdKind::Other`]. `fstat` and `fstatfs`
+    /// of a file on a stuck FUSE or network file system can block until its server answers.
     ///
     /// Errors: [`Error`] naming the call that failed (`EBADF`: `fd` is not open).
     ///
@@ -69,7 +72,7 @@ impl FdKind {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn of(fd: impl AsFd) -> Result<FdKind, Error> {
-        Ok(identify(fd.as_fd())?.kind)
+        Ok(identify(&crate::mechanism::GLOBAL.0, fd.as_fd())?.kind)
     }
 
     /// Whether this is a DRM device file.
@@ -125,92 +128,99 @@ pub(crate) struct Identity {
     pub own_inode: bool,
 }
 
-/// `st_dev` of the dma-buf file system, once seen (0: not yet). The kernel mounts it once
-/// (`kern_mount` in `dma_buf_init()`), so one `st_dev` for every dma-buf of its lifetime.
-static DMA_BUF_DEV: AtomicU64 = AtomicU64::new(0);
-
-/// The kind last seen at each descriptor number (modulo the table size): a hint of which
-/// ioctl to try first, never an answer. See `chain::fast`.
-static HINTS: [AtomicU8; 1024] = [const { AtomicU8::new(HINT_NONE) }; 1024];
-pub(crate) const HINT_NONE: u8 = 0;
+// 0: nothing seen at this number yet.
 pub(crate) const HINT_DRM: u8 = 1;
 pub(crate) const HINT_DMA_BUF: u8 = 2;
 const HINT_OTHER: u8 = 3;
 
-pub(crate) fn hint(fd: BorrowedFd<'_>) -> u8 {
-    HINTS[fd.as_raw_fd() as usize % HINTS.len()].load(Ordering::Relaxed)
+/// The kind last seen at this descriptor number (modulo the table size): a hint of which
+/// ioctl to try first, never an answer. See `chain::fast`.
+pub(crate) fn hint(state: &State, fd: BorrowedFd<'_>) -> u8 {
+    state.hints[fd.as_raw_fd() as usize % state.hints.len()].load(Ordering::Relaxed)
 }
 
-fn set_hint(fd: BorrowedFd<'_>, kind: FdKind) {
+fn set_hint(state: &State, fd: BorrowedFd<'_>, kind: FdKind) {
     let h = match kind {
         FdKind::Drm { .. } => HINT_DRM,
         FdKind::DmaBuf => HINT_DMA_BUF,
         _ => HINT_OTHER,
     };
-    HINTS[fd.as_raw_fd() as usize % HINTS.len()].store(h, Ordering::Relaxed);
+    state.hints[fd.as_raw_fd() as usize % state.hints.len()].store(h, Ordering::Relaxed);
+}
+
+/// The DRM node type of a minor.
+fn node_type(minor: u32) -> DrmNodeType {
+    match minor {
+        0..=63 => DrmNodeType::Primary,
+        64..=127 => DrmNodeType::Control,
+        128..=255 => DrmNodeType::Render,
+        _ => DrmNodeType::Other,
+    }
+}
+
+/// What `fstatfs` says about a file that may be a dma-buf. A file system that refuses
+/// statfs (a FUSE daemon without `STATFS`, any errno) holds no dma-buf: the dma-buf file
+/// system and the anonymous-inode one answer statfs from memory (`simple_statfs`), always.
+pub(crate) fn kind_by_statfs(
+    f_type: Result<i64, rustix::io::Errno>,
+    anon_is_dma_buf: impl FnOnce() -> bool,
+) -> (FdKind, bool) {
+    match f_type {
+        Ok(DMA_BUF_MAGIC) => (FdKind::DmaBuf, true),
+        Ok(ANON_INODE_FS_MAGIC) if anon_is_dma_buf() => (FdKind::DmaBuf, false),
+        Ok(_) | Err(_) => (FdKind::Other, false),
+    }
 }
 
 /// `fcntl(F_GETFL)` for `O_PATH`, `fstat` for the inode and DRM device files, `fstatfs`
 /// (only for a file that may be a dma-buf on a file system not seen yet) for dma-bufs, and
 /// for kernels before 5.3 the `/proc/self/fd` link of an anonymous inode. Errors name the
 /// call that failed.
-pub(crate) fn identify(fd: BorrowedFd<'_>) -> Result<Identity, Error> {
+pub(crate) fn identify(state: &State, fd: BorrowedFd<'_>) -> Result<Identity, Error> {
     let raw = fd.as_raw_fd();
     let fl = fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", None, raw, e))?;
     let st = fstat(fd).map_err(|e| Error::os("fstat", None, raw, e))?;
-    let id = |kind, own_inode| Identity {
+    let ft = FileType::from_raw_mode(st.st_mode);
+    let (kind, own_inode) = if fl.contains(OFlags::PATH) {
+        (FdKind::Path, false)
+    } else if ft == FileType::CharacterDevice && major(st.st_rdev) == DRM_MAJOR {
+        let minor = minor(st.st_rdev);
+        let node = node_type(minor);
+        (
+            FdKind::Drm {
+                major: DRM_MAJOR,
+                minor,
+                node,
+            },
+            false,
+        )
+    } else if matches!(
+        ft,
+        FileType::CharacterDevice
+            | FileType::BlockDevice
+            | FileType::Directory
+            | FileType::Fifo
+            | FileType::Socket
+    ) {
+        (FdKind::Other, false)
+    } else if st.st_dev != 0 && st.st_dev == state.dma_buf_dev.load(Ordering::Relaxed) {
+        (FdKind::DmaBuf, true)
+    } else {
+        #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every architecture
+        let f_type = fstatfs(fd).map(|s| s.f_type as i64);
+        let r = kind_by_statfs(f_type, || anon_inode_name(fd).as_deref() == Some("dmabuf"));
+        if r == (FdKind::DmaBuf, true) {
+            state.dma_buf_dev.store(st.st_dev, Ordering::Relaxed);
+        }
+        r
+    };
+    set_hint(state, fd, kind);
+    Ok(Identity {
         kind,
         inode: (st.st_dev, st.st_ino),
         size: st.st_size as u64,
         own_inode,
-    };
-    let ident = if fl.contains(OFlags::PATH) {
-        id(FdKind::Path, false)
-    } else {
-        let ft = FileType::from_raw_mode(st.st_mode);
-        if ft == FileType::CharacterDevice && major(st.st_rdev) == DRM_MAJOR {
-            let minor = minor(st.st_rdev);
-            let node = match minor {
-                0..=63 => DrmNodeType::Primary,
-                64..=127 => DrmNodeType::Control,
-                128..=255 => DrmNodeType::Render,
-                _ => DrmNodeType::Other,
-            };
-            id(
-                FdKind::Drm {
-                    major: DRM_MAJOR,
-                    minor,
-                    node,
-                },
-                false,
-            )
-        } else if ft == FileType::CharacterDevice
-            || ft == FileType::BlockDevice
-            || ft == FileType::Directory
-            || ft == FileType::Fifo
-            || ft == FileType::Socket
-        {
-            id(FdKind::Other, false)
-        } else if st.st_dev != 0 && st.st_dev == DMA_BUF_DEV.load(Ordering::Relaxed) {
-            id(FdKind::DmaBuf, true)
-        } else {
-            let f_type = fstatfs(fd)
-                .map_err(|e| Error::os("fstatfs", None, raw, e))?
-                .f_type as i64;
-            if f_type == DMA_BUF_MAGIC {
-                DMA_BUF_DEV.store(st.st_dev, Ordering::Relaxed);
-                id(FdKind::DmaBuf, true)
-            } else if f_type == ANON_INODE_FS_MAGIC
-                && anon_inode_name(fd).as_deref() == Some("dmabuf")
-            {
-                id(FdKind::DmaBuf, false)
-            } else {
-                id(FdKind::Other, false)
-            }
-        }
-    };
-    set_hint(fd, ident.kind);
-    Ok(ident)
+    })
 }
 
 /// `anon_inode:NAME` → `NAME`, from the `/proc/self/fd` link.
@@ -233,7 +243,7 @@ fn anon_inode_name(fd: BorrowedFd<'_>) -> Option<String> {
 /// read (not mounted: `ENOENT`; no descriptor left: `EMFILE`).
 pub(crate) fn drm_client_id(fd: BorrowedFd<'_>) -> io::Result<Option<u64>> {
     let text = fdinfo_text(fd)?;
-    Ok(fdinfo_field(&text, "drm-client-id").and_then(|v| v.parse().ok()))
+    Ok(crate::fdinfo::field(&text, "drm-client-id").and_then(|v| v.parse().ok()))
 }
 
 /// `/proc/self/fdinfo/N` of a descriptor of this process.
@@ -241,13 +251,6 @@ pub(crate) fn fdinfo_text(fd: BorrowedFd<'_>) -> io::Result<String> {
     std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
 }
 
-/// The value of `key:` in fdinfo text (`key:\tvalue`, one per line).
-pub(crate) fn fdinfo_field<'t>(text: &'t str, key: &str) -> Option<&'t str> {
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(':')?;
-        (k == key).then(|| v.trim())
-    })
-}
 /// The sysfs identity of a DRM device node: the canonical path of
 /// `/sys/dev/char/MAJ:MIN/device`, the device the DRM device belongs to. A card node and a
 /// render node of one DRM device share it (libdrm's `drmDevicesEqual` and drm-rs' `DrmNode`
@@ -270,5 +273,47 @@ pub(crate) fn sysfs_device(major: u32, minor: u32) -> io::Result<Option<PathBuf>
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::io::Errno;
+
+    /// A file system that refuses statfs (a FUSE daemon without STATFS answers ENOSYS; a
+    /// stuck or dead one ENOTCONN, EIO) holds no dma-buf: its files are "other", compared by
+    /// the file-level mechanisms like any file, never an error.
+    #[test]
+    fn a_file_system_refusing_statfs_holds_no_dma_buf() {
+        for e in [
+            Errno::NOSYS,
+            Errno::NOTCONN,
+            Errno::IO,
+            Errno::ACCESS,
+            Errno::INTR,
+        ] {
+            assert_eq!(
+                kind_by_statfs(Err(e), || true),
+                (FdKind::Other, false),
+                "{e:?}"
+            );
+        }
+        assert_eq!(
+            kind_by_statfs(Ok(DMA_BUF_MAGIC), || false),
+            (FdKind::DmaBuf, true)
+        );
+        assert_eq!(
+            kind_by_statfs(Ok(ANON_INODE_FS_MAGIC), || true),
+            (FdKind::DmaBuf, false)
+        );
+        assert_eq!(
+            kind_by_statfs(Ok(ANON_INODE_FS_MAGIC), || false),
+            (FdKind::Other, false)
+        );
+        assert_eq!(
+            kind_by_statfs(Ok(0x6573_5546), || true),
+            (FdKind::Other, false)
+        ); // FUSE
     }
 }

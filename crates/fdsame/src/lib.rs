@@ -10,11 +10,11 @@
 //! | dma-buf object | the same `struct dma_buf` | [`dma_buf_object`](Sameness::dma_buf_object) |
 //! | dma-buf storage | the same memory behind two dma-bufs: the same pages, at the same offset, for the same length, as their exporter knows it (one videobuf2 plane exported twice, two udmabufs over one memfd range) | [`dma_buf_storage`](Sameness::dma_buf_storage) |
 //!
-//! Each level is an [`Answer`]: [`Same`](Answer::Same), [`Different`](Answer::Different) or
+//! Each level is an [`Answer`]: [`Same`](Answer::Same), [`Different`](Answer::Different),
 //! [`Unknown`](Answer::Unknown) when nothing available on this kernel can tell — never a
-//! guess, and never an ordering or a pointer value. Levels that do not apply are
-//! `Different`: a pipe is not the same DRM client as anything, a DRM file has no dma-buf
-//! storage.
+//! guess, and never an ordering or a pointer value — or
+//! [`NotApplicable`](Answer::NotApplicable) for a level that does not apply to one of the
+//! two kinds of file: a pipe has no DRM client, a DRM file no dma-buf storage.
 //!
 //! The storage level is the one most often `Unknown`: only the exporter of two dma-bufs can
 //! tell whether they share their memory, and only some exporters implement the comparison
@@ -26,17 +26,21 @@
 //! ## Mechanisms, and the fallback chain
 //!
 //! [`compare`] asks the best mechanism this kernel has, in this order, each one only when
-//! the one before is missing (detected on first use and cached, see [`Mechanism::availability`]):
+//! the one before is missing (detected on first use and remembered by a [`Comparer`]; a
+//! mechanism that answers "missing" or "refused" later — a seccomp filter installed since —
+//! is skipped from then on, as a fresh process would skip it):
 //!
 //! 1. [`Mechanism::DrmFileSameIoctl`] — `DRM_IOCTL_FILE_SAME`, when one descriptor is a DRM
-//!    device file of the caller's own: answers the file, DRM client and DRM device levels.
-//!    Missing: `EINVAL`. Series v2 marks it `DRM_NO_PID_UPDATE` (it does not make this
-//!    process the owner of the DRM file it is issued on), but every other DRM ioctl, and this
-//!    one on a kernel without that flag, does: a descriptor marked
-//!    [`foreign`](Options::foreign) (another process's, obtained with `pidfd_getfd` or
-//!    `SCM_RIGHTS` for a look) never has a DRM ioctl issued on it. The ioctl is then issued on
-//!    the other descriptor when that one is a DRM device file of the caller's own, and
-//!    otherwise the steps below answer.
+//!    device file: answers the file, DRM client and DRM device levels. Missing: `EINVAL`.
+//!    It is issued on the caller's own DRM device file when there is one, else on the
+//!    [`foreign`](Options::foreign) one (another process's, obtained with `pidfd_getfd`):
+//!    every kernel that has the ioctl marks it `DRM_NO_PID_UPDATE`, so it never makes this
+//!    process the owner of the DRM client it is issued on, and a kernel without it answers
+//!    `EINVAL` in `drm_ioctl()` before any owner update. Its one side effect: drivers that
+//!    take a runtime-PM reference around every ioctl (amdgpu, nouveau, radeon, xe) wake a
+//!    suspended GPU. A device that cannot answer — `ENODEV` (unplugged), `ECANCELED` (a
+//!    wedged xe device) — is asked through the other descriptor when that one is a DRM
+//!    device file too, else the steps below answer; [`Sameness::declined`] says so.
 //! 2. [`Mechanism::DmaBufSameObjectIoctl`] — `DMA_BUF_IOCTL_SAME_OBJECT`, when one descriptor
 //!    is a dma-buf: answers the file, dma-buf object and dma-buf storage levels (storage:
 //!    `Same`/`Different` only when the kernel set `DMA_BUF_STORAGE_COMPARED`, otherwise
@@ -76,7 +80,7 @@
 //! Since series v2 both ioctls look the other descriptor up with `fdget()`, which refuses
 //! `O_PATH` descriptors with `EBADF` (series v1 answered 0). An `O_PATH` descriptor opens
 //! nothing: it is never a DRM client, a DRM device file or a dma-buf ([`FdKind::Path`]), so
-//! those levels and the storage level are `Different` from the kinds alone, and [`compare`]
+//! those levels and the storage level are `NotApplicable` from the kinds alone, and [`compare`]
 //! does not issue either ioctl when one descriptor is `O_PATH`. The file level is then
 //! answered by step 3: `fcntl(F_DUPFD_QUERY)` answers for `O_PATH` descriptors on the
 //! kernels whose `f_dupfd_query()` uses `fdget_raw()` (7.3 does); where it answers `EBADF`
@@ -97,15 +101,18 @@
 //! raw [`ioctl`] wrappers (which of the two ioctls to try is remembered per descriptor
 //! number; it is only ever a choice of what to try, never an answer: a number that now holds
 //! another kind of file refuses the ioctl with `ENOTTY` or `EBADF`, and the full chain
-//! answers). The ioctl is only tried on the first descriptor that is not
-//! [`foreign`](Options::foreign).
+//! answers). The fast path answers only when the ioctl's bits show the other descriptor's
+//! kind (the `DEVICE` bit, a dma-buf's `SAME_OBJECT` or `STORAGE_COMPARED`); it tries the
+//! first descriptor that is not [`foreign`](Options::foreign) first.
 //!
 //! ## Many descriptors at once
 //!
 //! [`Descriptors::group`] partitions a set of descriptors by a level in one call, by kernel
 //! keys where they exist (a dma-buf's inode, `drm-client-id`, the sysfs device of a DRM
 //! node), by `kcmp`'s order (`O(n log n)` calls) for the file level, and by pairwise
-//! comparisons only where nothing else can tell.
+//! comparisons only where nothing else can tell. When a comparison within one inode finds
+//! that nothing can tell (no `kcmp`, no `F_DUPFD_QUERY`, a file that cannot be polled), the
+//! rest of that inode is left undecided without comparing: near-linear in every case.
 //!
 //! ## Errors
 //!
@@ -121,7 +128,7 @@
 //! assert_eq!(s.file, fdsame::Answer::Same);
 //! let s = fdsame::compare(&r, &w)?;
 //! assert_eq!(s.file, fdsame::Answer::Different);
-//! assert_eq!(s.drm_client, fdsame::Answer::Different); // pipes are not DRM clients
+//! assert_eq!(s.drm_client, fdsame::Answer::NotApplicable); // pipes are not DRM clients
 //! println!("answered by {:?}", s.mechanism);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -132,6 +139,7 @@ use std::os::fd::AsFd;
 
 mod chain;
 mod error;
+pub mod fdinfo;
 mod group;
 pub mod ioctl;
 mod kind;
@@ -143,8 +151,8 @@ pub mod uapi;
 pub use error::{raw_os_error, Error, ErrorKind, Result};
 pub use group::{Descriptors, Groups};
 pub use kind::{DrmNodeType, FdKind, ANON_INODE_FS_MAGIC, DMA_BUF_MAGIC, DRM_MAJOR};
-pub use mechanism::{Availability, Mechanism, ParseMechanismError};
-pub use sameness::{Answer, Level, ParseLevelError, Sameness};
+pub use mechanism::{Availability, Comparer, Mechanism, ParseMechanismError};
+pub use sameness::{Answer, Declined, Level, ParseError, ParseLevelError, Sameness};
 
 /// How to compare: which mechanism, and which descriptors are another process's.
 ///
@@ -153,7 +161,7 @@ pub use sameness::{Answer, Level, ParseLevelError, Sameness};
 /// let (r, w) = rustix::pipe::pipe()?;
 /// let s = Options::new().mechanism(Mechanism::Epoll).compare(&r, &w)?;
 /// assert_eq!((s.file, s.mechanism), (Answer::Different, Some(Mechanism::Epoll)));
-/// // `b` came from another process: no DRM ioctl is issued on it.
+/// // `b` came from another process: the DRM ioctl prefers `a` when it is a DRM file.
 /// let s = Options::new().foreign(false, true).compare(&r, &w)?;
 /// assert_eq!(s.file, Answer::Different);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -181,25 +189,24 @@ impl Options {
     }
 
     /// Marks `a` and/or `b` as another process's descriptor (obtained with `pidfd_getfd`, or
-    /// received over `SCM_RIGHTS` from a process that did not ask for the comparison). No DRM
-    /// ioctl is ever issued on such a descriptor: on kernels that update a DRM file's owner on
-    /// every DRM ioctl (`drm_file_update_pid()`, Linux 6.7+; series v2 exempts
-    /// `DRM_IOCTL_FILE_SAME` only), the ioctl would re-attribute that process's DRM client to
-    /// this one in `/sys/kernel/debug/dri/N/clients` and fdinfo-based tools. What is used on
-    /// it instead is free of side effects: `fcntl(F_GETFL)`, `fstat`, `fstatfs`,
-    /// `F_DUPFD_QUERY`, `kcmp`, the epoll trick, `/proc/self/fdinfo`, sysfs, and
-    /// `DMA_BUF_IOCTL_SAME_OBJECT` (a dma-buf has no owner). `DRM_IOCTL_FILE_SAME` is still
-    /// issued on the other descriptor when that one is a DRM device file of the caller's own.
+    /// received over `SCM_RIGHTS` from a process that did not ask for the comparison).
+    /// `DRM_IOCTL_FILE_SAME` is then issued on the caller's own DRM device file when there
+    /// is one, and on a foreign one only otherwise. Either is free of side effects on the
+    /// client: every kernel that has the ioctl marks it `DRM_NO_PID_UPDATE` (it never
+    /// re-attributes the client to this process in `/sys/kernel/debug/dri/N/clients` or
+    /// fdinfo), and a kernel without it answers `EINVAL` before any owner update. The one
+    /// effect of any DRM ioctl: drivers taking a runtime-PM reference per ioctl (amdgpu,
+    /// nouveau, radeon, xe) wake a suspended GPU. Everything else used on a foreign
+    /// descriptor (`fcntl(F_GETFL)`, `fstat`, `fstatfs`, `F_DUPFD_QUERY`, `kcmp`, the epoll
+    /// trick, `/proc/self/fdinfo`, sysfs, `DMA_BUF_IOCTL_SAME_OBJECT`) has none.
     pub const fn foreign(mut self, a: bool, b: bool) -> Options {
         self.foreign = [a, b];
         self
     }
 
-    /// Compares `a` and `b` with these options.
+    /// Compares `a` and `b` with these options, through [`Comparer::global`].
     ///
-    /// Errors: as [`compare`] and [`compare_with`]; forcing
-    /// [`Mechanism::DrmFileSameIoctl`] when the only DRM device file is foreign is
-    /// [`ErrorKind::NotApplicable`].
+    /// Errors: as [`compare`] and [`compare_with`].
     ///
     /// ```
     /// let (r, _w) = rustix::pipe::pipe()?;
@@ -208,7 +215,7 @@ impl Options {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn compare(&self, a: impl AsFd, b: impl AsFd) -> Result<Sameness> {
-        chain::compare(a.as_fd(), b.as_fd(), self, &mechanism::GLOBAL)
+        Comparer::global().compare_opts(a, b, self)
     }
 }
 
@@ -267,12 +274,5 @@ mod tests {
         // /dev/null (1:3) is a virtual device: no `device` link, so sysfs cannot tell.
         assert_eq!(kind::sysfs_device(1, 3).unwrap(), None);
         assert_eq!(kind::sysfs_device(DRM_MAJOR, 250).unwrap(), None);
-    }
-
-    #[test]
-    fn fdinfo_fields() {
-        let text = "pos:\t0\nflags:\t02\ndrm-driver:\tvgem\ndrm-client-id:\t17\n";
-        assert_eq!(kind::fdinfo_field(text, "drm-client-id"), Some("17"));
-        assert_eq!(kind::fdinfo_field(text, "drm-client"), None);
     }
 }

@@ -11,27 +11,35 @@ use crate::{FdKind, Mechanism};
 ///
 /// Match with a wildcard arm: a later version may tell more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Answer {
     /// The level holds.
     Same,
-    /// The level does not hold (or does not apply to these kinds of file).
+    /// The level applies to both descriptors and does not hold.
     Different,
     /// Nothing available on this kernel, to this process, can tell.
     Unknown,
+    /// The level does not apply to one of the descriptors: a pipe has no DRM client, a DRM
+    /// device file no dma-buf storage, an `O_PATH` descriptor opens nothing. It does not
+    /// hold.
+    NotApplicable,
 }
 
 impl Answer {
-    /// `Some(true)`, `Some(false)` or `None`.
+    /// Whether the level holds: `Some(true)` for `Same`, `Some(false)` for `Different` and
+    /// `NotApplicable`, `None` for `Unknown`.
     ///
     /// ```
     /// assert_eq!(fdsame::Answer::Unknown.known(), None);
     /// assert_eq!(fdsame::Answer::Same.known(), Some(true));
+    /// assert_eq!(fdsame::Answer::NotApplicable.known(), Some(false));
     /// ```
     pub fn known(self) -> Option<bool> {
         match self {
             Answer::Same => Some(true),
-            Answer::Different => Some(false),
+            Answer::Different | Answer::NotApplicable => Some(false),
             Answer::Unknown => None,
         }
     }
@@ -41,16 +49,19 @@ impl Answer {
         Answer::from(bits & bit != 0)
     }
 
-    /// The name used in messages and JSON: `same`, `different`, `unknown`.
+    /// The name used in messages and JSON: `same`, `different`, `unknown`,
+    /// `not-applicable`.
     ///
     /// ```
     /// assert_eq!(fdsame::Answer::Different.name(), "different");
+    /// assert_eq!(fdsame::Answer::NotApplicable.name(), "not-applicable");
     /// ```
     pub fn name(self) -> &'static str {
         match self {
             Answer::Same => "same",
             Answer::Different => "different",
             Answer::Unknown => "unknown",
+            Answer::NotApplicable => "not-applicable",
         }
     }
 }
@@ -75,6 +86,8 @@ impl fmt::Display for Answer {
 ///
 /// New kernels may compare more: match with a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Level {
     /// The same open file description.
@@ -136,7 +149,7 @@ impl Level {
 
     /// Whether the level applies to descriptors of this kind: the file level to every kind,
     /// the DRM levels to DRM device files, the dma-buf levels to dma-bufs. Two descriptors
-    /// are `Different` at a level that does not apply to one of them.
+    /// are [`Answer::NotApplicable`] at a level that does not apply to one of them.
     ///
     /// ```
     /// use fdsame::{FdKind, Level};
@@ -158,21 +171,46 @@ impl fmt::Display for Level {
     }
 }
 
-/// The error of parsing a [`Level`] name.
+/// The error of parsing a [`Level`] or a [`Mechanism`] name: what was given, and the names
+/// that are taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseLevelError(String);
+pub struct ParseError {
+    what: &'static str,
+    input: String,
+    names: Vec<&'static str>,
+}
 
-impl fmt::Display for ParseLevelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown level {:?}; one of:", self.0)?;
-        for l in Level::ALL {
-            write!(f, " {l}")?;
+/// The error of parsing a [`Level`] name (the one parse error type of this crate).
+pub type ParseLevelError = ParseError;
+
+impl ParseError {
+    pub(crate) fn new(what: &'static str, input: &str, names: Vec<&'static str>) -> ParseError {
+        ParseError {
+            what,
+            input: input.to_owned(),
+            names,
         }
-        Ok(())
+    }
+
+    /// The text that did not parse.
+    pub fn input(&self) -> &str {
+        &self.input
     }
 }
 
-impl std::error::Error for ParseLevelError {}
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} {:?}; one of: {}",
+            self.what,
+            self.input,
+            self.names.join(" ")
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 impl FromStr for Level {
     type Err = ParseLevelError;
@@ -186,12 +224,41 @@ impl FromStr for Level {
             .iter()
             .copied()
             .find(|l| l.name() == norm || l.alias() == norm || squash(&format!("{l:?}")) == flat)
-            .ok_or_else(|| ParseLevelError(s.to_owned()))
+            .ok_or_else(|| {
+                ParseError::new("level", s, Level::ALL.iter().map(|l| l.name()).collect())
+            })
     }
 }
 
-/// How two file descriptors are the same; see the [crate documentation](crate).
+/// A mechanism that was tried on these descriptors and could not answer about them, and
+/// why: `DRM_IOCTL_FILE_SAME` answers `ENODEV` on a DRM device that was unplugged and
+/// `ECANCELED` on a wedged device (xe); the next mechanisms answered instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Declined {
+    /// The mechanism tried.
+    pub mechanism: Mechanism,
+    /// The errno it answered.
+    pub errno: i32,
+}
+
+/// How two file descriptors are the same; see the [crate documentation](crate).
+///
+/// `Display` writes one line, `level=answer` for every level and the mechanisms that
+/// answered; with the `serde` feature it serialises as an object with the field names
+/// below, answers and mechanisms by their names (`"same"`, `"not-applicable"`,
+/// `"f-dupfd-query"`).
+///
+/// ```
+/// let (r, w) = rustix::pipe::pipe()?;
+/// let s = fdsame::compare(&r, &w)?;
+/// let line = s.to_string();
+/// assert!(line.starts_with("file=different drm-client=not-applicable"), "{line}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Sameness {
     /// The same open file description.
@@ -218,6 +285,33 @@ pub struct Sameness {
     /// The mechanism that answered the DRM device level when neither the ioctl nor an
     /// inference did ([`Mechanism::Fstat`] or [`Mechanism::Sysfs`]).
     pub device_mechanism: Option<Mechanism>,
+    /// A mechanism that was tried and could not answer about these descriptors (see
+    /// [`Declined`]); `None` when none was.
+    pub declined: Option<Declined>,
+}
+
+impl fmt::Display for Sameness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &l) in Level::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{l}={}", self.level(l))?;
+        }
+        match self.mechanism {
+            Some(m) => write!(f, "; by {m}")?,
+            None => write!(f, "; the file level by nothing")?,
+        }
+        if let Some(m) = self.client_mechanism {
+            write!(f, ", drm-client by {m}")?;
+        }
+        if let Some(m) = self.device_mechanism {
+            write!(f, ", drm-device by {m}")?;
+        }
+        if let Some(d) = self.declined {
+            let e = std::io::Error::from_raw_os_error(d.errno);
+            write!(f, "; {} could not answer: {e}", d.mechanism)?;
+        }
+        Ok(())
+    }
 }
 
 impl Sameness {
@@ -266,15 +360,17 @@ impl Sameness {
         mechanism: None,
         client_mechanism: None,
         device_mechanism: None,
+        declined: None,
     };
 
-    /// What the kinds alone tell: levels that do not apply to these kinds are `Different`.
+    /// What the kinds alone tell: levels that do not apply to these kinds are
+    /// `NotApplicable`.
     pub(crate) fn from_kinds(a: FdKind, b: FdKind) -> Sameness {
         let na = |level: Level| {
             if level.applies_to(a) && level.applies_to(b) {
                 Answer::Unknown
             } else {
-                Answer::Different
+                Answer::NotApplicable
             }
         };
         Sameness {
@@ -287,43 +383,50 @@ impl Sameness {
         }
     }
 
-    /// The answer of `DRM_IOCTL_FILE_SAME` issued on a DRM device file about any descriptor:
-    /// complete without knowing the other's kind. A clear `DEVICE` bit means the other is a
-    /// DRM file of another device or no DRM file at all: different clients and devices either
-    /// way; the ioctl's own descriptor is no dma-buf.
-    pub(crate) fn from_drm_bits(bits: u64) -> Sameness {
+    /// The answer of `DRM_IOCTL_FILE_SAME` issued on a DRM device file about a descriptor
+    /// whose kind is known. The ioctl's own descriptor is no dma-buf.
+    pub(crate) fn from_drm_bits(bits: u64, other_is_drm: bool) -> Sameness {
+        let drm = |bit| {
+            if other_is_drm {
+                Answer::bit(bits, bit)
+            } else {
+                Answer::NotApplicable
+            }
+        };
         Sameness {
             file: Answer::bit(bits, DRM_FILE_SAME_FILE),
-            drm_client: Answer::bit(bits, DRM_FILE_SAME_CLIENT),
-            drm_device: Answer::bit(bits, DRM_FILE_SAME_DEVICE),
-            dma_buf_object: Answer::Different,
-            dma_buf_storage: Answer::Different,
+            drm_client: drm(DRM_FILE_SAME_CLIENT),
+            drm_device: drm(DRM_FILE_SAME_DEVICE),
+            dma_buf_object: Answer::NotApplicable,
+            dma_buf_storage: Answer::NotApplicable,
             mechanism: Some(Mechanism::DrmFileSameIoctl),
             ..Sameness::UNKNOWN
         }
     }
 
-    /// The answer of `DMA_BUF_IOCTL_SAME_OBJECT` issued on a dma-buf about any descriptor.
-    /// `other_is_dma_buf` is needed only when the storage was not compared and the objects
-    /// differ: `None` there leaves the storage unknown (the caller finds out).
-    pub(crate) fn from_dma_buf_bits(bits: u64, other_is_dma_buf: Option<bool>) -> Sameness {
+    /// The answer of `DMA_BUF_IOCTL_SAME_OBJECT` issued on a dma-buf about a descriptor that
+    /// is a dma-buf or not.
+    pub(crate) fn from_dma_buf_bits(bits: u64, other_is_dma_buf: bool) -> Sameness {
         let object = Answer::bit(bits, DMA_BUF_SAME_OBJECT);
-        let storage = if bits & DMA_BUF_STORAGE_COMPARED != 0 {
+        let storage = if !other_is_dma_buf {
+            Answer::NotApplicable
+        } else if bits & DMA_BUF_STORAGE_COMPARED != 0 {
             Answer::bit(bits, DMA_BUF_SAME_STORAGE)
         } else if object == Answer::Same {
             // A kernel before series v2: one dma-buf is still the same storage.
             Answer::Same
         } else {
-            match other_is_dma_buf {
-                Some(true) | None => Answer::Unknown,
-                Some(false) => Answer::Different,
-            }
+            Answer::Unknown
         };
         Sameness {
             file: Answer::bit(bits, DMA_BUF_SAME_FILE),
-            drm_client: Answer::Different,
-            drm_device: Answer::Different,
-            dma_buf_object: object,
+            drm_client: Answer::NotApplicable,
+            drm_device: Answer::NotApplicable,
+            dma_buf_object: if other_is_dma_buf {
+                object
+            } else {
+                Answer::NotApplicable
+            },
             dma_buf_storage: storage,
             mechanism: Some(Mechanism::DmaBufSameObjectIoctl),
             ..Sameness::UNKNOWN
@@ -361,7 +464,7 @@ impl Sameness {
                     self.dma_buf_object = Answer::Different;
                 }
             }
-            Answer::Unknown => {}
+            Answer::Unknown | Answer::NotApplicable => {}
         }
         if both_drm && self.drm_client == Answer::Same {
             self.drm_device = Answer::Same;
@@ -389,14 +492,14 @@ mod tests {
         minor: 128,
         node: DrmNodeType::Render,
     };
-    use Answer::{Different as D, Same as S, Unknown as U};
+    use Answer::{Different as D, NotApplicable as N, Same as S, Unknown as U};
 
     #[test]
     fn kinds_alone() {
         let s = Sameness::from_kinds(CARD, FdKind::Other);
         assert_eq!(
             (s.file, s.drm_client, s.drm_device, s.dma_buf_object),
-            (U, D, D, D)
+            (U, N, N, N)
         );
         let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::DmaBuf);
         assert_eq!(
@@ -406,7 +509,7 @@ mod tests {
                 s.dma_buf_object,
                 s.dma_buf_storage
             ),
-            (D, D, U, U)
+            (N, N, U, U)
         );
         let s = Sameness::from_kinds(CARD, RENDER);
         assert_eq!((s.drm_client, s.drm_device), (U, U));
@@ -471,6 +574,14 @@ mod tests {
             CARD,
         );
         assert_eq!((s.file, s.drm_device), (U, S));
+    }
+
+    #[test]
+    fn dma_buf_inferences() {
+        let infer = |mut s: Sameness, a, b| {
+            s.infer(a, b);
+            s
+        };
         // dma-bufs: object follows the file, and the file follows the object.
         for f in [S, D] {
             let k = FdKind::DmaBuf;
@@ -498,24 +609,27 @@ mod tests {
 
     #[test]
     fn ioctl_bits() {
-        let s = Sameness::from_drm_bits(DRM_FILE_SAME_DEVICE);
+        let s = Sameness::from_drm_bits(DRM_FILE_SAME_DEVICE, true);
         assert_eq!((s.file, s.drm_client, s.drm_device), (D, D, S));
-        // A DRM file against anything that is not a DRM file of its device: all different.
-        let s = Sameness::from_drm_bits(0);
+        // A DRM file of another device: different; the dma-buf levels do not apply.
+        let s = Sameness::from_drm_bits(0, true);
         assert_eq!(
             (s.file, s.drm_device, s.dma_buf_object, s.dma_buf_storage),
-            (D, D, D, D)
+            (D, D, N, N)
         );
-        let s = Sameness::from_dma_buf_bits(DMA_BUF_SAME_ALL, None);
+        // Against a file that is no DRM file: the DRM levels do not apply either.
+        let s = Sameness::from_drm_bits(0, false);
+        assert_eq!((s.file, s.drm_client, s.drm_device), (D, N, N));
+        let s = Sameness::from_dma_buf_bits(DMA_BUF_SAME_ALL, true);
         assert_eq!((s.file, s.dma_buf_object, s.dma_buf_storage), (S, S, S));
         assert_eq!(s.mechanism, Some(Mechanism::DmaBufSameObjectIoctl));
-        assert_eq!((s.drm_client, s.drm_device), (D, D));
+        assert_eq!((s.drm_client, s.drm_device), (N, N));
     }
 
     #[test]
     fn storage_bits() {
         let both = |bits| {
-            let s = Sameness::from_dma_buf_bits(bits, Some(true));
+            let s = Sameness::from_dma_buf_bits(bits, true);
             (s.file, s.dma_buf_object, s.dma_buf_storage)
         };
         // Two dma-bufs of one exporter over the same memory (udmabuf, videobuf2).
@@ -532,10 +646,31 @@ mod tests {
         // A kernel before series v2: one dma-buf is still its own storage.
         assert_eq!(both(DMA_BUF_SAME_FILE | DMA_BUF_SAME_OBJECT), (S, S, S));
         // A dma-buf against another kind of file: storage does not apply.
-        let s = Sameness::from_dma_buf_bits(0, Some(false));
-        assert_eq!((s.dma_buf_object, s.dma_buf_storage), (D, D));
+        let s = Sameness::from_dma_buf_bits(0, false);
+        assert_eq!((s.dma_buf_object, s.dma_buf_storage), (N, N));
         let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::Path);
-        assert_eq!(s.dma_buf_storage, D);
+        assert_eq!(s.dma_buf_storage, N);
+    }
+
+    #[test]
+    fn display_names_every_level_and_what_answered() {
+        let mut s = Sameness::from_drm_bits(DRM_FILE_SAME_DEVICE, true);
+        s.declined = Some(Declined {
+            mechanism: Mechanism::DrmFileSameIoctl,
+            errno: libc::ENODEV,
+        });
+        let line = s.to_string();
+        assert!(
+            line.starts_with(
+                "file=different drm-client=different drm-device=same \
+                 dma-buf-object=not-applicable dma-buf-storage=not-applicable; by drm-ioctl"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("drm-ioctl could not answer: No such device"),
+            "{line}"
+        );
     }
 
     #[test]

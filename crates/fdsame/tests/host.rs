@@ -86,10 +86,10 @@ fn check_pair(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, same_file: bool)
     let s = compare(a, b).unwrap_or_else(|e| panic!("{what}: compare: {e}"));
     assert_eq!(s.file, truth, "{what}: chain (by {:?})", s.mechanism);
     // None of these are DRM files or dma-bufs: the other levels do not apply.
-    assert_eq!(s.drm_client, Answer::Different, "{what}");
-    assert_eq!(s.drm_device, Answer::Different, "{what}");
-    assert_eq!(s.dma_buf_object, Answer::Different, "{what}");
-    assert_eq!(s.dma_buf_storage, Answer::Different, "{what}");
+    assert_eq!(s.drm_client, Answer::NotApplicable, "{what}");
+    assert_eq!(s.drm_device, Answer::NotApplicable, "{what}");
+    assert_eq!(s.dma_buf_object, Answer::NotApplicable, "{what}");
+    assert_eq!(s.dma_buf_storage, Answer::NotApplicable, "{what}");
     assert_eq!(s.device_mechanism, None, "{what}");
     let chain_mech = s
         .mechanism
@@ -117,7 +117,7 @@ fn check_pair(what: &str, a: BorrowedFd<'_>, b: BorrowedFd<'_>, same_file: bool)
                     Answer::Unknown => {}
                     ans => assert_eq!(ans, truth, "{what}: {m} disagrees"),
                 }
-                assert_eq!(f.drm_client, Answer::Different, "{what}: {m}");
+                assert_eq!(f.drm_client, Answer::NotApplicable, "{what}: {m}");
             }
             Availability::Unavailable => assert_unavailable(a, b, m),
             other => panic!("{m}: probe() left it {other:?}"),
@@ -593,4 +593,138 @@ fn mechanism_names_round_trip() {
         .unwrap_err()
         .to_string()
         .contains("kcmp"));
+}
+
+/// A seccomp program (x86-64) that fails `kcmp` and `fcntl(_, F_DUPFD_QUERY, _)` with
+/// `EPERM` and allows everything else.
+fn seccomp_refusing_file_queries() -> Vec<libc::sock_filter> {
+    let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let eperm = 0x0005_0000 | libc::EPERM as u32;
+    vec![
+        ins(0x20, 0, 0, 4),                                 // 0: ld arch
+        ins(0x15, 0, 6, 0xc000_003e),                       // 1: x86-64, else allow
+        ins(0x20, 0, 0, 0),                                 // 2: ld nr
+        ins(0x15, 3, 0, libc::SYS_kcmp as u32),             // 3: kcmp: refuse
+        ins(0x15, 0, 3, libc::SYS_fcntl as u32),            // 4: not fcntl: allow
+        ins(0x20, 0, 0, 24),                                // 5: ld args[1] (low half)
+        ins(0x15, 0, 1, fdsame::sys::F_DUPFD_QUERY as u32), // 6: not F_DUPFD_QUERY: allow
+        ins(0x06, 0, 0, eperm),                             // 7: refuse
+        ins(0x06, 0, 0, 0x7fff_0000),                       // 8: allow
+    ]
+}
+
+/// Runs one test of this binary again in a child process with `env` set (for tests that
+/// change the process: a seccomp filter, a descriptor limit); the child's failure fails it.
+fn in_child(test: &str, env: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env(env, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+/// A sandbox entered after the first comparisons: the mechanisms found available before
+/// (F_DUPFD_QUERY, kcmp) are refused now, and every comparison falls back as a fresh
+/// process would (the epoll trick, fstat), instead of failing from then on.
+#[test]
+fn a_sandbox_entered_later_falls_back() {
+    if std::env::var_os("FDSAME_SANDBOX_CHILD").is_none() {
+        return in_child("a_sandbox_entered_later_falls_back", "FDSAME_SANDBOX_CHILD");
+    }
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    let dup = r.try_clone().unwrap();
+    let before = compare(&r, &dup).unwrap();
+    assert_eq!(before.file, Answer::Same);
+    let _ = Mechanism::Kcmp.probe();
+    let prog = seccomp_refusing_file_queries();
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut _,
+    };
+    // SAFETY: prctl with a valid program that lives across the call.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog),
+            0
+        );
+    }
+    for _ in 0..2 {
+        let s = compare(&r, &dup).unwrap();
+        assert_eq!(
+            (s.file, s.mechanism),
+            (Answer::Same, Some(Mechanism::Epoll))
+        );
+        let s = compare(&r, &w).unwrap();
+        assert_eq!(
+            (s.file, s.mechanism),
+            (Answer::Different, Some(Mechanism::Epoll))
+        );
+    }
+    // Forced, the refused mechanisms say so.
+    for m in [Mechanism::FDupfdQuery, Mechanism::Kcmp] {
+        let e = compare_with(&r, &dup, m).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{m}: {e}");
+        assert_eq!(e.kind(), fdsame::ErrorKind::Unsupported, "{m}");
+    }
+    // Grouping without kcmp: pairwise by the epoll trick.
+    let set = fdsame::Descriptors::new([&r, &w, &dup]).unwrap();
+    let g = set.group(Level::File);
+    assert_eq!(g.groups, vec![vec![0, 2], vec![1]]);
+    assert!(g.undecided.is_empty() && g.errors.is_empty(), "{g:?}");
+}
+
+/// Many descriptors of one regular file where nothing can tell open files apart (kcmp and
+/// F_DUPFD_QUERY refused, a regular file cannot be polled): grouping stays near-linear in
+/// comparisons and says "undecided", never a guess.
+#[test]
+fn grouping_where_nothing_can_tell_is_linear() {
+    if std::env::var_os("FDSAME_LINEAR_CHILD").is_none() {
+        return in_child(
+            "grouping_where_nothing_can_tell_is_linear",
+            "FDSAME_LINEAR_CHILD",
+        );
+    }
+    let path = tmpfile("linear");
+    std::fs::write(&path, b"x").unwrap();
+    let opens: Vec<std::fs::File> = (0..4)
+        .map(|_| std::fs::File::open(&path).unwrap())
+        .collect();
+    let mut fds: Vec<OwnedFd> = vec![];
+    for _ in 0..150 {
+        for f in &opens {
+            fds.push(f.as_fd().try_clone_to_owned().unwrap());
+        }
+    }
+    let prog = seccomp_refusing_file_queries();
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut _,
+    };
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog),
+            0
+        );
+    }
+    let n = fds.len();
+    let c = fdsame::Comparer::new();
+    let set = fdsame::Descriptors::new_in(&c, fds).unwrap();
+    let g = set.group(Level::File);
+    assert!(
+        g.comparisons <= 2 * n,
+        "{} comparisons for {n}",
+        g.comparisons
+    );
+    // Every descriptor alone, and all of them in one undecided cluster.
+    assert_eq!(g.groups.len(), n);
+    assert_eq!(g.undecided, vec![(0..n).collect::<Vec<_>>()]);
 }
