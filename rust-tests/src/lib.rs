@@ -926,14 +926,26 @@ pub fn drm_version_ioctl(fd: BorrowedFd<'_>) -> io::Result<i32> {
     Ok(v.version_major)
 }
 
-/// Waits (up to 5 s) until `now()` equals `expected` and returns the last value seen: file
-/// releases are synchronous on close, but a reader should not fail on a moment's lag.
-pub fn settle<T: PartialEq + Clone>(expected: &T, mut now: impl FnMut() -> T) -> T {
+/// Waits until `now()` equals `expected` and returns it: file releases are synchronous on close,
+/// but a release deferred to a worker may lag. No deadline decides the result (a loaded machine
+/// only makes it slower); past 5 s a line says what is awaited, and a value that never comes is
+/// left to the harness's time limit of the whole guest run.
+pub fn settle<T: PartialEq + Clone + std::fmt::Debug>(
+    expected: &T,
+    mut now: impl FnMut() -> T,
+) -> T {
     let t0 = std::time::Instant::now();
+    let mut told = false;
     loop {
         let v = now();
-        if &v == expected || t0.elapsed() > std::time::Duration::from_secs(5) {
+        if &v == expected {
             return v;
+        }
+        if !told && t0.elapsed() > std::time::Duration::from_secs(5) {
+            report(&format!(
+                "settle: still waiting for {expected:?}, now {v:?}"
+            ));
+            told = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -948,10 +960,25 @@ pub fn report(line: &str) {
     let _ = e.flush();
 }
 
+/// In a forked child: be killed (SIGKILL) when the thread that forked it ends, so a child never
+/// outlives its test, whatever the test does, however long a loaded machine makes it take.
+/// A child that waits for its parent must wait for an explicit message, not for EOF: another
+/// test's concurrent fork may hold a copy of the pipe's write end.
+pub fn die_with_parent() {
+    // SAFETY: plain syscalls in the child.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() == 1 {
+            libc::_exit(3); // the parent ended before prctl
+        }
+    }
+}
+
 /// Runs `f` in a forked child and returns its verdict: `Ok` if it returned `Ok` and exited 0,
-/// otherwise the child's message (or how it died). The child has 60 s (SIGALRM) and leaves
-/// with `_exit`, never running the parent's destructors. Keep `f` simple: it runs in a fork
-/// of a multi-threaded process (glibc keeps malloc usable there; avoid stdout/stderr).
+/// otherwise the child's message (or how it died). No clock bounds the child: it ends when `f`
+/// returns, or dies with the thread that forked it ([`die_with_parent`]); it leaves with
+/// `_exit`, never running the parent's destructors. Keep `f` simple: it runs in a fork of a
+/// multi-threaded process (glibc keeps malloc usable there; avoid stdout/stderr).
 pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
     // SAFETY: the child only runs `f` and `_exit`s; see the function's documentation.
@@ -959,8 +986,7 @@ pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
     if pid == 0 {
         drop(rd);
-        // SAFETY: plain syscalls in the child.
-        unsafe { libc::alarm(60) };
+        die_with_parent();
         let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
             .unwrap_or_else(|_| Err("the child panicked".into()));
         let code = match verdict {

@@ -559,14 +559,13 @@ fn child_command(fd: BorrowedFd<'_>, cmd: u8) -> u64 {
 }
 
 /// Process B: forked before A opens the node, receives A's DRM fd over `SCM_RIGHTS` on `sock`,
-/// then runs the commands read from `cmds` until EOF. Only syscalls (a fork of a threaded
+/// then runs the commands read from `cmds` until `Q` (or EOF). Only syscalls (a fork of a threaded
 /// process); leaves with `_exit`.
 fn process_b(sock: OwnedFd, cmds: OwnedFd, replies: OwnedFd) -> ! {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::io::IoSliceMut;
     use std::mem::MaybeUninit;
-    // SAFETY: plain syscall.
-    unsafe { libc::alarm(60) };
+    die_with_parent();
     let mut byte = [0u8; 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
@@ -592,6 +591,7 @@ fn process_b(sock: OwnedFd, cmds: OwnedFd, replies: OwnedFd) -> ! {
     loop {
         let mut c = [0u8; 1];
         match rustix::io::read(&cmds, &mut c) {
+            Ok(1) if c[0] == b'Q' => break,
             Ok(1) => {
                 let r = child_command(fd.as_fd(), c[0]);
                 let _ = rustix::io::write(&replies, &r.to_ne_bytes());
@@ -736,6 +736,7 @@ fn file_same_on_a_received_fd_leaves_the_owner_version_takes_it() {
             owner()
         );
     }));
+    let _ = rustix::io::write(&cmd_w, b"Q");
     drop(cmd_w);
     let mut status = 0;
     // SAFETY: waits for our own child.

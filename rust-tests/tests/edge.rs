@@ -177,7 +177,8 @@ fn pidfd_getfd(pidfd: BorrowedFd<'_>, target: RawFd) -> OwnedFd {
 }
 
 /// Forks a child that runs `make` (returns an fd number it owns), reports the number and waits
-/// until the parent is done; runs `parent(pid, fd)` meanwhile.
+/// until the parent says it is done (one byte; not EOF, see [`die_with_parent`]); runs
+/// `parent(pid, fd)` meanwhile.
 fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, RawFd)) {
     let (c2p_r, c2p_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
     let (p2c_r, p2c_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
@@ -185,14 +186,13 @@ fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, 
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork");
     if pid == 0 {
-        // SAFETY: plain syscalls in the child.
-        unsafe { libc::alarm(60) };
+        die_with_parent();
         drop(c2p_r);
         drop(p2c_w);
         let fd = make();
         let _ = rustix::io::write(&c2p_w, &fd.to_ne_bytes());
         let mut b = [0u8; 1];
-        let _ = rustix::io::read(&p2c_r, &mut b); // EOF when the parent is done
+        let _ = rustix::io::read(&p2c_r, &mut b); // the parent's "done"
                                                   // SAFETY: leaves the child.
         unsafe { libc::_exit(0) };
     }
@@ -207,6 +207,7 @@ fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, 
     let fd = RawFd::from_ne_bytes(b);
     assert!(fd >= 0, "the child could not make its fd");
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parent(pid, fd)));
+    let _ = rustix::io::write(&p2c_w, b"d");
     drop(p2c_w);
     let mut status = 0;
     // SAFETY: our child.
