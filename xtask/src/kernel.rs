@@ -2,6 +2,7 @@
 //! applied, configure it from `linux/vm.config` (plus a flavour fragment) and build it.
 
 use crate::util::{self, Result};
+use anyhow::{anyhow, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,29 +43,22 @@ pub const BASES: &[Base] = &[
 pub fn base(name: &str) -> Result<&'static Base> {
     BASES.iter().find(|b| b.name == name).ok_or_else(|| {
         let names: Vec<_> = BASES.iter().map(|b| b.name).collect();
-        format!("unknown kernel base `{name}` (known: {})", names.join(", "))
+        anyhow!("unknown kernel base `{name}` (known: {})", names.join(", "))
     })
 }
 
 /// Kernel build flavour: the VM fragment alone (everything under test built in), with the modular
 /// fragment on top (DRM, its drivers, V4L2 and the KUnit tests as modules, as distributions build
 /// them), or with the debug fragment on top.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Flavor {
+    #[value(alias = "builtin")]
     Vm,
     Modules,
     Debug,
 }
 
 impl Flavor {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "vm" | "builtin" => Ok(Flavor::Vm),
-            "modules" => Ok(Flavor::Modules),
-            "debug" => Ok(Flavor::Debug),
-            _ => Err(format!("unknown flavour `{s}` (vm, modules, debug)")),
-        }
-    }
     /// The name of the configuration in summaries: `guest[builtin] ...`, `kunit[modules] ...`.
     pub fn label(self) -> &'static str {
         match self {
@@ -135,7 +129,7 @@ pub fn series_patches(b: &Base) -> Result<Vec<PathBuf>> {
         })
         .collect();
     if v.is_empty() {
-        return Err(format!("no patches in {}", series_dir(b).display()));
+        return Err(anyhow!("no patches in {}", series_dir(b).display()));
     }
     Ok(v)
 }
@@ -177,7 +171,7 @@ pub fn system_archives() -> Result<(String, String)> {
     let one = read("/etc/apt/sources.list");
     let main = archive_from_deb822(&d822, is_main_suite)
         .or_else(|| archive_from_one_line(&one, is_main_suite))
-        .ok_or("no Debian archive found in the system's apt sources")?;
+        .context("no Debian archive found in the system's apt sources")?;
     let security = archive_from_deb822(&d822, is_security_suite)
         .or_else(|| archive_from_one_line(&one, is_security_suite))
         .unwrap_or_else(|| format!("{}-security", main.trim_end_matches('/')));
@@ -243,7 +237,7 @@ pub fn fetch(b: &Base) -> Result<PathBuf> {
         .filter_map(|l| l.split('|').nth(1).map(str::trim))
         .collect();
     if !versions.contains(&b.version) {
-        return Err(format!(
+        return Err(anyhow!(
             "{} {} has left the archive; the newest version found is {}. \
              Pin it in xtask/src/kernel.rs (and check the series still applies) to use it.",
             b.package,
@@ -258,7 +252,7 @@ pub fn fetch(b: &Base) -> Result<PathBuf> {
             .current_dir(&debs),
     )?;
     if !file.exists() {
-        return Err(format!(
+        return Err(anyhow!(
             "apt-get download did not produce {}",
             file.display()
         ));
@@ -305,7 +299,7 @@ pub fn ensure_tree(b: &Base) -> Result<PathBuf> {
     )?;
     let _ = fs::remove_dir_all(&x);
     if !tree.exists() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} did not unpack to {}",
             tarball.display(),
             tree.display()
@@ -350,7 +344,7 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     if let Some((_, commit)) = recorded.as_deref().and_then(|r| r.trim().split_once(':')) {
         let now = head(&tree)?;
         if commit != now {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} has commits that are not in {} (HEAD {now}, last applied or exported {commit}): \
                  run `cargo xtask export` to keep them, or `git reset --hard {commit}` there to drop them",
                 tree.display(),
@@ -360,7 +354,7 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     }
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} has uncommitted edits; commit them and run `cargo xtask export` (or stash them) first",
             tree.display()
         ));
@@ -375,9 +369,10 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     am.args(["am", "-q", "--whitespace=error"]).args(&patches);
     if let Err(e) = util::run(&mut am) {
         let _ = util::run(git(&tree).args(["am", "--abort"]));
-        return Err(format!(
+        return Err(anyhow!(
             "the series does not apply to {} {}: {e}",
-            b.package, b.version
+            b.package,
+            b.version
         ));
     }
     util::write(&stamp_file, &format!("{stamp}:{}", head(&tree)?))?;
@@ -417,7 +412,7 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
+        Err(anyhow!(
             "these config lines did not stick: {}",
             missing.join(", ")
         ))
@@ -444,7 +439,7 @@ fn config_mismatches(config: &str, fragments: &[(String, String)]) -> Result<Vec
                 continue;
             } else {
                 l.split_once('=')
-                    .ok_or(format!("bad line in {name}: {l}"))?
+                    .with_context(|| format!("bad line in {name}: {l}"))?
             };
             match wanted.iter_mut().find(|(key, _, _)| key == k) {
                 Some(w) => {
@@ -479,10 +474,10 @@ fn config_mismatches(config: &str, fragments: &[(String, String)]) -> Result<Vec
 pub fn lock_builds() -> Result<fs::File> {
     util::mkdir_p(&util::build_dir())?;
     let path = util::build_dir().join(".kernel-build.lock");
-    let lock = fs::File::create(&path).map_err(|e| util::fs_error("create", &path, e))?;
+    let lock = fs::File::create(&path).with_context(|| util::cannot("create", &path))?;
     if lock.try_lock().is_err() {
         eprintln!("xtask: another kernel build is running; waiting for it");
-        lock.lock().map_err(|e| util::fs_error("lock", &path, e))?;
+        lock.lock().with_context(|| util::cannot("lock", &path))?;
     }
     Ok(lock)
 }
@@ -518,7 +513,7 @@ pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<P
     let (ok, text) = util::capture(&mut c)?;
     util::write(&log, &text)?;
     if !ok {
-        return Err(build_failure(&text, &log));
+        return Err(anyhow!(build_failure(&text, &log)));
     }
     let warnings = text.lines().filter(|l| l.contains("warning:")).count();
     let modpost_warnings: Vec<&str> = text
@@ -582,7 +577,7 @@ fn install_modules(tree: &Path, obj: &Path, root: &Path) -> Result<()> {
     let (ok, text) = util::capture(&mut c)?;
     util::write(&obj.join("modules_install.log"), &text)?;
     if !ok {
-        return Err(format!("make modules_install failed:\n{text}"));
+        return Err(anyhow!("make modules_install failed:\n{text}"));
     }
     let release = util::read(&obj.join("include/config/kernel.release"))?;
     let dep = root
@@ -590,7 +585,7 @@ fn install_modules(tree: &Path, obj: &Path, root: &Path) -> Result<()> {
         .join(release.trim())
         .join("modules.dep");
     if !dep.exists() {
-        return Err(format!(
+        return Err(anyhow!(
             "modules_install wrote no {} (is depmod, from kmod, installed?):\n{text}",
             dep.display()
         ));
@@ -639,7 +634,7 @@ pub fn configure(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()
         merge.args(&fragments).env("ARCH", "x86_64");
         let (ok, text) = util::capture(&mut merge)?;
         if !ok {
-            return Err(format!("merge_config.sh failed:\n{text}"));
+            return Err(anyhow!("merge_config.sh failed:\n{text}"));
         }
         util::run(make(&tree, &obj).arg("-s").arg("olddefconfig"))?;
         // The pristine base (a comparison build) may lack symbols that the series adds.
@@ -658,7 +653,7 @@ pub fn export(b: &Base) -> Result<()> {
     let tree = tree_dir(b);
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} has uncommitted edits: commit them into the right patch first",
             tree.display()
         ));
@@ -674,7 +669,7 @@ pub fn export(b: &Base) -> Result<()> {
     {
         let now = util::stamp(&series_patches(b).unwrap_or_default())?;
         if recorded != now {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} changed since {} was applied from it, and exporting would overwrite that: run \
                  `cargo xtask tree` to apply it first (or delete {} to export anyway)",
                 dir.display(),
@@ -713,7 +708,7 @@ pub fn export(b: &Base) -> Result<()> {
         let prose = util::read(&cover_src)?;
         let (subject, body) = prose
             .split_once('\n')
-            .ok_or("linux/cover-letter.txt: subject line, then body")?;
+            .context("linux/cover-letter.txt: subject line, then body")?;
         let cover = dir.join("0000-cover-letter.patch");
         let mut text = util::read(&cover)?
             .replace("*** SUBJECT HERE ***", subject.trim())
@@ -826,8 +821,8 @@ pub fn sparse() -> Result<PathBuf> {
             ])
             .current_dir(&src),
     )
-    .map_err(|e| {
-        format!("{e} (sparse {SPARSE_VERSION} may have left sid: pin the version it has now)")
+    .with_context(|| {
+        format!("sparse {SPARSE_VERSION} may have left sid: pin the version it has now")
     })?;
     util::run(&mut util::sh(&format!(
         "cd {} && tar xf sparse_*.orig.tar.* && cd sparse-*/ && make -s -j2 sparse && mkdir -p {} && cp sparse {}",

@@ -20,33 +20,18 @@
 //!   does not run patched is a regression, as is a kernel WARN/BUG (etc.) line seen only on the
 //!   patched kernel. The table also goes to `build/igt-regression.md`.
 
-use crate::flags::Flags;
+use crate::flags;
 use crate::igt::{self, IgtSummary};
 use crate::kernel::{self, Flavor};
 use crate::util::{self, Result};
 use crate::vm;
+use anyhow::anyhow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const USAGE: &str = "\
-cargo xtask igt-regression [OPTIONS]
-
-Runs the IGT tests of tests/igt/regression.txt (Debian sid's igt-gpu-tools, in a debootstrapped
-root under build/igt-sid) on the unpatched and the patched kernel and compares them. Exits
-non-zero when the series introduces a failure. Not part of `cargo xtask test`: sid moves.
-";
-
-/// This command's help: what it does, then its flags (declared in crate::flags).
-pub fn usage() -> String {
-    format!(
-        "{USAGE}\nOptions:\n{}",
-        crate::flags::options_help(&["igt-regression"])
-    )
-}
 
 /// The packages the sid root gets on top of minbase: the tools (igt_runner, igt_results) and
 /// the test binaries (/usr/libexec/igt-gpu-tools).
@@ -71,16 +56,16 @@ struct Opts {
 }
 
 impl Opts {
-    fn from_flags(f: &Flags) -> Opts {
+    fn from_flags(f: &flags::IgtRegression) -> Opts {
         Opts {
-            base: f.base().to_string(),
+            base: f.base.base.clone(),
             refresh: f.refresh,
             list: f
                 .list
                 .clone()
                 .unwrap_or_else(|| util::root().join("tests/igt/regression.txt")),
-            budget: f.budget.unwrap_or(900),
-            per_test: f.per_test_timeout.unwrap_or(120),
+            budget: f.budget,
+            per_test: f.per_test_timeout,
             only: f.only.map(|o| o.name().to_string()),
             no_build: f.no_build,
             build_kernels: f.build_kernels,
@@ -88,7 +73,7 @@ impl Opts {
     }
 }
 
-pub fn run(f: &Flags) -> Result<bool> {
+pub fn run(f: &flags::IgtRegression) -> Result<bool> {
     let o = Opts::from_flags(f);
     let b = kernel::base(&o.base)?;
     if o.build_kernels {
@@ -115,7 +100,7 @@ pub fn run(f: &Flags) -> Result<bool> {
     let list = parse_list(&util::read(&o.list)?)?;
     let tests = expand_list(&list, &mut |bin| list_subtests(&sid.dir, bin))?;
     if tests.is_empty() {
-        return Err(format!("{} selects no test", o.list.display()));
+        return Err(anyhow!("{} selects no test", o.list.display()));
     }
     eprintln!(
         "xtask: {} selects {} tests ({} excluded entries)",
@@ -129,7 +114,7 @@ pub fn run(f: &Flags) -> Result<bool> {
     if !o.no_build {
         let t = Instant::now();
         let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find the xtask executable: {e}"))?;
+            .map_err(|e| anyhow!("cannot find the xtask executable: {e}"))?;
         util::run(Command::new(exe).args([
             "igt-regression",
             "--build-kernels",
@@ -151,7 +136,7 @@ pub fn run(f: &Flags) -> Result<bool> {
     for kind in &kinds {
         let img = images.join(format!("bzImage-{kind}"));
         if !img.exists() {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} is missing (run without --no-build)",
                 img.display()
             ));
@@ -258,7 +243,7 @@ fn chroot(dir: &Path) -> Command {
 fn installed_version(dir: &Path, package: &str) -> Result<String> {
     let v = util::output(chroot(dir).args(["dpkg-query", "-W", "-f=${Version}", package]))?;
     if v.trim().is_empty() {
-        return Err(format!("{package} is not installed in {}", dir.display()));
+        return Err(anyhow!("{package} is not installed in {}", dir.display()));
     }
     Ok(v.trim().to_string())
 }
@@ -297,7 +282,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .arg(&archive),
     )?;
     if !ok {
-        return Err(format!(
+        return Err(anyhow!(
             "debootstrap failed:\n{}",
             util::last_lines(&text, 30)
         ));
@@ -324,7 +309,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .args(PACKAGES),
     )?;
     if !ok {
-        return Err(format!(
+        return Err(anyhow!(
             "apt-get install in the sid root failed:\n{}",
             util::last_lines(&text, 30)
         ));
@@ -415,13 +400,13 @@ fn parse_list(text: &str) -> Result<TestList> {
         };
         let sel = sel.strip_prefix("igt@").unwrap_or(sel);
         if !valid_selector(sel) {
-            return Err(format!("test list line {}: bad selector `{sel}`", n + 1));
+            return Err(anyhow!("test list line {}: bad selector `{sel}`", n + 1));
         }
         match reason {
-            Some("") => return Err(format!("test list line {}: `!{sel}` needs a reason", n + 1)),
+            Some("") => return Err(anyhow!("test list line {}: `!{sel}` needs a reason", n + 1)),
             Some(r) => l.excluded.push((sel.to_string(), r.to_string())),
             None if line.split_whitespace().count() > 1 => {
-                return Err(format!("test list line {}: one selector per line", n + 1))
+                return Err(anyhow!("test list line {}: one selector per line", n + 1))
             }
             None => l.include.push(sel.to_string()),
         }
@@ -476,7 +461,7 @@ fn expand_list(
             cache.insert(bin.to_string(), subtests(bin)?);
         }
         let Some(subs) = &cache[bin] else {
-            return Err(format!(
+            return Err(anyhow!(
                 "test list: no IGT test binary `{bin}` in the installed igt-gpu-tools-tests"
             ));
         };
@@ -536,42 +521,21 @@ struct GuestRun {
     problems: Vec<String>,
 }
 
-fn guest_script(sid: &Path, out: &Path, o: &Opts) -> String {
+/// The guest's call of `xtask/guest/igt-regression.sh`: igt_runner in the sid root.
+fn guest_call(sid: &Path, out: &Path, o: &Opts) -> String {
     let hard = o.budget + o.per_test + 120;
-    format!(
-        r#"SID={sid}
-OUT={out}
-echo "XTASK-KERNEL $(uname -r)"
-mount -t proc proc "$SID/proc" || exit 10
-mount -t sysfs sysfs "$SID/sys" || exit 10
-mount -t debugfs debugfs "$SID/sys/kernel/debug" 2>/dev/null
-mount --rbind /dev "$SID/dev" || exit 10
-mount -t tmpfs tmpfs "$SID/tmp" || exit 10
-mount -t tmpfs tmpfs "$SID/run" || exit 10
-mount --bind "$OUT" "$SID{mnt}" || exit 10
-ls -l /dev/dri
-cat /sys/class/drm/card*/device/uevent 2>/dev/null | grep DRIVER
-start=$(date +%s)
-# As the kernel's drm CI does: DRIVER_ANY (every kms_* and core_* test) excludes vgem, and
-# without a forced driver IGT 2.x does not take vkms for it either.
-IGT_FORCE_DRIVER=vkms chroot "$SID" /usr/bin/timeout -k 20 {hard} /usr/bin/igt_runner --overwrite \
-  --per-test-timeout {per_test} --overall-timeout {budget} \
-  --test-list {mnt}/selected.testlist {root} {mnt}/igt
-echo "XTASK-RUNNER-STATUS $?"
-if [ ! -s "$OUT/igt/results.json" ]; then
-  echo "XTASK: no results.json, assembling one from the partial run"
-  chroot "$SID" /usr/bin/igt_results {mnt}/igt
-fi
-echo "XTASK-SECONDS $(( $(date +%s) - start ))"
-sync
-"#,
-        sid = sid.display(),
-        out = out.display(),
-        mnt = OUT_MOUNT,
-        root = TEST_ROOT,
-        per_test = o.per_test,
-        budget = o.budget,
-    )
+    let script = util::root().join("xtask/guest/igt-regression.sh");
+    let words = [
+        script.to_string_lossy().into_owned(),
+        sid.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+        OUT_MOUNT.into(),
+        TEST_ROOT.into(),
+        hard.to_string(),
+        o.per_test.to_string(),
+        o.budget.to_string(),
+    ];
+    format!("sh {}", vm::call(&words))
 }
 
 fn run_guest(
@@ -587,7 +551,7 @@ fn run_guest(
     let list: String = tests.iter().map(|t| format!("{t}\n")).collect();
     let script = format!(
         "mkdir -p {d} && cat > {d}/selected.testlist <<'XTASK_EOF'\n{list}XTASK_EOF\n{}",
-        guest_script(&sid.dir, &dir, o),
+        guest_call(&sid.dir, &dir, o),
         d = dir.display()
     );
     eprintln!(
@@ -617,7 +581,7 @@ fn run_guest(
     let summary = match fs::read_to_string(&results) {
         Ok(text) => igt::parse_results_json(&text)?,
         Err(_) => {
-            return Err(format!(
+            return Err(anyhow!(
                 "{kind}: no {} written; the guest said:\n{}",
                 results.display(),
                 util::last_lines(&r.output, 30)
