@@ -25,9 +25,15 @@ fn touched(b: &Base) -> Result<BTreeSet<String>> {
     Ok(set)
 }
 
-pub fn run(b: &Base, s: &mut Summary) -> Result<()> {
+/// `apply`: bring the work tree to linux/<series> first (else it must already be there:
+/// [`kernel::applied`]).
+pub fn run(b: &Base, apply: bool, s: &mut Summary) -> Result<()> {
     shellcheck(s)?;
-    let tree = kernel::apply(b)?;
+    let tree = if apply {
+        kernel::apply(b)?
+    } else {
+        kernel::applied(b)?
+    };
     checkpatch(b, &tree, s)?;
     kerneldoc(b, &tree, s)?;
     compile_checks(b, &tree, s)?;

@@ -2,7 +2,7 @@
 //! applied, configure it from `linux/vm.config` (plus a flavour fragment) and build it.
 
 use crate::util::{self, Result};
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -328,6 +328,22 @@ pub fn ensure_tree(b: &Base) -> Result<PathBuf> {
 
 /// Applies the series from `linux/` onto branch `series` when it changed since the last apply.
 /// A work tree with uncommitted edits is never reset: those edits would be lost.
+/// The work tree only if it already holds linux/<series> as applied or exported: never touches
+/// it (`--no-build`: another build may be using the tree).
+pub fn applied(b: &Base) -> Result<PathBuf> {
+    let tree = tree_dir(b);
+    let stamp = util::stamp(&series_patches(b)?)?;
+    let recorded = fs::read_to_string(tree.join(".git/fdsame-series-stamp")).unwrap_or_default();
+    if recorded != format!("{stamp}:{}", head(&tree)?) {
+        bail!(
+            "{} does not hold {} as it is now (--no-build neither applies nor resets it)",
+            tree.display(),
+            series_dir(b).display()
+        );
+    }
+    Ok(tree)
+}
+
 pub fn apply(b: &Base) -> Result<PathBuf> {
     let tree = ensure_tree(b)?;
     let patches = series_patches(b)?;

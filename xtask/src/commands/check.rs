@@ -6,6 +6,6 @@ use crate::{kernel, results};
 
 pub fn run(a: &flags::Base) -> Result<bool> {
     let mut s = results::Summary::default();
-    crate::check::run(kernel::base(&a.base)?, &mut s)?;
+    crate::check::run(kernel::base(&a.base)?, true, &mut s)?;
     Ok(s.report())
 }

@@ -41,7 +41,7 @@ pub fn run(a: &flags::Kernel) -> Result<bool> {
     let host = host_tests(&mut summary)?;
     lints(&mut summary)?;
     eprintln!("xtask: static checks of the series");
-    if let Err(e) = check::run(b, &mut summary) {
+    if let Err(e) = check::run(b, !a.no_build, &mut summary) {
         summary.fail(
             "check (static checks)",
             format!("static checks could not run: {e:#}"),
