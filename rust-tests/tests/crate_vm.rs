@@ -4,7 +4,7 @@
 //! test of this package they run only in the guest (`cargo xtask test`), as root.
 //!
 //! Every case asserts that the chain picks the ioctl (or, for `O_PATH` descriptors, which the
-//! ioctls refuse with `EBADF` since series v2, `F_DUPFD_QUERY`), that its answer is the ground
+//! ioctls refuse with `EBADF`, `F_DUPFD_QUERY`), that its answer is the ground
 //! truth known by construction, and that every forced mechanism that is available agrees
 //! with it on every level it can answer.
 

@@ -511,7 +511,7 @@ fn dmabuf_vs_regular_file_is_zero() {
 #[test]
 fn dmabuf_vs_o_path_is_ebadf() {
     require_guest();
-    // Series v2 looks the other fd up with fdget(): an O_PATH fd is refused like a closed one.
+    // The ioctl looks the other fd up with fdget(): an O_PATH fd is refused like a closed one.
     let p = o_path(std::env::temp_dir());
     let node = o_path(find_node(VGEM, NodeKind::Card));
     for (what, b) in buffers() {

@@ -195,7 +195,7 @@ fn drm_vs_regular_file_is_zero() {
 #[test]
 fn drm_vs_o_path_of_same_node_is_ebadf() {
     require_guest();
-    // Series v2 looks the other fd up with fdget(), which refuses O_PATH fds.
+    // The ioctl looks the other fd up with fdget(), which refuses O_PATH fds.
     for n in nodes() {
         let p = o_path(n.path());
         let what = format!("{} vs an O_PATH fd of the same node", n.path().display());

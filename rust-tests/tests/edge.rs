@@ -504,7 +504,7 @@ fn o_path_is_ebadf_both_ways() {
     let vgem = open_vgem_card();
     let p = o_path(vgem.path());
     let p2 = o_path(vgem.path());
-    // Series v2 looks the other fd up with fdget(), which refuses O_PATH files; the ioctl
+    // The ioctl looks the other fd up with fdget(), which refuses O_PATH files; the ioctl
     // issued ON an O_PATH fd fails in ioctl(2) itself. EBADF both ways.
     assert_errno(
         file_same(vgem.as_fd(), p.as_raw_fd(), 0),

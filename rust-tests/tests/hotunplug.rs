@@ -1,4 +1,4 @@
-//! Hot-unplug (issue 15): a vkms device made and removed through configfs, and a PCI display
+//! Hot-unplug: a vkms device made and removed through configfs, and a PCI display
 //! device (bochs) removed through sysfs and found again by a rescan, while files of it are open
 //! and compares race on other threads.
 //!

@@ -1,4 +1,4 @@
-//! One oracle over everything the guest holds (issue 15): every DRM node of every device
+//! One oracle over everything the guest holds: every DRM node of every device
 //! (several opens, dups, an `SCM_RIGHTS` copy, a vkms lease, `O_PATH`), dma-bufs of every
 //! exporter available (vgem PRIME, its re-export through vkms, the system heap, udmabuf
 //! including two over one memfd range, vim2m `VIDIOC_EXPBUF` twice) and other kinds (eventfd,

@@ -1,4 +1,4 @@
-//! Real (emulated) PCI GPUs (issue 15): two `bochs-display` devices, one driver bound twice, and
+//! Real (emulated) PCI GPUs: two `bochs-display` devices, one driver bound twice, and
 //! a `virtio-gpu-pci`, next to vkms and vgem on the faux bus.
 //!
 //! - the two bochs devices share the driver and its `file_operations` but not the device: 0

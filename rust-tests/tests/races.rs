@@ -22,7 +22,7 @@ use rust_tests::*;
 
 const ALL: u64 = 7;
 const DEVICE: u64 = 4;
-/// One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED (series v2).
+/// One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED.
 const BUF_SAME: u64 = 0xf;
 /// Two udmabufs over the same pages: STORAGE | STORAGE_COMPARED.
 const BUF_SAME_STORAGE: u64 = 0xc;

@@ -196,7 +196,7 @@ impl Report {
         })
     }
 
-    /// The PASS/MISS targets of issue #6.
+    /// The PASS/MISS targets the benchmark judges the new ioctls by.
     pub fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
         let floor = self.floor().map(|f| f.1);
@@ -251,7 +251,7 @@ impl Report {
                 pass: at_most(r, 1.2),
             });
         }
-        // Issue #16: the library call against the raw ioctl it issues, on the same pair.
+        // The library call against the raw ioctl it issues, on the same pair.
         for (lib, raw, name) in [
             (
                 key::LIB_DRM,
