@@ -17,11 +17,6 @@ use test_uapi::{
     VIDIOC_QUERYCAP, VIDIOC_REQBUFS,
 };
 
-/// `fcntl` command of Linux 6.10: is `arg` a dup of `fd`? Not in libc yet.
-pub const F_DUPFD_QUERY: libc::c_int = 1027;
-/// `KCMP_FILE` of `<linux/kcmp.h>`.
-pub const KCMP_FILE: libc::c_long = 0;
-
 /// `DRM_IOCTL_VERSION`, for the single-ioctl floor row (drm-ffi's `get_version()` issues it
 /// twice): drm-sys' `struct drm_version`, the number computed from it as `DRM_IOWR` does.
 pub const DRM_IOCTL_VERSION: Opcode = opcode::read_write::<drm_ffi::drm_version>(b'd', 0x00);
