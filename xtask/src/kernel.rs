@@ -665,7 +665,30 @@ pub fn configure(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()
 /// Exports the work tree's commits since `base` back into `linux/<series>/`, with the cover letter
 /// (prose from `linux/cover-letter.txt`: first line the subject, then the body; shortlog and
 /// diffstat from git) and `get_maintainer.pl`'s answer for each patch in `linux/<series>/MAINTAINERS.txt`.
+/// `cargo xtask export`: the work tree's commits since `base` back to linux/<series>, with the
+/// cover letter (mainline series only) and MAINTAINERS.txt; records the tree as exported.
 pub fn export(b: &Base) -> Result<()> {
+    let (tree, dir) = export_guard(b)?;
+    let cover = format_patches(b, &tree, &dir)?;
+    let who = maintainers(&tree, &dir)?;
+    if let Some(cover) = cover {
+        address_cover(&cover, &who)?;
+    }
+    // The work tree now matches the series: record it so that `apply` does not reset it.
+    let patches = series_patches(b)?;
+    let stamp = format!("{}:{}", util::stamp(&patches)?, head(&tree)?);
+    util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
+    eprintln!(
+        "xtask: exported {} patches to {}",
+        patches.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The work tree and the series directory, if exporting loses nothing: no uncommitted edit, and
+/// the patches still those the tree was applied from (or last exported as).
+fn export_guard(b: &Base) -> Result<(PathBuf, PathBuf)> {
     let tree = tree_dir(b);
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
@@ -694,8 +717,14 @@ pub fn export(b: &Base) -> Result<()> {
             ));
         }
     }
-    util::mkdir_p(&dir)?;
-    for p in util::sorted_files(&dir, "patch").unwrap_or_default() {
+    Ok((tree, dir))
+}
+
+/// `git format-patch base..HEAD` into `dir` (its old patches removed); the cover letter filled
+/// in from linux/cover-letter.txt, whose path is returned.
+fn format_patches(b: &Base, tree: &Path, dir: &Path) -> Result<Option<PathBuf>> {
+    util::mkdir_p(dir)?;
+    for p in util::sorted_files(dir, "patch").unwrap_or_default() {
         util::remove_file(&p)?;
     }
     // The cover letter is the mainline series'; a backport variant goes out as plain patches.
@@ -705,7 +734,7 @@ pub fn export(b: &Base) -> Result<()> {
     } else {
         util::root().join("linux/no-cover-letter")
     };
-    let mut fp = git(&tree);
+    let mut fp = git(tree);
     // A fixed abbreviation (12, as Documentation/process/submitting-patches.rst asks for) keeps
     // the index lines the same whatever git's object-count estimate is on this machine.
     fp.args([
@@ -719,37 +748,47 @@ pub fn export(b: &Base) -> Result<()> {
     if cover_src.exists() {
         fp.arg("--cover-letter");
     }
-    util::run(fp.arg("-o").arg(&dir).arg("base..HEAD"))?;
-    if cover_src.exists() {
-        let prose = util::read(&cover_src)?;
-        let (subject, body) = prose
-            .split_once('\n')
-            .context("linux/cover-letter.txt: subject line, then body")?;
-        let cover = dir.join("0000-cover-letter.patch");
-        let mut text = util::read(&cover)?
-            .replace("*** SUBJECT HERE ***", subject.trim())
-            .replace("*** BLURB HERE ***", body.trim_matches('\n'));
-        // git dates the cover letter "now"; date it by the series' last patch instead (its author
-        // date, which `git am` keeps), so that exporting an unchanged tree changes nothing.
-        let date = util::output(git(&tree).args(["log", "-1", "--format=%aD", "HEAD"]))?;
-        if let Some(i) = text.find("\nDate: ") {
-            let end = text[i + 1..].find('\n').map_or(text.len(), |e| i + 1 + e);
-            text.replace_range(i + 1..end, &format!("Date: {}", date.trim()));
-        }
-        util::write(&cover, &text)?;
+    util::run(fp.arg("-o").arg(dir).arg("base..HEAD"))?;
+    if !cover_src.exists() {
+        return Ok(None);
     }
-    // Who to send each patch to.
+    let cover = dir.join("0000-cover-letter.patch");
+    fill_cover_letter(tree, &cover, &cover_src)?;
+    Ok(Some(cover))
+}
+
+/// The cover letter's subject and blurb from `src`, dated by the series' last patch.
+fn fill_cover_letter(tree: &Path, cover: &Path, src: &Path) -> Result<()> {
+    let prose = util::read(src)?;
+    let (subject, body) = prose
+        .split_once('\n')
+        .context("linux/cover-letter.txt: subject line, then body")?;
+    let mut text = util::read(cover)?
+        .replace("*** SUBJECT HERE ***", subject.trim())
+        .replace("*** BLURB HERE ***", body.trim_matches('\n'));
+    // git dates the cover letter "now"; date it by the series' last patch instead (its author
+    // date, which `git am` keeps), so that exporting an unchanged tree changes nothing.
+    let date = util::output(git(tree).args(["log", "-1", "--format=%aD", "HEAD"]))?;
+    if let Some(i) = text.find("\nDate: ") {
+        let end = text[i + 1..].find('\n').map_or(text.len(), |e| i + 1 + e);
+        text.replace_range(i + 1..end, &format!("Date: {}", date.trim()));
+    }
+    util::write(cover, &text)
+}
+
+/// Who to send each patch to: MAINTAINERS.txt in `dir`, returned.
+fn maintainers(tree: &Path, dir: &Path) -> Result<String> {
     let mut who = String::from(
         "# scripts/get_maintainer.pl output for each patch (regenerated by `cargo xtask export`)\n",
     );
-    for p in util::sorted_files(&dir, "patch")? {
+    for p in util::sorted_files(dir, "patch")? {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("0000-") {
             continue;
         }
         let (_, out) = util::capture(
             Command::new(tree.join("scripts/get_maintainer.pl"))
-                .current_dir(&tree)
+                .current_dir(tree)
                 // Its order among equal entries follows Perl's per-run hash order: pin it.
                 .env("PERL_HASH_SEED", "0")
                 .env("PERL_PERTURB_KEYS", "0")
@@ -764,39 +803,31 @@ pub fn export(b: &Base) -> Result<()> {
         }
     }
     util::write(&dir.join("MAINTAINERS.txt"), &who)?;
-    // The cover letter goes to everyone any patch goes to: maintainers as To, the rest as Cc.
-    let cover = dir.join("0000-cover-letter.patch");
-    if cover.exists() {
-        let (mut to, mut cc) = (Vec::<String>::new(), Vec::<String>::new());
-        for l in who
-            .lines()
-            .filter(|l| l.contains('@') && !l.starts_with('#'))
-        {
-            let addr = l.split(" (").next().unwrap_or(l).trim().to_string();
-            if to.contains(&addr) || cc.contains(&addr) {
-                continue;
-            }
-            if l.contains("(maintainer:") {
-                to.push(addr);
-            } else {
-                cc.push(addr);
-            }
+    Ok(who)
+}
+
+/// The cover letter goes to everyone any patch goes to: maintainers as To, the rest as Cc.
+fn address_cover(cover: &Path, who: &str) -> Result<()> {
+    let (mut to, mut cc) = (Vec::<String>::new(), Vec::<String>::new());
+    for l in who
+        .lines()
+        .filter(|l| l.contains('@') && !l.starts_with('#'))
+    {
+        let addr = l.split(" (").next().unwrap_or(l).trim().to_string();
+        if to.contains(&addr) || cc.contains(&addr) {
+            continue;
         }
-        let text = util::read(&cover)?;
-        if let Some(i) = text.find("\nSubject: ") {
-            let headers = format!("\nTo: {}\nCc: {}", to.join(",\n    "), cc.join(",\n    "));
-            util::write(&cover, &format!("{}{}{}", &text[..i], headers, &text[i..]))?;
+        if l.contains("(maintainer:") {
+            to.push(addr);
+        } else {
+            cc.push(addr);
         }
     }
-    // The work tree now matches the series: record it so that `apply` does not reset it.
-    let patches = series_patches(b)?;
-    let stamp = format!("{}:{}", util::stamp(&patches)?, head(&tree)?);
-    util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
-    eprintln!(
-        "xtask: exported {} patches to {}",
-        patches.len(),
-        dir.display()
-    );
+    let text = util::read(cover)?;
+    if let Some(i) = text.find("\nSubject: ") {
+        let headers = format!("\nTo: {}\nCc: {}", to.join(",\n    "), cc.join(",\n    "));
+        util::write(cover, &format!("{}{}{}", &text[..i], headers, &text[i..]))?;
+    }
     Ok(())
 }
 

@@ -148,6 +148,15 @@ pub fn run(f: &flags::IgtRegression) -> Result<bool> {
     }
     timings.push(("total".into(), t0.elapsed().as_secs_f64()));
 
+    let mut md = header(&sid, b, &timings);
+    match &o.only {
+        Some(k) => one_kernel(md, k, &runs[k.as_str()]),
+        None => compared(&mut md, &runs, &list.excluded),
+    }
+}
+
+/// The table's header: IGT's version, the base, the time of each step.
+fn header(sid: &SidRoot, b: &kernel::Base, timings: &[(String, f64)]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -155,38 +164,47 @@ pub fn run(f: &flags::IgtRegression) -> Result<bool> {
         sid.igt_version, b.package, b.version
     );
     let _ = writeln!(md);
-    for (what, secs) in &timings {
+    for (what, secs) in timings {
         let _ = writeln!(md, "* {what}: {}", minutes(*secs));
     }
     let _ = writeln!(md);
 
-    if let Some(k) = &o.only {
-        let r = &runs[k.as_str()];
-        let _ = writeln!(md, "| test | {k} |\n| --- | --- |");
-        for (name, res) in &r.summary.tests {
-            let _ = writeln!(
-                md,
-                "| {} | {res} |",
-                name.strip_prefix("igt@").unwrap_or(name)
-            );
-        }
+    md
+}
+
+/// `--only`: one kernel's results, no comparison.
+fn one_kernel(mut md: String, k: &str, r: &GuestRun) -> Result<bool> {
+    let _ = writeln!(md, "| test | {k} |\n| --- | --- |");
+    for (name, res) in &r.summary.tests {
         let _ = writeln!(
             md,
-            "\n{k}: {} pass, {} fail, {} skip, {} other; kernel log problems: {}",
-            r.summary.pass,
-            r.summary.fail,
-            r.summary.skip,
-            r.summary.other,
-            r.problems.len()
+            "| {} | {res} |",
+            name.strip_prefix("igt@").unwrap_or(name)
         );
-        for p in &r.problems {
-            let _ = writeln!(md, "    {p}");
-        }
-        print!("{md}");
-        util::write(&util::build_dir().join("igt-regression.md"), &md)?;
-        return Ok(r.summary.ok());
     }
+    let _ = writeln!(
+        md,
+        "\n{k}: {} pass, {} fail, {} skip, {} other; kernel log problems: {}",
+        r.summary.pass,
+        r.summary.fail,
+        r.summary.skip,
+        r.summary.other,
+        r.problems.len()
+    );
+    for p in &r.problems {
+        let _ = writeln!(md, "    {p}");
+    }
+    print!("{md}");
+    util::write(&util::build_dir().join("igt-regression.md"), &md)?;
+    Ok(r.summary.ok())
+}
 
+/// Both kernels, compared test by test: a regression or a new kernel-log problem fails.
+fn compared(
+    md: &mut String,
+    runs: &BTreeMap<&str, GuestRun>,
+    excluded: &[(String, String)],
+) -> Result<bool> {
     let (u, p) = (&runs["unpatched"], &runs["patched"]);
     let cmp = compare(&u.summary, &p.summary);
     let new_problems = new_kernel_problems(&u.problems, &p.problems);
@@ -195,10 +213,10 @@ pub fn run(f: &flags::IgtRegression) -> Result<bool> {
         &u.summary,
         &p.summary,
         &new_problems,
-        &list.excluded,
+        excluded,
     ));
     print!("{md}");
-    util::write(&util::build_dir().join("igt-regression.md"), &md)?;
+    util::write(&util::build_dir().join("igt-regression.md"), md)?;
     eprintln!(
         "xtask: table written to {}",
         util::build_dir().join("igt-regression.md").display()
