@@ -222,7 +222,28 @@ fn setup_dma_rows(
     second: Result<OwnedFd, String>,
     notes: &mut Vec<String>,
 ) -> Vec<DmaRow> {
-    let mut rows = Vec::new();
+    let mut rows = vec![two_objects_row(dmabuf, second), vim2m_row(notes)];
+    let udev = sys::open(c"/dev/udmabuf", libc::O_RDWR);
+    let udev = udev.map_err(|e| format!("/dev/udmabuf: {}", sys::errno_name(e)));
+    let mut same_2048: Option<OwnedFd> = None;
+    for (k, pages) in key::UDMABUF_SAME {
+        let r = udmabuf_row(udev.as_ref(), k, pages);
+        if pages == 2048 {
+            let a = r
+                .pair
+                .as_ref()
+                .ok()
+                .map(|p| sys::dup_at_least(p.a.as_fd(), 0));
+            same_2048 = a.and_then(Result::ok);
+        }
+        rows.push(r);
+    }
+    rows.push(udmabuf_diff_row(udev.as_ref(), same_2048));
+    rows
+}
+
+/// Two different dma-bufs of one exporter without `same_storage`: 0x0.
+fn two_objects_row(dmabuf: Option<&Pair>, second: Result<OwnedFd, String>) -> DmaRow {
     let src = dmabuf.map_or("(no dma-buf)", |p| {
         if p.what.contains("vgem") {
             "vgem PRIME"
@@ -230,7 +251,6 @@ fn setup_dma_rows(
             "system dma-heap"
         }
     });
-
     let mut two = DmaRow::new(
         key::DMA_BUF_TWO,
         "SAME_OBJECT: two dma-bufs, no callback",
@@ -250,8 +270,11 @@ fn setup_dma_rows(
         (None, _) => Err("no dma-buf".into()),
         (_, Err(e)) => Err(e),
     };
-    rows.push(two);
+    two
+}
 
+/// One vim2m (videobuf2) plane exported twice: the STORAGE path through vb2, 0xc.
+fn vim2m_row(notes: &mut Vec<String>) -> DmaRow {
     let mut vim = DmaRow::new(
         key::STORAGE_VIM2M,
         "SAME_OBJECT: STORAGE vim2m (vb2)",
@@ -283,63 +306,58 @@ fn setup_dma_rows(
             vim._keep.push(fd);
         }
     }
-    rows.push(vim);
+    vim
+}
 
-    let udev = sys::open(c"/dev/udmabuf", libc::O_RDWR);
+/// Two udmabufs over the same `pages` of one memfd: the STORAGE path, 0xc.
+fn udmabuf_row(udev: Result<&OwnedFd, &String>, k: &'static str, pages: usize) -> DmaRow {
     let page = sys::page_size();
-    let mut same_2048: Option<OwnedFd> = None;
-    for (k, pages) in key::UDMABUF_SAME {
-        let bytes = pages * page;
-        let size = if bytes >= 1 << 20 {
-            format!("{} MiB", bytes >> 20)
-        } else if pages == 1 {
-            "1 page".into()
-        } else {
-            format!("{} KiB", bytes >> 10)
-        };
-        let mut r = DmaRow::new(
-            k,
-            &format!("SAME_OBJECT: STORAGE udmabuf {size}"),
-            format!(
-                "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on two UDMABUF_CREATE over the same {pages} page{} ({bytes} bytes) of one sealed memfd: STORAGE path, same_storage_udmabuf() checks the first and last page, then memcmp()s both page arrays ({} bytes each) in chunks of up to 1024 pages with cond_resched() after each, all equal; must answer exactly 0xc",
-                if pages == 1 { "" } else { "s" },
-                pages * std::mem::size_of::<usize>()
-            ),
-            STORAGE_SAME,
-        );
-        r.pair = match &udev {
-            Err(e) => Err(format!("/dev/udmabuf: {}", sys::errno_name(*e))),
-            Ok(dev) => sys::sealed_memfd(pages)
-                .and_then(|m| {
-                    let a = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, pages)?;
-                    let b = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, pages)?;
-                    r._keep.push(m);
-                    Ok(Pair {
-                        a,
-                        b,
-                        what: format!("two udmabufs over one {size} memfd range"),
-                    })
+    let bytes = pages * page;
+    let size = if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else if pages == 1 {
+        "1 page".into()
+    } else {
+        format!("{} KiB", bytes >> 10)
+    };
+    let mut r = DmaRow::new(
+        k,
+        &format!("SAME_OBJECT: STORAGE udmabuf {size}"),
+        format!(
+            "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {{fd = b}}) on two UDMABUF_CREATE over the same {pages} page{} ({bytes} bytes) of one sealed memfd: STORAGE path, same_storage_udmabuf() checks the first and last page, then memcmp()s both page arrays ({} bytes each) in chunks of up to 1024 pages with cond_resched() after each, all equal; must answer exactly 0xc",
+            if pages == 1 { "" } else { "s" },
+            pages * std::mem::size_of::<usize>()
+        ),
+        STORAGE_SAME,
+    );
+    r.pair = match udev {
+        Err(e) => Err(e.clone()),
+        Ok(dev) => sys::sealed_memfd(pages)
+            .and_then(|m| {
+                let a = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, pages)?;
+                let b = sys::udmabuf_range(dev.as_fd(), m.as_fd(), 0, pages)?;
+                r._keep.push(m);
+                Ok(Pair {
+                    a,
+                    b,
+                    what: format!("two udmabufs over one {size} memfd range"),
                 })
-                .map_err(|e| format!("udmabuf of {pages} pages: {}", sys::errno_name(e))),
-        };
-        if pages == 2048 {
-            same_2048 = r
-                .pair
-                .as_ref()
-                .ok()
-                .and_then(|p| sys::dup_at_least(p.a.as_fd(), 0).ok());
-        }
-        rows.push(r);
-    }
+            })
+            .map_err(|e| format!("udmabuf of {pages} pages: {}", sys::errno_name(e))),
+    };
+    r
+}
 
+/// Two 2048-page udmabufs over two memfds: compared, different, 0x8.
+fn udmabuf_diff_row(udev: Result<&OwnedFd, &String>, same_2048: Option<OwnedFd>) -> DmaRow {
     let mut diff = DmaRow::new(
         key::STORAGE_UDMABUF_DIFF,
         "SAME_OBJECT: STORAGE udmabuf 8 MiB, other memfd",
         "ioctl(a, DMA_BUF_IOCTL_SAME_OBJECT, {fd = b}) on two 2048-page (8 MiB) udmabufs over two memfds: STORAGE path, same size, the first pages differ, so same_storage_udmabuf() returns before any memcmp(); must answer exactly STORAGE_COMPARED = 0x8".into(),
         uapi::DMA_BUF_STORAGE_COMPARED,
     );
-    diff.pair = match (&udev, same_2048) {
-        (Err(e), _) => Err(format!("/dev/udmabuf: {}", sys::errno_name(*e))),
+    diff.pair = match (udev, same_2048) {
+        (Err(e), _) => Err(e.clone()),
         (_, None) => Err("no 2048-page udmabuf".into()),
         (Ok(dev), Some(a)) => sys::sealed_memfd(2048)
             .and_then(|m| {
@@ -353,8 +371,7 @@ fn setup_dma_rows(
             })
             .map_err(|e| format!("udmabuf of 2048 pages: {}", sys::errno_name(e))),
     };
-    rows.push(diff);
-    rows
+    diff
 }
 
 fn log(msg: &str) {
