@@ -1063,10 +1063,10 @@ fn expected(a: Truth, b: Truth) -> Option<Result<u64, i32>> {
     })
 }
 
-#[test]
-fn random_pairs_only_equality_bits_and_symmetric() {
-    require_guest();
-    let _g = vkms_lock();
+/// The zoo of the random-pairs test: DRM files of two devices, dma-bufs of three exporters
+/// (udmabufs sharing storage, one GEM object exported twice), other kinds and `O_PATH` fds.
+/// Returns it with the vgem card and the GEM handle to close at the end.
+fn random_pairs_zoo() -> (Zoo, DrmNode, drm::buffer::Handle) {
     let mut z = Zoo {
         fds: vec![],
         next: 0,
@@ -1140,6 +1140,85 @@ fn random_pairs_only_equality_bits_and_symmetric() {
     z.add("pipe w", pw, Truth::Other);
     z.add("memfd", sealed_memfd(1), Truth::Other);
 
+    (z, vgem, h)
+}
+
+/// Neither opcode does anything on a file that is neither a DRM file nor a dma-buf: the
+/// argument stays (and an `O_PATH` fd is `EBADF`).
+fn neither_kind_leaves_the_argument((na, fa, ta): &(String, OwnedFd, Truth), fb: &OwnedFd) {
+    // Neither opcode does anything on a file that is neither: the argument stays.
+    for req in [DRM_IOCTL_FILE_SAME, DMA_BUF_IOCTL_SAME_OBJECT] {
+        let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
+        let r = raw(fa.as_fd(), req, a.as_mut_ptr().cast());
+        assert!(r.is_err(), "{req:#x} on {na} succeeded");
+        if matches!(ta, Truth::Path) {
+            assert_eq!(r, Err(EBADF), "{req:#x} on {na}");
+        }
+        assert_eq!(
+            a,
+            arg16(fb.as_raw_fd(), 0, SENTINEL),
+            "{req:#x} on {na} wrote into the argument"
+        );
+    }
+}
+
+/// One random pair: only documented bits, fd and flags untouched, the argument unchanged on an
+/// error, the expected answer, and the same answer both ways. Returns the answer, or None when
+/// the issuing fd is neither kind.
+fn check_random_pair(
+    x: &(String, OwnedFd, Truth),
+    y: &(String, OwnedFd, Truth),
+) -> Option<Result<u64, i32>> {
+    let ((na, fa, ta), (nb, fb, tb)) = (x, y);
+    let (req, is_drm) = match ta {
+        Truth::Drm(..) => (DRM_IOCTL_FILE_SAME, true),
+        Truth::Buf(..) => (DMA_BUF_IOCTL_SAME_OBJECT, false),
+        Truth::Path | Truth::Other => {
+            neither_kind_leaves_the_argument(x, fb);
+            return None;
+        }
+    };
+    let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
+    let got = raw(fa.as_fd(), req, a.as_mut_ptr().cast()).map(|()| {
+        let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
+        let known = if is_drm { ALL } else { BUF_SAME };
+        assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
+        assert_eq!(
+            &a[..8],
+            &arg16(fb.as_raw_fd(), 0, 0)[..8],
+            "{na} ~ {nb}: fd/flags rewritten"
+        );
+        r
+    });
+    if got.is_err() {
+        // DRM copies the unchanged argument back; dma-buf does not copy out at all.
+        assert_eq!(
+            a,
+            arg16(fb.as_raw_fd(), 0, SENTINEL),
+            "{na} ~ {nb}: the argument changed on an error"
+        );
+    }
+    assert_eq!(Some(got), expected(*ta, *tb), "{na} ~ {nb}: {got:#x?}");
+    // Symmetry: b ~ a gives the same answer whenever b is a file of the same kind.
+    let back = match (ta, tb) {
+        (Truth::Drm(..), Truth::Drm(..)) => Some(drm_ok(fb.as_fd(), fa.as_raw_fd())),
+        (Truth::Buf(..), Truth::Buf(..)) => Some(buf_ok(fb.as_fd(), fa.as_raw_fd())),
+        _ => None,
+    };
+    if let (Some(back), Ok(r)) = (back, got) {
+        assert_eq!(
+            back, r,
+            "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}"
+        );
+    }
+    Some(got)
+}
+
+#[test]
+fn random_pairs_only_equality_bits_and_symmetric() {
+    require_guest();
+    let _g = vkms_lock();
+    let (z, vgem, h) = random_pairs_zoo();
     let n = z.fds.len();
     let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
     let pairs = 20_000;
@@ -1149,62 +1228,8 @@ fn random_pairs_only_equality_bits_and_symmetric() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let (i, j) = ((rng % n as u64) as usize, ((rng >> 32) % n as u64) as usize);
-        let (na, fa, ta) = &z.fds[i];
-        let (nb, fb, tb) = &z.fds[j];
-        let (req, is_drm) = match ta {
-            Truth::Drm(..) => (DRM_IOCTL_FILE_SAME, true),
-            Truth::Buf(..) => (DMA_BUF_IOCTL_SAME_OBJECT, false),
-            Truth::Path | Truth::Other => {
-                // Neither opcode does anything on a file that is neither: the argument stays.
-                for req in [DRM_IOCTL_FILE_SAME, DMA_BUF_IOCTL_SAME_OBJECT] {
-                    let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
-                    let r = raw(fa.as_fd(), req, a.as_mut_ptr().cast());
-                    assert!(r.is_err(), "{req:#x} on {na} succeeded");
-                    if matches!(ta, Truth::Path) {
-                        assert_eq!(r, Err(EBADF), "{req:#x} on {na}");
-                    }
-                    assert_eq!(
-                        a,
-                        arg16(fb.as_raw_fd(), 0, SENTINEL),
-                        "{req:#x} on {na} wrote into the argument"
-                    );
-                }
-                continue;
-            }
-        };
-        let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
-        let got = raw(fa.as_fd(), req, a.as_mut_ptr().cast()).map(|()| {
-            let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
-            let known = if is_drm { ALL } else { BUF_SAME };
-            assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
-            assert_eq!(
-                &a[..8],
-                &arg16(fb.as_raw_fd(), 0, 0)[..8],
-                "{na} ~ {nb}: fd/flags rewritten"
-            );
-            r
-        });
-        if got.is_err() {
-            // DRM copies the unchanged argument back; dma-buf does not copy out at all.
-            assert_eq!(
-                a,
-                arg16(fb.as_raw_fd(), 0, SENTINEL),
-                "{na} ~ {nb}: the argument changed on an error"
-            );
-        }
-        assert_eq!(Some(got), expected(*ta, *tb), "{na} ~ {nb}: {got:#x?}");
-        *seen.entry(got).or_default() += 1;
-        // Symmetry: b ~ a gives the same answer whenever b is a file of the same kind.
-        let back = match (ta, tb) {
-            (Truth::Drm(..), Truth::Drm(..)) => Some(drm_ok(fb.as_fd(), fa.as_raw_fd())),
-            (Truth::Buf(..), Truth::Buf(..)) => Some(buf_ok(fb.as_fd(), fa.as_raw_fd())),
-            _ => None,
-        };
-        if let (Some(back), Ok(r)) = (back, got) {
-            assert_eq!(
-                back, r,
-                "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}"
-            );
+        if let Some(got) = check_random_pair(&z.fds[i], &z.fds[j]) {
+            *seen.entry(got).or_default() += 1;
         }
     }
     let mut seen: Vec<_> = seen.into_iter().collect();
