@@ -434,4 +434,25 @@ mod tests {
     fn guest_call_rejects_shell_metacharacters() {
         guest_call("/b", "/r", &["core_file_same; rm -rf /"]);
     }
+
+    /// guest/igt.sh stops with status 2, naming it, when the IGT build has no igt_runner.
+    #[test]
+    fn igt_sh_refuses_a_build_without_runner() {
+        let call = guest_call(
+            "/nonexistent/igt-build",
+            "/nonexistent/results",
+            &["core_file_same"],
+        );
+        let out = std::process::Command::new("dash")
+            .arg("-c")
+            .arg(&call)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("/nonexistent/igt-build/runner/igt_runner is missing"),
+            "{err}"
+        );
+    }
 }

@@ -231,4 +231,25 @@ mod tests {
         assert_eq!(s[0].cases[2].1, Outcome::NotRun);
         assert!(s[0].errors > 0);
     }
+
+    /// A modular kernel prints one KTAP document per module: both suites are read.
+    #[test]
+    fn each_module_document_is_read() {
+        let tree = crate::kernel::tree_dir(crate::kernel::base("7.3").unwrap());
+        if !parser(&tree).exists() {
+            eprintln!("no kernel tree with kunit.py: skipped");
+            return;
+        }
+        let doc = |t: &str, s: &str, r: &str| {
+            format!("[ {t}] KTAP version 1\n[ {t}] 1..1\n[ {t}]     KTAP version 1\n[ {t}]     # Subtest: {s}\n[ {t}]     1..1\n[ {t}]     {r} 1 c\n[ {t}] {r} 1 {s}\n")
+        };
+        let log = format!(
+            "{}[ 1.5] vkms: loaded\n{}",
+            doc("1.0", "a", "ok"),
+            doc("2.0", "b", "not ok")
+        );
+        let s = parse(&tree, &log).unwrap();
+        let got: Vec<(&str, Outcome)> = s.iter().map(|x| (x.name.as_str(), x.cases[0].1)).collect();
+        assert_eq!(got, [("a", Outcome::Passed), ("b", Outcome::Failed)]);
+    }
 }

@@ -314,4 +314,56 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+
+    /// Runs guest/lib.sh's functions with `calls` under dash; (status, output).
+    fn lib_sh(calls: &[String]) -> (bool, String) {
+        let out = Command::new("dash")
+            .arg("-c")
+            .arg(script(calls))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), text)
+    }
+
+    /// run_group frames a command's output with its exit status, as the summary reads it.
+    #[test]
+    fn run_group_reports_the_status() {
+        let (_, out) = lib_sh(&[
+            call(&[
+                "run_group",
+                "g ok",
+                "echo",
+                "test result: ok. 1 passed; 0 failed; 0 ignored",
+            ]),
+            call(&["run_group", "g bad", "false"]),
+        ]);
+        assert!(
+            out.contains("XTASK-BEGIN g ok\ntest result: ok.") && out.contains("XTASK-END g ok 0")
+        );
+        assert!(out.contains("XTASK-END g bad 1"), "{out}");
+        let mut s = crate::results::Summary::default();
+        s.add_guest_block("g ok", &out);
+        s.add_guest_block("g bad", &out);
+        assert_eq!(
+            s.render().lines().last(),
+            Some("total: 1 passed, 1 failed, 0 skipped")
+        );
+    }
+
+    /// check_nodes says which nodes exist; load_modules reports a module that does not load.
+    #[test]
+    fn check_nodes_and_a_failed_modprobe() {
+        let (_, out) = lib_sh(&[
+            call(&["check_nodes", "/dev/null", "/nonexistent/node"]),
+            call(&["load_modules", "/nonexistent/modroot", "no_such_module"]),
+        ]);
+        assert!(
+            out.contains("XTASK-NODE /dev/null\nXTASK-MISSING /nonexistent/node"),
+            "{out}"
+        );
+        let r = modprobe_results(&out);
+        assert_eq!(r.len(), 1, "{out}");
+        assert!(r[0].0 == "no_such_module" && r[0].1.is_err(), "{r:?}");
+    }
 }
