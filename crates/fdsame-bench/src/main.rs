@@ -540,23 +540,10 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
         sys::raise_nofile(need).map_err(|e| format!("RLIMIT_NOFILE: {}", sys::errno_name(e)))?;
     let mut extra: Vec<OwnedFd> = Vec::with_capacity(opts.scale_fds + opts.scale_bufs + 1);
     let ev = sys::eventfd().map_err(|e| format!("eventfd: {}", sys::errno_name(e)))?;
-    let mut n_fds = 0;
-    let mut fd_err = None;
-    for _ in 0..opts.scale_fds {
-        match sys::dup_at_least(ev.as_fd(), 0) {
-            Ok(fd) => {
-                extra.push(fd);
-                n_fds += 1;
-            }
-            Err(e) => {
-                fd_err = Some(e);
-                break;
-            }
-        }
-    }
+    let (n_fds, fd_err) = fill(&mut extra, opts.scale_fds, || {
+        sys::dup_at_least(ev.as_fd(), 0)
+    });
     extra.push(ev);
-    let mut n_bufs = 0;
-    let mut buf_err = None;
     let source = if env.heap.is_some() {
         "4 KiB /dev/dma_heap/system buffers"
     } else if env.drm.is_some() {
@@ -564,23 +551,15 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
     } else {
         "none (no dma-heap, no vgem)"
     };
-    for _ in 0..opts.scale_bufs {
-        let r = match (&env.heap, &env.drm) {
-            (Some(h), _) => sys::heap_alloc(h.as_fd(), 4096),
-            (None, Some(d)) => sys::vgem_dumb_dmabuf(d.a.as_fd()),
-            (None, None) => break,
-        };
-        match r {
-            Ok(fd) => {
-                extra.push(fd);
-                n_bufs += 1;
-            }
-            Err(e) => {
-                buf_err = Some(e);
-                break;
-            }
-        }
-    }
+    let (n_bufs, buf_err) = match (&env.heap, &env.drm) {
+        (Some(h), _) => fill(&mut extra, opts.scale_bufs, || {
+            sys::heap_alloc(h.as_fd(), 4096)
+        }),
+        (None, Some(d)) => fill(&mut extra, opts.scale_bufs, || {
+            sys::vgem_dumb_dmabuf(d.a.as_fd())
+        }),
+        (None, None) => (0, None),
+    };
     let top = extra
         .iter()
         .map(raw)
@@ -588,12 +567,62 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
         .unwrap_or(0)
         .max(sys::highest_open_fd())
         + 1;
-    let mv = |p: &Pair| {
-        p.moved_to(top)
-            .map_err(|e| format!("moving a pair high: {}", sys::errno_name(e)))
-    };
-    // The pairs go above everything else: generic first, then dma-buf, then DRM on top.
-    let generic = mv(&env.generic)?;
+    let (generic, dmabuf, drm) = move_pairs_high(env, top)?;
+    let mut setup = format!(
+        "{n_fds} extra fds (dups of one eventfd) and {n_bufs} live dma-bufs ({source}); RLIMIT_NOFILE {limit}; compared pairs moved to the highest fds"
+    );
+    let nums = |p: &Pair| (raw(&p.a), raw(&p.b));
+    let pairs = [
+        ("generic", Some(&generic)),
+        ("dma-buf", dmabuf.as_ref()),
+        ("DRM", drm.as_ref()),
+    ];
+    for (name, (a, b)) in pairs
+        .iter()
+        .filter_map(|(n, p)| Some((n, nums(p.as_ref()?))))
+    {
+        setup.push_str(&format!(", {name} {a}/{b}"));
+    }
+    for (what, e) in [("fd", fd_err), ("dma-buf", buf_err)] {
+        if let Some(e) = e {
+            setup.push_str(&format!(
+                "; {what} creation stopped early: {}",
+                sys::errno_name(e)
+            ));
+        }
+    }
+    setup.push_str(&format!("; setup took {:.1} s", t0.elapsed().as_secs_f64()));
+    Ok(Scale {
+        _extra: extra,
+        drm,
+        dmabuf,
+        generic,
+        setup,
+    })
+}
+
+/// Up to `n` fds from `make` into `extra`: how many, and the errno that stopped it early.
+fn fill(
+    extra: &mut Vec<OwnedFd>,
+    n: usize,
+    mut make: impl FnMut() -> Result<OwnedFd, i32>,
+) -> (usize, Option<i32>) {
+    for i in 0..n {
+        match make() {
+            Ok(fd) => extra.push(fd),
+            Err(e) => return (i, Some(e)),
+        }
+    }
+    (n, None)
+}
+
+/// The compared pairs, moved above everything else (from `top`): generic first, then dma-buf,
+/// then DRM on top.
+fn move_pairs_high(env: &Env, top: RawFd) -> Result<(Pair, Option<Pair>, Option<Pair>), String> {
+    let generic = env
+        .generic
+        .moved_to(top)
+        .map_err(|e| format!("moving a pair high: {}", sys::errno_name(e)))?;
     let next = raw(&generic.b) + 1;
     let dmabuf = env
         .dmabuf
@@ -608,40 +637,7 @@ fn setup_scale(env: &Env, opts: &Opts) -> Result<Scale, String> {
         .map(|p| p.moved_to(next))
         .transpose()
         .map_err(sys::errno_name)?;
-    let mut setup = format!(
-        "{n_fds} extra fds (dups of one eventfd) and {n_bufs} live dma-bufs ({source}); RLIMIT_NOFILE {limit}; compared pairs moved to the highest fds"
-    );
-    let nums = |p: &Pair| (raw(&p.a), raw(&p.b));
-    let mut pairs = vec![("generic", nums(&generic))];
-    if let Some(p) = &dmabuf {
-        pairs.push(("dma-buf", nums(p)));
-    }
-    if let Some(p) = &drm {
-        pairs.push(("DRM", nums(p)));
-    }
-    for (name, (a, b)) in pairs {
-        setup.push_str(&format!(", {name} {a}/{b}"));
-    }
-    if let Some(e) = fd_err {
-        setup.push_str(&format!(
-            "; fd creation stopped early: {}",
-            sys::errno_name(e)
-        ));
-    }
-    if let Some(e) = buf_err {
-        setup.push_str(&format!(
-            "; dma-buf creation stopped early: {}",
-            sys::errno_name(e)
-        ));
-    }
-    setup.push_str(&format!("; setup took {:.1} s", t0.elapsed().as_secs_f64()));
-    Ok(Scale {
-        _extra: extra,
-        drm,
-        dmabuf,
-        generic,
-        setup,
-    })
+    Ok((generic, dmabuf, drm))
 }
 
 /// Check the negative answers of the two new ioctls on a different open / object.

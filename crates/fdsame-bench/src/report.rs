@@ -321,6 +321,36 @@ every instruction is translated, so only the ratios between rows of one run coun
 
 /// The markdown report (header, table, targets, notes).
 pub fn render_markdown(r: &Report) -> String {
+    let mut s = md_header(r);
+    md_table(&mut s, r);
+    let storage = r.storage_lines();
+    if !storage.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## STORAGE path (two different dma-bufs, the exporter's same_storage)\n"
+        );
+        for l in &storage {
+            let _ = writeln!(s, "- {l}");
+        }
+    }
+
+    md_targets(&mut s, r);
+    let _ = writeln!(s, "\n## What each row does\n");
+    for row in &r.rows {
+        let _ = writeln!(s, "- **{}**: {}", row.label, row.detail);
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+    let _ = writeln!(s, "\nWall time of the whole run: {:.2} s.", r.elapsed_s);
+    s
+}
+
+/// The report's header: kernel, machine, date, method, timer, the at-scale setup.
+fn md_header(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# fdsame-bench: cost of answering \"same file?\"\n");
     let _ = writeln!(s, "- kernel: `{}` ({})", r.kernel, r.kernel_version);
@@ -335,6 +365,11 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(s, "- at scale: {}", r.scale_setup);
     let _ = writeln!(s, "- **{TCG_STATEMENT}**\n");
 
+    s
+}
+
+/// The table of every row: medians, p99, ratios to the references, at scale.
+fn md_table(s: &mut String, r: &Report) {
     let floor = r.floor();
     let noop = r.base_median(key::GETPPID);
     let dupfd = r.base_median(key::F_DUPFD_QUERY);
@@ -390,18 +425,10 @@ pub fn render_markdown(r: &Report) -> String {
             sr
         );
     }
+}
 
-    let storage = r.storage_lines();
-    if !storage.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n## STORAGE path (two different dma-bufs, the exporter's same_storage)\n"
-        );
-        for l in &storage {
-            let _ = writeln!(s, "- {l}");
-        }
-    }
-
+/// The targets, with their verdicts.
+fn md_targets(s: &mut String, r: &Report) {
     let _ = writeln!(s, "\n## Targets\n");
     let _ = writeln!(s, "| target | measured | limit | verdict |");
     let _ = writeln!(s, "|---|---:|---:|---|");
@@ -420,19 +447,6 @@ pub fn render_markdown(r: &Report) -> String {
             verdict
         );
     }
-
-    let _ = writeln!(s, "\n## What each row does\n");
-    for row in &r.rows {
-        let _ = writeln!(s, "- **{}**: {}", row.label, row.detail);
-    }
-    if !r.notes.is_empty() {
-        let _ = writeln!(s, "\n## Notes\n");
-        for n in &r.notes {
-            let _ = writeln!(s, "- {n}");
-        }
-    }
-    let _ = writeln!(s, "\nWall time of the whole run: {:.2} s.", r.elapsed_s);
-    s
 }
 
 /// Horizontal bar chart of the medians, log-scale x axis; base in blue, at-10k in orange.
