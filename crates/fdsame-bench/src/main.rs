@@ -437,7 +437,6 @@ fn setup() -> Env {
         "dma-heap /dev/dma_heap/system: {}",
         if heap.is_some() { "present" } else { "absent" }
     ));
-
     let (drm, drm_path) = match vgem {
         Some((fd, path)) => {
             let p = Pair::dup_of(fd, format!("vgem {path} (O_RDWR) and its dup")).expect("dup");
@@ -445,42 +444,7 @@ fn setup() -> Env {
         }
         None => (None, String::new()),
     };
-
-    let mut dmabuf = None;
-    if let Some(d) = &drm {
-        match sys::vgem_dumb_dmabuf(d.a.as_fd()) {
-            Ok(fd) => {
-                dmabuf = Some(
-                    Pair::dup_of(
-                        fd,
-                        "dma-buf of a 4 KiB vgem dumb buffer (PRIME export) and its dup",
-                    )
-                    .expect("dup"),
-                )
-            }
-            Err(e) => notes.push(format!(
-                "vgem dumb buffer export failed: {}",
-                sys::errno_name(e)
-            )),
-        }
-    }
-    if dmabuf.is_none() {
-        if let Some(h) = &heap {
-            match sys::heap_alloc(h.as_fd(), 4096) {
-                Ok(fd) => {
-                    dmabuf = Some(
-                        Pair::dup_of(fd, "4 KiB dma-buf from /dev/dma_heap/system and its dup")
-                            .expect("dup"),
-                    )
-                }
-                Err(e) => notes.push(format!(
-                    "dma-heap allocation failed: {}",
-                    sys::errno_name(e)
-                )),
-            }
-        }
-    }
-
+    let dmabuf = first_dmabuf(drm.as_ref(), heap.as_ref(), &mut notes);
     // A second buffer of the same exporter as `dmabuf`, for the two-objects row.
     let second = match (&dmabuf, &drm, &heap) {
         (None, _, _) => Err("no dma-buf".to_string()),
@@ -522,6 +486,50 @@ fn setup() -> Env {
         dma_rows,
         notes,
     }
+}
+
+/// The dma-buf pair of the OBJECT path: a vgem dumb buffer's, else a dma-heap buffer's.
+fn first_dmabuf(
+    drm: Option<&Pair>,
+    heap: Option<&OwnedFd>,
+    notes: &mut Vec<String>,
+) -> Option<Pair> {
+    let mut dmabuf = None;
+    if let Some(d) = drm {
+        match sys::vgem_dumb_dmabuf(d.a.as_fd()) {
+            Ok(fd) => {
+                dmabuf = Some(
+                    Pair::dup_of(
+                        fd,
+                        "dma-buf of a 4 KiB vgem dumb buffer (PRIME export) and its dup",
+                    )
+                    .expect("dup"),
+                )
+            }
+            Err(e) => notes.push(format!(
+                "vgem dumb buffer export failed: {}",
+                sys::errno_name(e)
+            )),
+        }
+    }
+    if dmabuf.is_none() {
+        if let Some(h) = heap {
+            match sys::heap_alloc(h.as_fd(), 4096) {
+                Ok(fd) => {
+                    dmabuf = Some(
+                        Pair::dup_of(fd, "4 KiB dma-buf from /dev/dma_heap/system and its dup")
+                            .expect("dup"),
+                    )
+                }
+                Err(e) => notes.push(format!(
+                    "dma-heap allocation failed: {}",
+                    sys::errno_name(e)
+                )),
+            }
+        }
+    }
+
+    dmabuf
 }
 
 /// Fds and buffers kept open for the at-scale pass.
