@@ -386,100 +386,111 @@ fn highest_fd_number_is_all_and_nofile_is_ebadf() {
     let vgem = open_vgem_card();
     let buf = dma_heap_alloc(4096);
     run_in_child(|| {
-        // Raise RLIMIT_NOFILE to the most the kernel allows (fs.nr_open; root may raise the hard
-        // limit too), in the child only.
-        let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
-            .map_err(|e| e.to_string())?
-            .trim()
-            .parse()
-            .map_err(|e| format!("nr_open: {e}"))?;
-        let lim = libc::rlimit {
-            rlim_cur: nr_open,
-            rlim_max: nr_open,
-        };
-        // SAFETY: plain syscalls.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(format!("setrlimit NOFILE {nr_open}: errno {}", errno()));
-        }
-        let mut got = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as above.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut got) };
-        if got.rlim_cur != nr_open {
-            return Err(format!(
-                "RLIMIT_NOFILE is {} after setting {nr_open}",
-                got.rlim_cur
-            ));
-        }
-        let top = (nr_open - 1) as RawFd;
-        let nofile = nr_open as RawFd;
-        // SAFETY: as above.
-        if unsafe { libc::dup2(vgem.raw(), top) } != top {
-            return Err(format!("dup2 onto {top}: errno {}", errno()));
-        }
-        // SAFETY: the fd was just made.
-        let t = unsafe { BorrowedFd::borrow_raw(top) };
-        check(
-            &format!("vgem -> fd {top}"),
-            file_same(vgem.as_fd(), top, 0),
-            Ok(ALL),
-        )?;
-        check(
-            &format!("fd {top} -> vgem"),
-            file_same(t, vgem.raw(), 0),
-            Ok(ALL),
-        )?;
-        check(
-            &format!("vgem -> fd {nofile} (= RLIMIT_NOFILE)"),
-            file_same(vgem.as_fd(), nofile, 0),
-            Err(EBADF),
-        )?;
-        check(
-            &format!("fd {top} -> fd {nofile}"),
-            file_same(t, nofile, 0),
-            Err(EBADF),
-        )?;
-        check(
-            "vgem -> fd i32::MAX",
-            file_same(vgem.as_fd(), i32::MAX, 0),
-            Err(EBADF),
-        )?;
-        // SAFETY: as above.
-        if unsafe { libc::dup2(vgem.raw(), nofile) } != -1 || errno() != EBADF {
-            return Err(format!("dup2 onto {nofile} did not fail with EBADF"));
-        }
-        let top2 = top - 1;
-        // SAFETY: as above.
-        if unsafe { libc::dup2(buf.as_raw_fd(), top2) } != top2 {
-            return Err(format!("dup2 dma-buf onto {top2}: errno {}", errno()));
-        }
-        // SAFETY: the fd was just made.
-        let t2 = unsafe { BorrowedFd::borrow_raw(top2) };
-        check(
-            &format!("dma-buf -> fd {top2}"),
-            dmabuf_same(buf.as_fd(), top2, 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            &format!("fd {top2} -> fd {top2}"),
-            dmabuf_same(t2, top2, 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            &format!("fd {top2} -> fd {top}"),
-            dmabuf_same(t2, top, 0),
-            Ok(0),
-        )?;
-        check(
-            &format!("dma-buf -> fd {nofile}"),
-            dmabuf_same(buf.as_fd(), nofile, 0),
-            Err(EBADF),
-        )?;
-        Ok(())
+        let nr_open = raise_nofile_to_nr_open()?;
+        highest_fds(&vgem, &buf, nr_open)
     })
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Raises RLIMIT_NOFILE to the most the kernel allows (fs.nr_open; root may raise the hard
+/// limit too); in a child only. Returns that limit.
+fn raise_nofile_to_nr_open() -> Result<u64, String> {
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .map_err(|e| e.to_string())?
+        .trim()
+        .parse()
+        .map_err(|e| format!("nr_open: {e}"))?;
+    let lim = libc::rlimit {
+        rlim_cur: nr_open,
+        rlim_max: nr_open,
+    };
+    // SAFETY: plain syscalls.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(format!("setrlimit NOFILE {nr_open}: errno {}", errno()));
+    }
+    let mut got = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: as above.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut got) };
+    if got.rlim_cur != nr_open {
+        return Err(format!(
+            "RLIMIT_NOFILE is {} after setting {nr_open}",
+            got.rlim_cur
+        ));
+    }
+    Ok(nr_open)
+}
+
+/// At the highest fd number (`nr_open - 1`) both ioctls answer as anywhere; at `nr_open`
+/// (RLIMIT_NOFILE) and beyond, `EBADF`.
+fn highest_fds(vgem: &DrmNode, buf: &OwnedFd, nr_open: u64) -> Result<(), String> {
+    let top = (nr_open - 1) as RawFd;
+    let nofile = nr_open as RawFd;
+    // SAFETY: as above.
+    if unsafe { libc::dup2(vgem.raw(), top) } != top {
+        return Err(format!("dup2 onto {top}: errno {}", errno()));
+    }
+    // SAFETY: the fd was just made.
+    let t = unsafe { BorrowedFd::borrow_raw(top) };
+    check(
+        &format!("vgem -> fd {top}"),
+        file_same(vgem.as_fd(), top, 0),
+        Ok(ALL),
+    )?;
+    check(
+        &format!("fd {top} -> vgem"),
+        file_same(t, vgem.raw(), 0),
+        Ok(ALL),
+    )?;
+    check(
+        &format!("vgem -> fd {nofile} (= RLIMIT_NOFILE)"),
+        file_same(vgem.as_fd(), nofile, 0),
+        Err(EBADF),
+    )?;
+    check(
+        &format!("fd {top} -> fd {nofile}"),
+        file_same(t, nofile, 0),
+        Err(EBADF),
+    )?;
+    check(
+        "vgem -> fd i32::MAX",
+        file_same(vgem.as_fd(), i32::MAX, 0),
+        Err(EBADF),
+    )?;
+    // SAFETY: as above.
+    if unsafe { libc::dup2(vgem.raw(), nofile) } != -1 || errno() != EBADF {
+        return Err(format!("dup2 onto {nofile} did not fail with EBADF"));
+    }
+    let top2 = top - 1;
+    // SAFETY: as above.
+    if unsafe { libc::dup2(buf.as_raw_fd(), top2) } != top2 {
+        return Err(format!("dup2 dma-buf onto {top2}: errno {}", errno()));
+    }
+    // SAFETY: the fd was just made.
+    let t2 = unsafe { BorrowedFd::borrow_raw(top2) };
+    check(
+        &format!("dma-buf -> fd {top2}"),
+        dmabuf_same(buf.as_fd(), top2, 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        &format!("fd {top2} -> fd {top2}"),
+        dmabuf_same(t2, top2, 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        &format!("fd {top2} -> fd {top}"),
+        dmabuf_same(t2, top, 0),
+        Ok(0),
+    )?;
+    check(
+        &format!("dma-buf -> fd {nofile}"),
+        dmabuf_same(buf.as_fd(), nofile, 0),
+        Err(EBADF),
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -883,9 +894,19 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
     let buf = dma_heap_alloc(4096);
     let bd = dup(buf.as_fd());
     let closed = closed_fd_number(500);
+    flags_are_einval(&vgem, vd.as_raw_fd(), &buf, bd.as_raw_fd(), closed);
+    // EBADF leaves result alone too.
+    ebadf_leaves_the_result(&vgem, &buf, closed);
+    // Each opcode on the other kind of fd: ENOTTY, argument untouched.
+    wrong_kind_is_enotty(&vgem, vd.as_raw_fd(), &buf, bd.as_raw_fd());
+}
+
+/// Every flag bit: EINVAL whatever the other fd (a dup, closed, negative, out of range), the
+/// argument left alone.
+fn flags_are_einval(vgem: &DrmNode, vd: RawFd, buf: &OwnedFd, bd: RawFd, closed: RawFd) {
     for bit in 0..32 {
         let flags = 1u32 << bit;
-        for other in [vd.as_raw_fd(), closed, -1, i32::MIN, i32::MAX] {
+        for other in [vd, closed, -1, i32::MIN, i32::MAX] {
             let mut d = drm_file_same {
                 fd: other,
                 flags,
@@ -907,11 +928,7 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
                 flags,
                 result: SENTINEL,
             };
-            let fd = if other == vd.as_raw_fd() {
-                bd.as_raw_fd()
-            } else {
-                other
-            };
+            let fd = if other == vd { bd } else { other };
             m.fd = fd;
             assert_errno(
                 dmabuf_same_arg(buf.as_fd(), &mut m),
@@ -921,7 +938,9 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
             assert_eq!(m.result, SENTINEL, "dma-buf: result changed on EINVAL");
         }
     }
-    // EBADF leaves result alone too.
+}
+
+fn ebadf_leaves_the_result(vgem: &DrmNode, buf: &OwnedFd, closed: RawFd) {
     for other in [closed, -1, i32::MAX] {
         let mut d = drm_file_same {
             fd: other,
@@ -942,9 +961,11 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
         );
         assert_eq!(m.result, SENTINEL, "dma-buf: result changed on EBADF");
     }
-    // Each opcode on the other kind of fd: ENOTTY, argument untouched.
+}
+
+fn wrong_kind_is_enotty(vgem: &DrmNode, vd: RawFd, buf: &OwnedFd, bd: RawFd) {
     let mut d = drm_file_same {
-        fd: vd.as_raw_fd(),
+        fd: vd,
         flags: 0,
         result: SENTINEL,
     };
@@ -959,7 +980,7 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
     assert_errno(r, libc::ENOTTY, "DRM_IOCTL_FILE_SAME on a dma-buf");
     assert_eq!(d.result, SENTINEL);
     let mut m = dma_buf_same_object {
-        fd: bd.as_raw_fd(),
+        fd: bd,
         flags: 0,
         result: SENTINEL,
     };

@@ -368,40 +368,7 @@ const NO_SYS_CHILD: &str = "RUST_TESTS_NO_SYS_CHILD";
 fn without_sys_only_the_ioctl_answers() {
     require_guest();
     if std::env::var_os(NO_SYS_CHILD).is_some() {
-        assert!(
-            !std::path::Path::new("/sys/class").exists(),
-            "/sys is still mounted"
-        );
-        let paths: Vec<String> = std::env::var(NO_SYS_CHILD)
-            .unwrap()
-            .split('\n')
-            .map(String::from)
-            .collect();
-        let open = |p: &String| DrmNode::open(p).unwrap_or_else(|e| panic!("{p}: {e}"));
-        let (card, render, a, b) = (
-            open(&paths[0]),
-            open(&paths[1]),
-            open(&paths[2]),
-            open(&paths[3]),
-        );
-        for (what, x, y, same) in [
-            ("virtio-gpu card ~ render", &card, &render, true),
-            ("bochs A ~ bochs B", &a, &b, false),
-        ] {
-            let (ioctl, sysfs, libdrm) = three_answers(x, y);
-            report(&format!(
-                "no /sys: {what}: ioctl DEVICE {ioctl}, sysfs {sysfs:?}, libdrm {libdrm:?}"
-            ));
-            assert_eq!(ioctl, same, "{what}: the ioctl answers without /sys");
-            assert_eq!(
-                sysfs,
-                Answer::Unknown,
-                "{what}: sysfs cannot tell without /sys"
-            );
-            // drmGetDevice2() -> drmNodeIsDRM() cannot stat /sys/dev/char/M:m/device/drm.
-            assert_eq!(libdrm, Err(libc::EINVAL), "{what}: libdrm without /sys");
-        }
-        return;
+        return without_sys_child();
     }
     let paths = [
         VIRTIO.node(NodeKind::Card),
@@ -461,4 +428,41 @@ fn without_sys_only_the_ioctl_answers() {
         out.status.success() && text.contains("1 passed"),
         "the child without /sys failed:\n{text}"
     );
+}
+
+/// The child of [`without_sys_only_the_ioctl_answers`], in a mount namespace without /sys.
+fn without_sys_child() {
+    assert!(
+        !std::path::Path::new("/sys/class").exists(),
+        "/sys is still mounted"
+    );
+    let paths: Vec<String> = std::env::var(NO_SYS_CHILD)
+        .unwrap()
+        .split('\n')
+        .map(String::from)
+        .collect();
+    let open = |p: &String| DrmNode::open(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let (card, render, a, b) = (
+        open(&paths[0]),
+        open(&paths[1]),
+        open(&paths[2]),
+        open(&paths[3]),
+    );
+    for (what, x, y, same) in [
+        ("virtio-gpu card ~ render", &card, &render, true),
+        ("bochs A ~ bochs B", &a, &b, false),
+    ] {
+        let (ioctl, sysfs, libdrm) = three_answers(x, y);
+        report(&format!(
+            "no /sys: {what}: ioctl DEVICE {ioctl}, sysfs {sysfs:?}, libdrm {libdrm:?}"
+        ));
+        assert_eq!(ioctl, same, "{what}: the ioctl answers without /sys");
+        assert_eq!(
+            sysfs,
+            Answer::Unknown,
+            "{what}: sysfs cannot tell without /sys"
+        );
+        // drmGetDevice2() -> drmNodeIsDRM() cannot stat /sys/dev/char/M:m/device/drm.
+        assert_eq!(libdrm, Err(libc::EINVAL), "{what}: libdrm without /sys");
+    }
 }
