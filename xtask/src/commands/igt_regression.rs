@@ -25,7 +25,7 @@ use crate::igt::{self, IgtSummary};
 use crate::kernel::{self, Flavor};
 use crate::util::{self, Result};
 use crate::vm;
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
@@ -112,19 +112,8 @@ pub fn run(f: &flags::IgtRegression) -> Result<bool> {
     // 3. The kernels (in a child process: it takes and then drops the build lock).
     let images = util::build_dir().join("igt-regression");
     if !o.no_build {
-        let t = Instant::now();
-        let exe = std::env::current_exe()
-            .map_err(|e| anyhow!("cannot find the xtask executable: {e}"))?;
-        util::run(Command::new(exe).args([
-            "igt-regression",
-            "--build-kernels",
-            "--base",
-            &o.base,
-        ]))?;
-        timings.push((
-            "kernels (unpatched + patched)".into(),
-            t.elapsed().as_secs_f64(),
-        ));
+        let secs = build_in_child(&o.base)?;
+        timings.push(("kernels (unpatched + patched)".into(), secs));
     }
 
     // 4. One boot per kernel.
@@ -153,6 +142,15 @@ pub fn run(f: &flags::IgtRegression) -> Result<bool> {
         Some(k) => one_kernel(md, k, &runs[k.as_str()]),
         None => compared(&mut md, &runs, &list.excluded),
     }
+}
+
+/// Both kernels, built by a child process (it takes and then drops the build lock); seconds.
+fn build_in_child(base: &str) -> Result<f64> {
+    let t = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the xtask executable")?;
+    let args = ["igt-regression", "--build-kernels", "--base", base];
+    util::run(Command::new(exe).args(args))?;
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// The table's header: IGT's version, the base, the time of each step.
@@ -279,6 +277,31 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             }
         }
     }
+    let tmp = debootstrap_sid()?;
+    install_igt(&tmp)?;
+    let igt_version = installed_version(&tmp, "igt-gpu-tools")?;
+    let tests_version = installed_version(&tmp, "igt-gpu-tools-tests")?;
+    // Leave no archive address behind: the sources and the downloaded lists name it.
+    util::run(chroot(&tmp).args(["apt-get", "clean"]))?;
+    util::run(&mut util::sh(&format!(
+        "rm -rf {0}/var/lib/apt/lists/* {0}/etc/apt/sources.list {0}/etc/apt/sources.list.d/*",
+        tmp.display()
+    )))?;
+    util::mkdir_p(&tmp.join(OUT_MOUNT.trim_start_matches('/')))?;
+    util::write(
+        &tmp.join(".xtask-igt-stamp"),
+        &format!("{RECIPE}\nigt-gpu-tools {igt_version}\nigt-gpu-tools-tests {tests_version}\n"),
+    )?;
+    if dir.exists() {
+        util::run(Command::new("rm").arg("-rf").arg(&dir))?;
+    }
+    util::rename(&tmp, &dir)?;
+    Ok(SidRoot { dir, igt_version })
+}
+
+/// `debootstrap --variant=minbase sid` into a temporary directory, returned (debootstrap is
+/// installed on the host first when missing).
+fn debootstrap_sid() -> Result<PathBuf> {
     if !util::which("debootstrap") {
         eprintln!("xtask: installing debootstrap on the host");
         util::run(Command::new("apt-get").args(["install", "-y", "-q", "debootstrap"]))?;
@@ -305,6 +328,11 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             util::last_lines(&text, 30)
         ));
     }
+    Ok(tmp)
+}
+
+/// IGT's packages in the sid root `tmp`, with no service started.
+fn install_igt(tmp: &Path) -> Result<()> {
     // No service may start in the chroot; the archive may be a frozen snapshot whose Release
     // has expired (the host's apt is configured the same way).
     util::write(&tmp.join("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n")?;
@@ -314,13 +342,13 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .arg(tmp.join("usr/sbin/policy-rc.d")),
     )?;
     let apt = ["-q", "-y", "-o", "Acquire::Check-Valid-Until=false"];
-    util::run(chroot(&tmp).arg("apt-get").args(apt).arg("update"))?;
+    util::run(chroot(tmp).arg("apt-get").args(apt).arg("update"))?;
     eprintln!(
         "xtask: apt-get install {} in the sid root",
         PACKAGES.join(" ")
     );
     let (ok, text) = util::capture(
-        chroot(&tmp)
+        chroot(tmp)
             .arg("apt-get")
             .args(apt)
             .args(["install", "--no-install-recommends"])
@@ -332,24 +360,7 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             util::last_lines(&text, 30)
         ));
     }
-    let igt_version = installed_version(&tmp, "igt-gpu-tools")?;
-    let tests_version = installed_version(&tmp, "igt-gpu-tools-tests")?;
-    // Leave no archive address behind: the sources and the downloaded lists name it.
-    util::run(chroot(&tmp).args(["apt-get", "clean"]))?;
-    util::run(&mut util::sh(&format!(
-        "rm -rf {0}/var/lib/apt/lists/* {0}/etc/apt/sources.list {0}/etc/apt/sources.list.d/*",
-        tmp.display()
-    )))?;
-    util::mkdir_p(&tmp.join(OUT_MOUNT.trim_start_matches('/')))?;
-    util::write(
-        &tmp.join(".xtask-igt-stamp"),
-        &format!("{RECIPE}\nigt-gpu-tools {igt_version}\nigt-gpu-tools-tests {tests_version}\n"),
-    )?;
-    if dir.exists() {
-        util::run(Command::new("rm").arg("-rf").arg(&dir))?;
-    }
-    util::rename(&tmp, &dir)?;
-    Ok(SidRoot { dir, igt_version })
+    Ok(())
 }
 
 /// `binary --list-subtests`, run in the sid root on the host. None when the binary is missing.
