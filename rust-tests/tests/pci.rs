@@ -142,6 +142,29 @@ fn kernel_base() -> (u32, u32) {
     }
 }
 
+/// `buf` of `ename` imported into `idev` (`iname`): Ok when imported (re-exporting it must give
+/// the exporter's dma-buf back, both ways), else the errno of the refusal.
+fn import_and_reexport(idev: &DrmNode, buf: &OwnedFd, ename: &str, iname: &str) -> Import {
+    match idev.prime_fd_to_buffer(buf.as_fd()) {
+        Ok(h) => {
+            // Re-exporting an imported object gives the exporter's dma-buf back.
+            let re = export(idev, h);
+            let r = dmabuf_same(re.as_fd(), buf.as_raw_fd(), 0).unwrap();
+            assert_eq!(
+                r,
+                SAME_DMA_BUF,
+                "{ename} buffer imported into {iname} and re-exported: {}",
+                dmabuf_bits(r)
+            );
+            let r = dmabuf_same(buf.as_fd(), re.as_raw_fd(), 0).unwrap();
+            assert_eq!(r, SAME_DMA_BUF, "the other way: {}", dmabuf_bits(r));
+            idev.close_buffer(h).unwrap();
+            Ok(())
+        }
+        Err(e) => Err(e.raw_os_error().unwrap_or(-1)),
+    }
+}
+
 #[test]
 fn prime_between_drivers() {
     require_guest();
@@ -190,24 +213,7 @@ fn prime_between_drivers() {
             if i == j {
                 continue;
             }
-            let got: Import = match idev.prime_fd_to_buffer(bufs[i].as_fd()) {
-                Ok(h) => {
-                    // Re-exporting an imported object gives the exporter's dma-buf back.
-                    let re = export(idev, h);
-                    let r = dmabuf_same(re.as_fd(), bufs[i].as_raw_fd(), 0).unwrap();
-                    assert_eq!(
-                        r,
-                        SAME_DMA_BUF,
-                        "{ename} buffer imported into {iname} and re-exported: {}",
-                        dmabuf_bits(r)
-                    );
-                    let r = dmabuf_same(bufs[i].as_fd(), re.as_raw_fd(), 0).unwrap();
-                    assert_eq!(r, SAME_DMA_BUF, "the other way: {}", dmabuf_bits(r));
-                    idev.close_buffer(h).unwrap();
-                    Ok(())
-                }
-                Err(e) => Err(e.raw_os_error().unwrap_or(-1)),
-            };
+            let got = import_and_reexport(idev, &bufs[i], ename, iname);
             let want = expected_import(edrv, idrv, kernel);
             let show = |r: &Import| match r {
                 Ok(()) => "imported".to_string(),
