@@ -671,89 +671,111 @@ fn unprivileged_user_render_node_and_dma_heap() {
     let card = find_node(VGEM, NodeKind::Card);
     let root_vgem = open_vgem_card(); // inherited by the child
     run_in_child(|| {
-        // SAFETY: plain syscalls in the child.
-        unsafe {
-            if libc::setgroups(0, std::ptr::null()) != 0 {
-                return Err(format!("setgroups: errno {}", errno()));
-            }
-            if libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
-                return Err(format!("setgid/setuid {NOBODY}: errno {}", errno()));
-            }
-            if libc::geteuid() != NOBODY || libc::getegid() != NOBODY {
-                return Err("still privileged".into());
-            }
-        }
-        // The card node is root's only (0600); the render node and the heap are open to all.
-        match DrmNode::open(&card) {
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {}
-            other => {
-                return Err(format!(
-                    "nobody opening {}: {other:?}, expected EACCES",
-                    card.display()
-                ))
-            }
-        }
-        let a = DrmNode::open(&render)
-            .map_err(|e| format!("nobody opening {}: {e}", render.display()))?;
-        let b = DrmNode::open(&render).map_err(|e| format!("second open: {e}"))?;
-        let d = a.dup();
-        check(
-            "render vs its dup",
-            file_same(a.as_fd(), d.as_raw_fd(), 0),
-            Ok(ALL),
-        )?;
-        check("dup vs render", file_same(d.as_fd(), a.raw(), 0), Ok(ALL))?;
-        check(
-            "two opens of render",
-            file_same(a.as_fd(), b.raw(), 0),
-            Ok(DEVICE),
-        )?;
-        check(
-            "two opens of render (rev)",
-            file_same(b.as_fd(), a.raw(), 0),
-            Ok(DEVICE),
-        )?;
-        check(
-            "render vs root's inherited vgem card",
-            file_same(a.as_fd(), root_vgem.raw(), 0),
-            Ok(DEVICE),
-        )?;
-        check(
-            "render vs closed",
-            file_same(a.as_fd(), closed_fd_number(300), 0),
-            Err(EBADF),
-        )?;
-        check(
-            "flags as nobody",
-            file_same(a.as_fd(), d.as_raw_fd(), 1),
-            Err(libc::EINVAL),
-        )?;
-        let x = dma_heap_alloc(4096);
-        let y = dma_heap_alloc(4096);
-        let xd = dup(x.as_fd());
-        check(
-            "heap buffer vs its dup",
-            dmabuf_same(x.as_fd(), xd.as_raw_fd(), 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            "heap dup vs buffer",
-            dmabuf_same(xd.as_fd(), x.as_raw_fd(), 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            "two heap buffers",
-            dmabuf_same(x.as_fd(), y.as_raw_fd(), 0),
-            Ok(0),
-        )?;
-        check(
-            "heap buffer vs render",
-            dmabuf_same(x.as_fd(), a.raw(), 0),
-            Ok(0),
-        )?;
-        Ok(())
+        become_nobody()?;
+        let a = nobody_on_render(&card, &render, &root_vgem)?;
+        nobody_on_heap(&a)
     })
     .unwrap_or_else(|e| panic!("as nobody: {e}"));
+}
+
+/// In a child: drop every group and become `nobody`.
+fn become_nobody() -> Result<(), String> {
+    // SAFETY: plain syscalls in the child.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 {
+            return Err(format!("setgroups: errno {}", errno()));
+        }
+        if libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+            return Err(format!("setgid/setuid {NOBODY}: errno {}", errno()));
+        }
+        if libc::geteuid() != NOBODY || libc::getegid() != NOBODY {
+            return Err("still privileged".into());
+        }
+    }
+    Ok(())
+}
+
+/// As `nobody`: the card node (root's only) is EACCES; on the render node the ioctl answers as
+/// for root, also about root's inherited card. Returns the render node opened.
+fn nobody_on_render(
+    card: &std::path::Path,
+    render: &std::path::Path,
+    root_vgem: &DrmNode,
+) -> Result<DrmNode, String> {
+    // The card node is root's only (0600); the render node and the heap are open to all.
+    match DrmNode::open(card) {
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {}
+        other => {
+            return Err(format!(
+                "nobody opening {}: {other:?}, expected EACCES",
+                card.display()
+            ))
+        }
+    }
+    let a =
+        DrmNode::open(render).map_err(|e| format!("nobody opening {}: {e}", render.display()))?;
+    let b = DrmNode::open(render).map_err(|e| format!("second open: {e}"))?;
+    let d = a.dup();
+    check(
+        "render vs its dup",
+        file_same(a.as_fd(), d.as_raw_fd(), 0),
+        Ok(ALL),
+    )?;
+    check("dup vs render", file_same(d.as_fd(), a.raw(), 0), Ok(ALL))?;
+    check(
+        "two opens of render",
+        file_same(a.as_fd(), b.raw(), 0),
+        Ok(DEVICE),
+    )?;
+    check(
+        "two opens of render (rev)",
+        file_same(b.as_fd(), a.raw(), 0),
+        Ok(DEVICE),
+    )?;
+    check(
+        "render vs root's inherited vgem card",
+        file_same(a.as_fd(), root_vgem.raw(), 0),
+        Ok(DEVICE),
+    )?;
+    check(
+        "render vs closed",
+        file_same(a.as_fd(), closed_fd_number(300), 0),
+        Err(EBADF),
+    )?;
+    check(
+        "flags as nobody",
+        file_same(a.as_fd(), d.as_raw_fd(), 1),
+        Err(libc::EINVAL),
+    )?;
+    Ok(a)
+}
+
+/// As `nobody`: dma-heap buffers compare as for root; against the render node `a`, 0.
+fn nobody_on_heap(a: &DrmNode) -> Result<(), String> {
+    let x = dma_heap_alloc(4096);
+    let y = dma_heap_alloc(4096);
+    let xd = dup(x.as_fd());
+    check(
+        "heap buffer vs its dup",
+        dmabuf_same(x.as_fd(), xd.as_raw_fd(), 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        "heap dup vs buffer",
+        dmabuf_same(xd.as_fd(), x.as_raw_fd(), 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        "two heap buffers",
+        dmabuf_same(x.as_fd(), y.as_raw_fd(), 0),
+        Ok(0),
+    )?;
+    check(
+        "heap buffer vs render",
+        dmabuf_same(x.as_fd(), a.raw(), 0),
+        Ok(0),
+    )?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
