@@ -800,6 +800,40 @@ fn arg16(fd: RawFd, flags: u32, result: u64) -> [u8; 16] {
 
 const SENTINEL: u64 = 0x5eed_f00d_dead_beef;
 
+/// The argument `a` at the start and at the end of a read-only page: the ioctl answers `want`
+/// and writes nothing into the page.
+fn read_only_page_is_not_written(
+    fd: BorrowedFd<'_>,
+    req: rustix::ioctl::Opcode,
+    a: [u8; 16],
+    want: Result<(), i32>,
+    case: &str,
+) {
+    let page = Mapping::new(1, ProtFlags::READ | ProtFlags::WRITE);
+    let ps = page_size();
+    // Fill the whole page with a pattern and the argument at offset 0 and at the end.
+    let pattern: Vec<u8> = (0..ps).map(|i| (i * 7 + 3) as u8).collect();
+    // SAFETY: one writable page of ours.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(page.ptr().cast::<u8>(), ps) };
+    bytes.copy_from_slice(&pattern);
+    bytes[..16].copy_from_slice(&a);
+    bytes[ps - 16..].copy_from_slice(&a);
+    let before = bytes.to_vec();
+    page.protect(MprotectFlags::READ);
+    for off in [0, ps - 16] {
+        // SAFETY: the pointer is inside our read-only page.
+        let p = unsafe { page.ptr().cast::<u8>().add(off) }.cast::<c_void>();
+        let got = raw(fd, req, p);
+        assert_eq!(got, want, "{case} (offset {off})");
+        // SAFETY: readable page of ours.
+        let now = unsafe { std::slice::from_raw_parts(page.ptr().cast::<u8>(), ps) };
+        assert!(
+            now == &before[..],
+            "{case}: the kernel wrote into a read-only page"
+        );
+    }
+}
+
 /// Both ioctls on a read-only page holding an argument: whatever the argument, the kernel can
 /// never write, so the page must be unchanged; the return value tells which check ran first.
 ///
@@ -848,33 +882,8 @@ fn read_only_and_unmapped_argument_pointers() {
             ),
         ] {
             let other = if other == 0 { other_default } else { other };
-            let page = Mapping::new(1, ProtFlags::READ | ProtFlags::WRITE);
-            let ps = page_size();
-            // Fill the whole page with a pattern and the argument at offset 0 and at the end.
-            let pattern: Vec<u8> = (0..ps).map(|i| (i * 7 + 3) as u8).collect();
-            // SAFETY: one writable page of ours.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(page.ptr().cast::<u8>(), ps) };
-            bytes.copy_from_slice(&pattern);
-            let a = arg16(other, flags, SENTINEL);
-            bytes[..16].copy_from_slice(&a);
-            bytes[ps - 16..].copy_from_slice(&a);
-            let before = bytes.to_vec();
-            page.protect(MprotectFlags::READ);
-            for off in [0, ps - 16] {
-                // SAFETY: the pointer is inside our read-only page.
-                let p = unsafe { page.ptr().cast::<u8>().add(off) }.cast::<c_void>();
-                let got = raw(fd, req, p);
-                assert_eq!(
-                    got, want,
-                    "{name} on a read-only page (offset {off}), {what}"
-                );
-                // SAFETY: readable page of ours.
-                let now = unsafe { std::slice::from_raw_parts(page.ptr().cast::<u8>(), ps) };
-                assert!(
-                    now == &before[..],
-                    "{name}, {what}: the kernel wrote into a read-only page"
-                );
-            }
+            let case = format!("{name} on a read-only page, {what}");
+            read_only_page_is_not_written(fd, req, arg16(other, flags, SENTINEL), want, &case);
         }
     }
     // Unmapped: EFAULT, nothing else can happen (the argument cannot even be read).
