@@ -53,7 +53,7 @@ static_assert(DMA_BUF_IOCTL_SAME_OBJECT == 0xC0106204u, "DMA_BUF_IOCTL_SAME_OBJE
 
 #define ALL 7ull
 #define DEVICE 4ull
-/* One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED (series v2). */
+/* One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED */
 #define BUF_SAME 0xfull
 
 /* 32-bit layout of struct drm_version: size_t and pointers are 4 bytes. */

@@ -571,9 +571,9 @@ pub fn vgem_dmabuf(vgem: &DrmNode) -> OwnedFd {
     fd
 }
 
-/// `struct dma_heap_allocation_data` and `DMA_HEAP_IOCTL_ALLOC`, declared once in crate
-/// `test-uapi` (shared with the benchmark).
-pub use test_uapi::{dma_heap_allocation_data, DMA_HEAP_IOCTL_ALLOC};
+/// The fixtures shared with the benchmark (crate `test-uapi`): fallible constructors that the
+/// helpers below `expect`.
+pub use test_uapi::{dma_heap_allocation_data, fixtures, DMA_HEAP_IOCTL_ALLOC};
 
 /// Allocates a `len`-byte dma-buf from `/dev/dma_heap/system`.
 pub fn dma_heap_alloc(len: u64) -> OwnedFd {
@@ -583,22 +583,8 @@ pub fn dma_heap_alloc(len: u64) -> OwnedFd {
         Mode::empty(),
     )
     .unwrap_or_else(|e| panic!("opening {DMA_HEAP_SYSTEM}: {e}"));
-    let mut data = dma_heap_allocation_data {
-        len,
-        fd: 0,
-        fd_flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
-        heap_flags: 0,
-    };
-    // SAFETY: `data` has the layout the opcode encodes.
-    unsafe {
-        rustix::ioctl::ioctl(
-            &heap,
-            Updater::<{ DMA_HEAP_IOCTL_ALLOC }, dma_heap_allocation_data>::new(&mut data),
-        )
-    }
-    .unwrap_or_else(|e| panic!("DMA_HEAP_IOCTL_ALLOC on {DMA_HEAP_SYSTEM}: {e}"));
-    // SAFETY: the kernel installed a new fd for us.
-    unsafe { OwnedFd::from_raw_fd(data.fd as RawFd) }
+    fixtures::heap_alloc(heap.as_fd(), len)
+        .unwrap_or_else(|e| panic!("DMA_HEAP_IOCTL_ALLOC on {DMA_HEAP_SYSTEM}: {e}"))
 }
 
 /// `struct udmabuf_create`, `UDMABUF_CREATE` and its flag, declared once in crate `test-uapi`.
@@ -606,15 +592,7 @@ pub use test_uapi::{udmabuf_create, UDMABUF_CREATE, UDMABUF_FLAGS_CLOEXEC};
 
 /// A sealed (`F_SEAL_SHRINK`) memfd of `pages` pages, suitable for `UDMABUF_CREATE`.
 pub fn sealed_memfd(pages: usize) -> OwnedFd {
-    use rustix::fs::{MemfdFlags, SealFlags};
-    let fd = rustix::fs::memfd_create(
-        "rust-tests-udmabuf",
-        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-    )
-    .expect("memfd_create");
-    rustix::fs::ftruncate(&fd, (pages * page_size()) as u64).expect("ftruncate memfd");
-    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).expect("F_ADD_SEALS F_SEAL_SHRINK");
-    fd
+    fixtures::sealed_memfd(pages).expect("a sealed memfd")
 }
 
 /// Creates a udmabuf covering the whole of the sealed `memfd` of `pages` pages.
@@ -627,24 +605,8 @@ pub fn udmabuf_from(memfd: BorrowedFd<'_>, pages: usize) -> OwnedFd {
 pub fn udmabuf_range(memfd: BorrowedFd<'_>, first: usize, pages: usize) -> OwnedFd {
     let dev = rustix::fs::open(UDMABUF_DEV, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .unwrap_or_else(|e| panic!("opening {UDMABUF_DEV}: {e}"));
-    let mut create = udmabuf_create {
-        memfd: memfd.as_raw_fd() as u32,
-        flags: UDMABUF_FLAGS_CLOEXEC,
-        offset: (first * page_size()) as u64,
-        size: (pages * page_size()) as u64,
-    };
-    // UDMABUF_CREATE returns the new fd as the ioctl's return value.
-    // SAFETY: `create` is a valid `struct udmabuf_create`.
-    let fd = unsafe {
-        raw_ioctl(
-            &dev,
-            UDMABUF_CREATE,
-            (&mut create as *mut udmabuf_create).cast(),
-        )
-    }
-    .unwrap_or_else(|e| panic!("UDMABUF_CREATE on {UDMABUF_DEV}: {e}"));
-    // SAFETY: the kernel installed a new fd for us.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    fixtures::udmabuf_range(dev.as_fd(), memfd, first, pages)
+        .unwrap_or_else(|e| panic!("UDMABUF_CREATE on {UDMABUF_DEV}: {e}"))
 }
 
 /// A one-page udmabuf on its own sealed memfd.
@@ -927,14 +889,26 @@ pub fn drm_version_ioctl(fd: BorrowedFd<'_>) -> io::Result<i32> {
     Ok(v.version_major)
 }
 
-/// Waits (up to 5 s) until `now()` equals `expected` and returns the last value seen: file
-/// releases are synchronous on close, but a reader should not fail on a moment's lag.
-pub fn settle<T: PartialEq + Clone>(expected: &T, mut now: impl FnMut() -> T) -> T {
+/// Waits until `now()` equals `expected` and returns it: file releases are synchronous on close,
+/// but a release deferred to a worker may lag. No deadline decides the result (a loaded machine
+/// only makes it slower); past 5 s a line says what is awaited, and a value that never comes is
+/// left to the harness's time limit of the whole guest run.
+pub fn settle<T: PartialEq + Clone + std::fmt::Debug>(
+    expected: &T,
+    mut now: impl FnMut() -> T,
+) -> T {
     let t0 = std::time::Instant::now();
+    let mut told = false;
     loop {
         let v = now();
-        if &v == expected || t0.elapsed() > std::time::Duration::from_secs(5) {
+        if &v == expected {
             return v;
+        }
+        if !told && t0.elapsed() > std::time::Duration::from_secs(5) {
+            report(&format!(
+                "settle: still waiting for {expected:?}, now {v:?}"
+            ));
+            told = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -949,10 +923,25 @@ pub fn report(line: &str) {
     let _ = e.flush();
 }
 
+/// In a forked child: be killed (SIGKILL) when the thread that forked it ends, so a child never
+/// outlives its test, whatever the test does, however long a loaded machine makes it take.
+/// A child that waits for its parent must wait for an explicit message, not for EOF: another
+/// test's concurrent fork may hold a copy of the pipe's write end.
+pub fn die_with_parent() {
+    // SAFETY: plain syscalls in the child.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() == 1 {
+            libc::_exit(3); // the parent ended before prctl
+        }
+    }
+}
+
 /// Runs `f` in a forked child and returns its verdict: `Ok` if it returned `Ok` and exited 0,
-/// otherwise the child's message (or how it died). The child has 60 s (SIGALRM) and leaves
-/// with `_exit`, never running the parent's destructors. Keep `f` simple: it runs in a fork
-/// of a multi-threaded process (glibc keeps malloc usable there; avoid stdout/stderr).
+/// otherwise the child's message (or how it died). No clock bounds the child: it ends when `f`
+/// returns, or dies with the thread that forked it ([`die_with_parent`]); it leaves with
+/// `_exit`, never running the parent's destructors. Keep `f` simple: it runs in a fork of a
+/// multi-threaded process (glibc keeps malloc usable there; avoid stdout/stderr).
 pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
     // SAFETY: the child only runs `f` and `_exit`s; see the function's documentation.
@@ -960,8 +949,7 @@ pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
     if pid == 0 {
         drop(rd);
-        // SAFETY: plain syscalls in the child.
-        unsafe { libc::alarm(60) };
+        die_with_parent();
         let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
             .unwrap_or_else(|_| Err("the child panicked".into()));
         let code = match verdict {
@@ -1006,19 +994,10 @@ pub fn run_in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String
 // Independent sources of truth (tests/oracle.rs, tests/hotunplug.rs)
 // ---------------------------------------------------------------------------------------------
 
-/// `F_DUPFD_QUERY` (Linux 6.10, `F_LINUX_SPECIFIC_BASE + 3`).
-pub const F_DUPFD_QUERY: i32 = 1024 + 3;
-
-/// `fcntl(a, F_DUPFD_QUERY, b)`: `Ok(true)` when both fds refer to one `struct file`.
-pub fn f_dupfd_query(a: BorrowedFd<'_>, b: RawFd) -> io::Result<bool> {
-    // SAFETY: fcntl with an int argument.
-    let r = unsafe { libc::fcntl(a.as_raw_fd(), F_DUPFD_QUERY, b) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r == 1)
-    }
-}
+/// `fcntl(a, F_DUPFD_QUERY, b)`: `Ok(true)` when both fds refer to one `struct file`. The one
+/// declaration of `F_DUPFD_QUERY` is crate fdsame's; this is that single fcntl, not the
+/// library's fallback chain, so it stays an independent truth.
+pub use fdsame::sys::f_dupfd_query_raw as f_dupfd_query;
 
 /// The value of `key:` in `/proc/self/fdinfo/<fd>` (e.g. `drm-client-id`), if shown.
 pub fn fdinfo_field(fd: RawFd, key: &str) -> Option<String> {

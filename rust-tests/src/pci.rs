@@ -1,4 +1,4 @@
-//! The emulated PCI display devices of the guest (issue 15) and libdrm's idea of a device.
+//! The emulated PCI display devices of the guest and libdrm's idea of a device.
 //!
 //! `cargo xtask test` boots QEMU with two `bochs-display` devices and one `virtio-gpu-pci` at
 //! fixed slots of the root bus (`xtask/src/vm.rs`, `PCI_GPUS`). They are found here by PCI

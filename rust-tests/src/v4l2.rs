@@ -9,11 +9,10 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
-use rustix::ioctl::{Getter, Updater};
 
 /// Driver name of vim2m in `v4l2_capability::driver`.
 pub const VIM2M: &str = "vim2m";
@@ -29,8 +28,7 @@ pub use test_uapi::{
 
 /// `VIDIOC_QUERYCAP` on `fd`.
 pub fn querycap(fd: BorrowedFd<'_>) -> io::Result<v4l2_capability> {
-    // SAFETY: VIDIOC_QUERYCAP writes a `struct v4l2_capability`, the layout checked above.
-    Ok(unsafe { rustix::ioctl::ioctl(fd, Getter::<{ VIDIOC_QUERYCAP }, v4l2_capability>::new()) }?)
+    test_uapi::fixtures::v4l2_querycap(fd)
 }
 
 /// The driver name of a `v4l2_capability`.
@@ -130,54 +128,23 @@ impl Vim2m {
     /// `VIDIOC_REQBUFS` of `count` MMAP buffers on queue `type_`; returns how many the driver
     /// allocated (asserted to be at least `count`).
     pub fn reqbufs(&self, type_: u32, count: u32) -> u32 {
-        let mut rb = v4l2_requestbuffers {
-            count,
-            type_,
-            memory: V4L2_MEMORY_MMAP,
-            ..Default::default()
-        };
-        // SAFETY: `rb` has the layout the opcode encodes (checked above).
-        unsafe {
-            rustix::ioctl::ioctl(
-                &self.fd,
-                Updater::<{ VIDIOC_REQBUFS }, v4l2_requestbuffers>::new(&mut rb),
-            )
-        }
-        .unwrap_or_else(|e| panic!("VIDIOC_REQBUFS type {type_} count {count}: {e}"));
+        let n = test_uapi::fixtures::v4l2_reqbufs(self.fd.as_fd(), type_, count)
+            .unwrap_or_else(|e| panic!("VIDIOC_REQBUFS type {type_} count {count}: {e}"));
         assert!(
-            rb.count >= count,
-            "VIDIOC_REQBUFS type {type_}: asked {count}, got {}",
-            rb.count
+            n >= count,
+            "VIDIOC_REQBUFS type {type_}: asked {count}, got {n}"
         );
-        rb.count
+        n
     }
 
     /// `VIDIOC_EXPBUF` of plane `plane` of buffer `index` on queue `type_`: a new dma-buf.
     pub fn expbuf(&self, type_: u32, index: u32, plane: u32) -> OwnedFd {
-        let mut eb = v4l2_exportbuffer {
-            type_,
-            index,
-            plane,
-            flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
-            fd: -1,
-            ..Default::default()
-        };
-        // SAFETY: `eb` has the layout the opcode encodes (checked above).
-        unsafe {
-            rustix::ioctl::ioctl(
-                &self.fd,
-                Updater::<{ VIDIOC_EXPBUF }, v4l2_exportbuffer>::new(&mut eb),
-            )
-        }
-        .unwrap_or_else(|e| {
+        test_uapi::fixtures::v4l2_expbuf(self.fd.as_fd(), type_, index, plane).unwrap_or_else(|e| {
             panic!(
                 "VIDIOC_EXPBUF on {} type {type_} index {index} plane {plane}: {e}",
                 self.path.display()
             )
-        });
-        assert!(eb.fd >= 0, "VIDIOC_EXPBUF returned fd {}", eb.fd);
-        // SAFETY: the kernel installed a new fd for us.
-        unsafe { OwnedFd::from_raw_fd(eb.fd) }
+        })
     }
 
     /// The raw fd number.

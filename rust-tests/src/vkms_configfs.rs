@@ -149,23 +149,24 @@ impl VkmsInstance {
     }
 
     /// The primary node of this instance, found through sysfs (`/sys/class/drm/cardN/device`
-    /// resolving to the faux device of this name), never by number. Waits up to 5 s for
-    /// devtmpfs.
+    /// resolving to the faux device of this name), never by number. Waits for devtmpfs with no
+    /// deadline (past 5 s a line says so; a node that never comes is left to the harness's time
+    /// limit of the guest run).
     pub fn card_path(&self) -> PathBuf {
         let t0 = std::time::Instant::now();
+        let mut told = false;
         loop {
-            if let Some(p) = self.find_card() {
-                if p.exists() {
-                    return p;
-                }
+            if let Some(p) = self.find_card().filter(|p| p.exists()) {
+                return p;
             }
-            assert!(
-                t0.elapsed() < std::time::Duration::from_secs(5),
-                "vkms instance {:?}: no /sys/class/drm/card* whose device is the faux device \
-                 {:?}, or its /dev/dri node did not appear",
-                self.name,
-                self.name
-            );
+            if !told && t0.elapsed() > std::time::Duration::from_secs(5) {
+                crate::report(&format!(
+                    "vkms instance {:?}: still no /sys/class/drm/card* whose device is the faux \
+                     device, or no /dev/dri node for it",
+                    self.name
+                ));
+                told = true;
+            }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }

@@ -4,7 +4,7 @@
 //! test of this package they run only in the guest (`cargo xtask test`), as root.
 //!
 //! Every case asserts that the chain picks the ioctl (or, for `O_PATH` descriptors, which the
-//! ioctls refuse with `EBADF` since series v2, `F_DUPFD_QUERY`), that its answer is the ground
+//! ioctls refuse with `EBADF`, `F_DUPFD_QUERY`), that its answer is the ground
 //! truth known by construction, and that every forced mechanism that is available agrees
 //! with it on every level it can answer.
 
@@ -921,11 +921,10 @@ fn vm_grouping_agrees_with_compare() {
     }
 }
 
-/// The crate's cost against the raw ioctls (50,000 calls, three rounds): printed, and the
-/// fast path must keep `compare()` within 1.5x of the raw ioctl for two DRM descriptors and
-/// for two dma-bufs.
+/// The crate's cost against the raw ioctls (50,000 calls, three rounds), printed: what this
+/// test asserts is that both paths answer on every call (`unwrap`).
 #[test]
-fn vm_compare_costs_about_the_raw_ioctl() {
+fn vm_compare_and_the_raw_ioctl_answer_every_call() {
     use std::time::Instant;
     let card = open_card("vgem");
     let dup = card.dup();
@@ -966,22 +965,10 @@ fn vm_compare_costs_about_the_raw_ioctl() {
         }
     }
     let (drm, buf_ratio) = (best[1] / best[0], best[3] / best[2]);
-    println!(
+    // Reported, never judged: a test does not decide by wall-clock time (a loaded machine
+    // would fail it); the benchmark (`cargo xtask bench`) is where the cost is measured.
+    rust_tests::report(&format!(
         "compare() cost, {N} calls x 3 rounds, best round: DRM raw {:.0} ns, compare {:.0} ns ({drm:.2}x); dma-buf raw {:.0} ns, compare {:.0} ns ({buf_ratio:.2}x)",
         best[0], best[1], best[2], best[3]
-    );
-    // The target holds for an optimised build (`cargo test --release`); a debug build's
-    // unoptimised layers are reported, not judged.
-    if !cfg!(debug_assertions) {
-        assert!(
-            drm <= 1.5,
-            "compare() on two DRM fds is {drm:.2}x the raw ioctl"
-        );
-        assert!(
-            buf_ratio <= 1.5,
-            "compare() on two dma-bufs is {buf_ratio:.2}x the raw ioctl"
-        );
-    } else {
-        println!("debug build: the 1.5x target is judged with --release");
-    }
+    ));
 }

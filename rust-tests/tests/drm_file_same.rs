@@ -195,7 +195,7 @@ fn drm_vs_regular_file_is_zero() {
 #[test]
 fn drm_vs_o_path_of_same_node_is_ebadf() {
     require_guest();
-    // Series v2 looks the other fd up with fdget(), which refuses O_PATH fds.
+    // The ioctl looks the other fd up with fdget(), which refuses O_PATH fds.
     for n in nodes() {
         let p = o_path(n.path());
         let what = format!("{} vs an O_PATH fd of the same node", n.path().display());
@@ -559,14 +559,13 @@ fn child_command(fd: BorrowedFd<'_>, cmd: u8) -> u64 {
 }
 
 /// Process B: forked before A opens the node, receives A's DRM fd over `SCM_RIGHTS` on `sock`,
-/// then runs the commands read from `cmds` until EOF. Only syscalls (a fork of a threaded
+/// then runs the commands read from `cmds` until `Q` (or EOF). Only syscalls (a fork of a threaded
 /// process); leaves with `_exit`.
 fn process_b(sock: OwnedFd, cmds: OwnedFd, replies: OwnedFd) -> ! {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::io::IoSliceMut;
     use std::mem::MaybeUninit;
-    // SAFETY: plain syscall.
-    unsafe { libc::alarm(60) };
+    die_with_parent();
     let mut byte = [0u8; 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
@@ -592,6 +591,7 @@ fn process_b(sock: OwnedFd, cmds: OwnedFd, replies: OwnedFd) -> ! {
     loop {
         let mut c = [0u8; 1];
         match rustix::io::read(&cmds, &mut c) {
+            Ok(1) if c[0] == b'Q' => break,
             Ok(1) => {
                 let r = child_command(fd.as_fd(), c[0]);
                 let _ = rustix::io::write(&replies, &r.to_ne_bytes());
@@ -603,144 +603,168 @@ fn process_b(sock: OwnedFd, cmds: OwnedFd, replies: OwnedFd) -> ! {
     unsafe { libc::_exit(0) }
 }
 
+/// Process B as the parent sees it: its pid, the socket that hands it A's fd, its command pipe
+/// and its replies.
+struct ProcessB {
+    pid: i32,
+    sock: OwnedFd,
+    cmds: OwnedFd,
+    replies: OwnedFd,
+}
+
+impl ProcessB {
+    /// Forks process B ([`process_b`]) before A opens the node.
+    fn spawn() -> ProcessB {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        use rustix::pipe::{pipe_with, PipeFlags};
+        let flags = SocketFlags::CLOEXEC;
+        let (sock_a, sock_b) =
+            socketpair(AddressFamily::UNIX, SocketType::STREAM, flags, None).expect("socketpair");
+        let (cmd_r, cmd_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        let (rep_r, rep_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        // SAFETY: the child only makes syscalls and `_exit`s (process_b).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            drop((sock_a, cmd_w, rep_r));
+            process_b(sock_b, cmd_r, rep_w);
+        }
+        ProcessB {
+            pid,
+            sock: sock_a,
+            cmds: cmd_w,
+            replies: rep_r,
+        }
+    }
+
+    /// Hands `fd` to B over `SCM_RIGHTS`.
+    fn send(&self, fd: BorrowedFd<'_>) {
+        use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        use std::mem::MaybeUninit;
+        let fds = [fd];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut cmsg = SendAncillaryBuffer::new(&mut space);
+        assert!(cmsg.push(SendAncillaryMessage::ScmRights(&fds)));
+        let bytes = [std::io::IoSlice::new(b"x")];
+        sendmsg(&self.sock, &bytes, &mut cmsg, SendFlags::empty()).expect("sendmsg SCM_RIGHTS");
+    }
+
+    /// Runs command `cmd` in B ([`child_command`]) and returns its 8-byte answer.
+    fn ask(&self, cmd: u8) -> u64 {
+        assert_eq!(rustix::io::write(&self.cmds, &[cmd]).expect("command"), 1);
+        let mut b = [0u8; 8];
+        let n = rustix::io::read(&self.replies, &mut b).expect("reply");
+        assert_eq!(n, 8, "process B died before answering {:?}", cmd as char);
+        u64::from_ne_bytes(b)
+    }
+
+    /// Tells B to leave ('Q') and waits for it; its exit status.
+    fn finish(self) -> i32 {
+        let _ = rustix::io::write(&self.cmds, b"Q");
+        drop(self.cmds);
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        assert_eq!(r, self.pid, "waitpid: {}", std::io::Error::last_os_error());
+        status
+    }
+}
+
+/// Who owns the client of `a` (on `minor`): by its name in debugfs when A could name it,
+/// else by the rows B owns there (B holds no other file of it: one row when B owns the
+/// client, none when A does).
+fn owner(named: Option<&str>, minor: u32, pid_a: i32, pid_b: i32) -> (i32, String) {
+    if let Some(name) = named {
+        return drm_client_owner(minor, name);
+    }
+    match drm_clients_owned_by(minor, pid_b) {
+        (0, text) => (pid_a, text),
+        (1, text) => (pid_b, text),
+        (n, text) => panic!("{n} clients of process B on minor {minor}:\n{text}"),
+    }
+}
+
+/// The checks, with B holding A's fd: B's FILE_SAME (three ways) leaves the owner A; B's
+/// VERSION takes it (the control); A's FILE_SAME does not take it back, A's VERSION does.
+fn owner_checks(a: &DrmNode, b: &ProcessB, owner: &dyn Fn() -> (i32, String), pid_a: i32) {
+    assert_eq!(
+        owner().0,
+        pid_a,
+        "the opener owns the client: {:?}",
+        owner()
+    );
+    b.send(a.as_fd());
+    let err = |errno: i32| u64::MAX - errno as u64;
+    assert_eq!(
+        b.ask(b'S'),
+        ALL,
+        "B: FILE_SAME of the received fd about itself"
+    );
+    assert_eq!(owner().0, pid_a, "after B's FILE_SAME: {:?}", owner());
+    assert_eq!(
+        b.ask(b'B'),
+        err(libc::EBADF),
+        "B: FILE_SAME about a closed fd"
+    );
+    assert_eq!(
+        owner().0,
+        pid_a,
+        "after B's FILE_SAME (EBADF): {:?}",
+        owner()
+    );
+    assert_eq!(b.ask(b'F'), err(libc::EINVAL), "B: FILE_SAME with flags 1");
+    assert_eq!(
+        owner().0,
+        pid_a,
+        "after B's FILE_SAME (EINVAL): {:?}",
+        owner()
+    );
+    // Control: DRM_IOCTL_VERSION from B makes B the owner (so the checks above can fail).
+    assert_eq!(b.ask(b'V'), 0, "B: DRM_IOCTL_VERSION");
+    assert_eq!(
+        owner().0,
+        b.pid,
+        "after B's DRM_IOCTL_VERSION: {:?}",
+        owner()
+    );
+    // And the other way round.
+    let d = a.dup();
+    expect(a.as_fd(), d.as_fd(), ALL, "A: FILE_SAME about a dup");
+    assert_eq!(owner().0, b.pid, "after A's FILE_SAME: {:?}", owner());
+    drm_version_ioctl(a.as_fd()).expect("A: DRM_IOCTL_VERSION");
+    assert_eq!(
+        owner().0,
+        pid_a,
+        "after A's DRM_IOCTL_VERSION: {:?}",
+        owner()
+    );
+}
+
 #[test]
 fn file_same_on_a_received_fd_leaves_the_owner_version_takes_it() {
     require_guest();
-    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-    use rustix::pipe::{pipe_with, PipeFlags};
     // A render node: a DRM file that was ever master keeps its owner whatever ioctl is issued
     // (drm_file_update_pid() returns early on `was_master`), and a card node's first open
     // becomes master, so only a render node makes the control below meaningful.
     let render = find_node(VGEM, NodeKind::Render);
-    let (sock_a, sock_b) = socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .expect("socketpair");
-    let (cmd_r, cmd_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
-    let (rep_r, rep_w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
-    // SAFETY: the child only makes syscalls and `_exit`s (process_b).
-    let pid_b = unsafe { libc::fork() };
-    assert!(pid_b >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid_b == 0 {
-        drop(sock_a);
-        drop(cmd_w);
-        drop(rep_r);
-        process_b(sock_b, cmd_r, rep_w);
-    }
-    drop(sock_b);
-    drop(cmd_r);
-    drop(rep_w);
+    let b = ProcessB::spawn();
     let pid_a = std::process::id() as i32;
-
     // A opens the node after the fork: B holds it only through SCM_RIGHTS.
     let a = DrmNode::open(&render).unwrap_or_else(|e| panic!("opening {}: {e}", render.display()));
     // A names its client (an ordinary ioctl, issued by the owner) to find its debugfs row.
-    // Kernels without DRM_IOCTL_SET_CLIENT_NAME (6.12) cannot name it: there the owner is
-    // told by the rows B owns on this minor, since B holds no other file of it (B is a
-    // forked child that only receives this one descriptor): one row when B owns the
-    // client, none when A does.
+    // Kernels without DRM_IOCTL_SET_CLIENT_NAME (6.12) cannot name it.
     let name = format!("fdsame-owner-test-{pid_a}");
     let named = try_set_drm_client_name(a.as_fd(), &name).is_ok();
-    let minor = drm_minor(a.as_fd());
-    let owner = || -> (i32, String) {
-        if named {
-            return drm_client_owner(minor, &name);
-        }
-        match drm_clients_owned_by(minor, pid_b) {
-            (0, text) => (pid_a, text),
-            (1, text) => (pid_b, text),
-            (n, text) => panic!("{n} clients of process B on minor {minor}:\n{text}"),
-        }
-    };
     if !named {
         eprintln!("DRM_IOCTL_SET_CLIENT_NAME not available: the owner is told by B's rows");
     }
+    let minor = drm_minor(a.as_fd());
+    let pid_b = b.pid;
+    let who = || owner(named.then_some(name.as_str()), minor, pid_a, pid_b);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        assert_eq!(
-            owner().0,
-            pid_a,
-            "the opener owns the client: {:?}",
-            owner()
-        );
-        {
-            use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-            use std::mem::MaybeUninit;
-            let fds = [a.as_fd()];
-            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-            let mut cmsg = SendAncillaryBuffer::new(&mut space);
-            assert!(cmsg.push(SendAncillaryMessage::ScmRights(&fds)));
-            sendmsg(
-                &sock_a,
-                &[std::io::IoSlice::new(b"x")],
-                &mut cmsg,
-                SendFlags::empty(),
-            )
-            .expect("sendmsg SCM_RIGHTS");
-        }
-        let ask = |cmd: u8| -> u64 {
-            assert_eq!(rustix::io::write(&cmd_w, &[cmd]).expect("command"), 1);
-            let mut b = [0u8; 8];
-            let n = rustix::io::read(&rep_r, &mut b).expect("reply");
-            assert_eq!(n, 8, "process B died before answering {:?}", cmd as char);
-            u64::from_ne_bytes(b)
-        };
-        let err = |errno: i32| u64::MAX - errno as u64;
-
-        // B: DRM_IOCTL_FILE_SAME on the received fd, three ways. The owner stays A.
-        assert_eq!(
-            ask(b'S'),
-            ALL,
-            "B: FILE_SAME of the received fd about itself"
-        );
-        assert_eq!(owner().0, pid_a, "after B's FILE_SAME: {:?}", owner());
-        assert_eq!(
-            ask(b'B'),
-            err(libc::EBADF),
-            "B: FILE_SAME about a closed fd"
-        );
-        assert_eq!(
-            owner().0,
-            pid_a,
-            "after B's FILE_SAME (EBADF): {:?}",
-            owner()
-        );
-        assert_eq!(ask(b'F'), err(libc::EINVAL), "B: FILE_SAME with flags 1");
-        assert_eq!(
-            owner().0,
-            pid_a,
-            "after B's FILE_SAME (EINVAL): {:?}",
-            owner()
-        );
-
-        // Control: DRM_IOCTL_VERSION from B makes B the owner (so the checks above can fail).
-        assert_eq!(ask(b'V'), 0, "B: DRM_IOCTL_VERSION");
-        assert_eq!(
-            owner().0,
-            pid_b,
-            "after B's DRM_IOCTL_VERSION: {:?}",
-            owner()
-        );
-
-        // And the other way round: A's FILE_SAME does not take it back, A's VERSION does.
-        let d = a.dup();
-        expect(a.as_fd(), d.as_fd(), ALL, "A: FILE_SAME about a dup");
-        assert_eq!(owner().0, pid_b, "after A's FILE_SAME: {:?}", owner());
-        drm_version_ioctl(a.as_fd()).expect("A: DRM_IOCTL_VERSION");
-        assert_eq!(
-            owner().0,
-            pid_a,
-            "after A's DRM_IOCTL_VERSION: {:?}",
-            owner()
-        );
+        owner_checks(&a, &b, &who, pid_a)
     }));
-    drop(cmd_w);
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    let r = unsafe { libc::waitpid(pid_b, &mut status, 0) };
-    assert_eq!(r, pid_b, "waitpid: {}", std::io::Error::last_os_error());
+    let status = b.finish();
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }

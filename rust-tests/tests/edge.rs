@@ -177,7 +177,8 @@ fn pidfd_getfd(pidfd: BorrowedFd<'_>, target: RawFd) -> OwnedFd {
 }
 
 /// Forks a child that runs `make` (returns an fd number it owns), reports the number and waits
-/// until the parent is done; runs `parent(pid, fd)` meanwhile.
+/// until the parent says it is done (one byte; not EOF, see [`die_with_parent`]); runs
+/// `parent(pid, fd)` meanwhile.
 fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, RawFd)) {
     let (c2p_r, c2p_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
     let (p2c_r, p2c_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
@@ -185,14 +186,13 @@ fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, 
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork");
     if pid == 0 {
-        // SAFETY: plain syscalls in the child.
-        unsafe { libc::alarm(60) };
+        die_with_parent();
         drop(c2p_r);
         drop(p2c_w);
         let fd = make();
         let _ = rustix::io::write(&c2p_w, &fd.to_ne_bytes());
         let mut b = [0u8; 1];
-        let _ = rustix::io::read(&p2c_r, &mut b); // EOF when the parent is done
+        let _ = rustix::io::read(&p2c_r, &mut b); // the parent's "done"
                                                   // SAFETY: leaves the child.
         unsafe { libc::_exit(0) };
     }
@@ -207,6 +207,7 @@ fn with_child_fd(make: impl FnOnce() -> RawFd, parent: impl FnOnce(libc::pid_t, 
     let fd = RawFd::from_ne_bytes(b);
     assert!(fd >= 0, "the child could not make its fd");
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parent(pid, fd)));
+    let _ = rustix::io::write(&p2c_w, b"d");
     drop(p2c_w);
     let mut status = 0;
     // SAFETY: our child.
@@ -385,100 +386,111 @@ fn highest_fd_number_is_all_and_nofile_is_ebadf() {
     let vgem = open_vgem_card();
     let buf = dma_heap_alloc(4096);
     run_in_child(|| {
-        // Raise RLIMIT_NOFILE to the most the kernel allows (fs.nr_open; root may raise the hard
-        // limit too), in the child only.
-        let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
-            .map_err(|e| e.to_string())?
-            .trim()
-            .parse()
-            .map_err(|e| format!("nr_open: {e}"))?;
-        let lim = libc::rlimit {
-            rlim_cur: nr_open,
-            rlim_max: nr_open,
-        };
-        // SAFETY: plain syscalls.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(format!("setrlimit NOFILE {nr_open}: errno {}", errno()));
-        }
-        let mut got = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as above.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut got) };
-        if got.rlim_cur != nr_open {
-            return Err(format!(
-                "RLIMIT_NOFILE is {} after setting {nr_open}",
-                got.rlim_cur
-            ));
-        }
-        let top = (nr_open - 1) as RawFd;
-        let nofile = nr_open as RawFd;
-        // SAFETY: as above.
-        if unsafe { libc::dup2(vgem.raw(), top) } != top {
-            return Err(format!("dup2 onto {top}: errno {}", errno()));
-        }
-        // SAFETY: the fd was just made.
-        let t = unsafe { BorrowedFd::borrow_raw(top) };
-        check(
-            &format!("vgem -> fd {top}"),
-            file_same(vgem.as_fd(), top, 0),
-            Ok(ALL),
-        )?;
-        check(
-            &format!("fd {top} -> vgem"),
-            file_same(t, vgem.raw(), 0),
-            Ok(ALL),
-        )?;
-        check(
-            &format!("vgem -> fd {nofile} (= RLIMIT_NOFILE)"),
-            file_same(vgem.as_fd(), nofile, 0),
-            Err(EBADF),
-        )?;
-        check(
-            &format!("fd {top} -> fd {nofile}"),
-            file_same(t, nofile, 0),
-            Err(EBADF),
-        )?;
-        check(
-            "vgem -> fd i32::MAX",
-            file_same(vgem.as_fd(), i32::MAX, 0),
-            Err(EBADF),
-        )?;
-        // SAFETY: as above.
-        if unsafe { libc::dup2(vgem.raw(), nofile) } != -1 || errno() != EBADF {
-            return Err(format!("dup2 onto {nofile} did not fail with EBADF"));
-        }
-        let top2 = top - 1;
-        // SAFETY: as above.
-        if unsafe { libc::dup2(buf.as_raw_fd(), top2) } != top2 {
-            return Err(format!("dup2 dma-buf onto {top2}: errno {}", errno()));
-        }
-        // SAFETY: the fd was just made.
-        let t2 = unsafe { BorrowedFd::borrow_raw(top2) };
-        check(
-            &format!("dma-buf -> fd {top2}"),
-            dmabuf_same(buf.as_fd(), top2, 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            &format!("fd {top2} -> fd {top2}"),
-            dmabuf_same(t2, top2, 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            &format!("fd {top2} -> fd {top}"),
-            dmabuf_same(t2, top, 0),
-            Ok(0),
-        )?;
-        check(
-            &format!("dma-buf -> fd {nofile}"),
-            dmabuf_same(buf.as_fd(), nofile, 0),
-            Err(EBADF),
-        )?;
-        Ok(())
+        let nr_open = raise_nofile_to_nr_open()?;
+        highest_fds(&vgem, &buf, nr_open)
     })
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Raises RLIMIT_NOFILE to the most the kernel allows (fs.nr_open; root may raise the hard
+/// limit too); in a child only. Returns that limit.
+fn raise_nofile_to_nr_open() -> Result<u64, String> {
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .map_err(|e| e.to_string())?
+        .trim()
+        .parse()
+        .map_err(|e| format!("nr_open: {e}"))?;
+    let lim = libc::rlimit {
+        rlim_cur: nr_open,
+        rlim_max: nr_open,
+    };
+    // SAFETY: plain syscalls.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(format!("setrlimit NOFILE {nr_open}: errno {}", errno()));
+    }
+    let mut got = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: as above.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut got) };
+    if got.rlim_cur != nr_open {
+        return Err(format!(
+            "RLIMIT_NOFILE is {} after setting {nr_open}",
+            got.rlim_cur
+        ));
+    }
+    Ok(nr_open)
+}
+
+/// At the highest fd number (`nr_open - 1`) both ioctls answer as anywhere; at `nr_open`
+/// (RLIMIT_NOFILE) and beyond, `EBADF`.
+fn highest_fds(vgem: &DrmNode, buf: &OwnedFd, nr_open: u64) -> Result<(), String> {
+    let top = (nr_open - 1) as RawFd;
+    let nofile = nr_open as RawFd;
+    // SAFETY: as above.
+    if unsafe { libc::dup2(vgem.raw(), top) } != top {
+        return Err(format!("dup2 onto {top}: errno {}", errno()));
+    }
+    // SAFETY: the fd was just made.
+    let t = unsafe { BorrowedFd::borrow_raw(top) };
+    check(
+        &format!("vgem -> fd {top}"),
+        file_same(vgem.as_fd(), top, 0),
+        Ok(ALL),
+    )?;
+    check(
+        &format!("fd {top} -> vgem"),
+        file_same(t, vgem.raw(), 0),
+        Ok(ALL),
+    )?;
+    check(
+        &format!("vgem -> fd {nofile} (= RLIMIT_NOFILE)"),
+        file_same(vgem.as_fd(), nofile, 0),
+        Err(EBADF),
+    )?;
+    check(
+        &format!("fd {top} -> fd {nofile}"),
+        file_same(t, nofile, 0),
+        Err(EBADF),
+    )?;
+    check(
+        "vgem -> fd i32::MAX",
+        file_same(vgem.as_fd(), i32::MAX, 0),
+        Err(EBADF),
+    )?;
+    // SAFETY: as above.
+    if unsafe { libc::dup2(vgem.raw(), nofile) } != -1 || errno() != EBADF {
+        return Err(format!("dup2 onto {nofile} did not fail with EBADF"));
+    }
+    let top2 = top - 1;
+    // SAFETY: as above.
+    if unsafe { libc::dup2(buf.as_raw_fd(), top2) } != top2 {
+        return Err(format!("dup2 dma-buf onto {top2}: errno {}", errno()));
+    }
+    // SAFETY: the fd was just made.
+    let t2 = unsafe { BorrowedFd::borrow_raw(top2) };
+    check(
+        &format!("dma-buf -> fd {top2}"),
+        dmabuf_same(buf.as_fd(), top2, 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        &format!("fd {top2} -> fd {top2}"),
+        dmabuf_same(t2, top2, 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        &format!("fd {top2} -> fd {top}"),
+        dmabuf_same(t2, top, 0),
+        Ok(0),
+    )?;
+    check(
+        &format!("dma-buf -> fd {nofile}"),
+        dmabuf_same(buf.as_fd(), nofile, 0),
+        Err(EBADF),
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -503,7 +515,7 @@ fn o_path_is_ebadf_both_ways() {
     let vgem = open_vgem_card();
     let p = o_path(vgem.path());
     let p2 = o_path(vgem.path());
-    // Series v2 looks the other fd up with fdget(), which refuses O_PATH files; the ioctl
+    // The ioctl looks the other fd up with fdget(), which refuses O_PATH files; the ioctl
     // issued ON an O_PATH fd fails in ioctl(2) itself. EBADF both ways.
     assert_errno(
         file_same(vgem.as_fd(), p.as_raw_fd(), 0),
@@ -659,89 +671,111 @@ fn unprivileged_user_render_node_and_dma_heap() {
     let card = find_node(VGEM, NodeKind::Card);
     let root_vgem = open_vgem_card(); // inherited by the child
     run_in_child(|| {
-        // SAFETY: plain syscalls in the child.
-        unsafe {
-            if libc::setgroups(0, std::ptr::null()) != 0 {
-                return Err(format!("setgroups: errno {}", errno()));
-            }
-            if libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
-                return Err(format!("setgid/setuid {NOBODY}: errno {}", errno()));
-            }
-            if libc::geteuid() != NOBODY || libc::getegid() != NOBODY {
-                return Err("still privileged".into());
-            }
-        }
-        // The card node is root's only (0600); the render node and the heap are open to all.
-        match DrmNode::open(&card) {
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {}
-            other => {
-                return Err(format!(
-                    "nobody opening {}: {other:?}, expected EACCES",
-                    card.display()
-                ))
-            }
-        }
-        let a = DrmNode::open(&render)
-            .map_err(|e| format!("nobody opening {}: {e}", render.display()))?;
-        let b = DrmNode::open(&render).map_err(|e| format!("second open: {e}"))?;
-        let d = a.dup();
-        check(
-            "render vs its dup",
-            file_same(a.as_fd(), d.as_raw_fd(), 0),
-            Ok(ALL),
-        )?;
-        check("dup vs render", file_same(d.as_fd(), a.raw(), 0), Ok(ALL))?;
-        check(
-            "two opens of render",
-            file_same(a.as_fd(), b.raw(), 0),
-            Ok(DEVICE),
-        )?;
-        check(
-            "two opens of render (rev)",
-            file_same(b.as_fd(), a.raw(), 0),
-            Ok(DEVICE),
-        )?;
-        check(
-            "render vs root's inherited vgem card",
-            file_same(a.as_fd(), root_vgem.raw(), 0),
-            Ok(DEVICE),
-        )?;
-        check(
-            "render vs closed",
-            file_same(a.as_fd(), closed_fd_number(300), 0),
-            Err(EBADF),
-        )?;
-        check(
-            "flags as nobody",
-            file_same(a.as_fd(), d.as_raw_fd(), 1),
-            Err(libc::EINVAL),
-        )?;
-        let x = dma_heap_alloc(4096);
-        let y = dma_heap_alloc(4096);
-        let xd = dup(x.as_fd());
-        check(
-            "heap buffer vs its dup",
-            dmabuf_same(x.as_fd(), xd.as_raw_fd(), 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            "heap dup vs buffer",
-            dmabuf_same(xd.as_fd(), x.as_raw_fd(), 0),
-            Ok(BUF_SAME),
-        )?;
-        check(
-            "two heap buffers",
-            dmabuf_same(x.as_fd(), y.as_raw_fd(), 0),
-            Ok(0),
-        )?;
-        check(
-            "heap buffer vs render",
-            dmabuf_same(x.as_fd(), a.raw(), 0),
-            Ok(0),
-        )?;
-        Ok(())
+        become_nobody()?;
+        let a = nobody_on_render(&card, &render, &root_vgem)?;
+        nobody_on_heap(&a)
     })
     .unwrap_or_else(|e| panic!("as nobody: {e}"));
+}
+
+/// In a child: drop every group and become `nobody`.
+fn become_nobody() -> Result<(), String> {
+    // SAFETY: plain syscalls in the child.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 {
+            return Err(format!("setgroups: errno {}", errno()));
+        }
+        if libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+            return Err(format!("setgid/setuid {NOBODY}: errno {}", errno()));
+        }
+        if libc::geteuid() != NOBODY || libc::getegid() != NOBODY {
+            return Err("still privileged".into());
+        }
+    }
+    Ok(())
+}
+
+/// As `nobody`: the card node (root's only) is EACCES; on the render node the ioctl answers as
+/// for root, also about root's inherited card. Returns the render node opened.
+fn nobody_on_render(
+    card: &std::path::Path,
+    render: &std::path::Path,
+    root_vgem: &DrmNode,
+) -> Result<DrmNode, String> {
+    // The card node is root's only (0600); the render node and the heap are open to all.
+    match DrmNode::open(card) {
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {}
+        other => {
+            return Err(format!(
+                "nobody opening {}: {other:?}, expected EACCES",
+                card.display()
+            ))
+        }
+    }
+    let a =
+        DrmNode::open(render).map_err(|e| format!("nobody opening {}: {e}", render.display()))?;
+    let b = DrmNode::open(render).map_err(|e| format!("second open: {e}"))?;
+    let d = a.dup();
+    check(
+        "render vs its dup",
+        file_same(a.as_fd(), d.as_raw_fd(), 0),
+        Ok(ALL),
+    )?;
+    check("dup vs render", file_same(d.as_fd(), a.raw(), 0), Ok(ALL))?;
+    check(
+        "two opens of render",
+        file_same(a.as_fd(), b.raw(), 0),
+        Ok(DEVICE),
+    )?;
+    check(
+        "two opens of render (rev)",
+        file_same(b.as_fd(), a.raw(), 0),
+        Ok(DEVICE),
+    )?;
+    check(
+        "render vs root's inherited vgem card",
+        file_same(a.as_fd(), root_vgem.raw(), 0),
+        Ok(DEVICE),
+    )?;
+    check(
+        "render vs closed",
+        file_same(a.as_fd(), closed_fd_number(300), 0),
+        Err(EBADF),
+    )?;
+    check(
+        "flags as nobody",
+        file_same(a.as_fd(), d.as_raw_fd(), 1),
+        Err(libc::EINVAL),
+    )?;
+    Ok(a)
+}
+
+/// As `nobody`: dma-heap buffers compare as for root; against the render node `a`, 0.
+fn nobody_on_heap(a: &DrmNode) -> Result<(), String> {
+    let x = dma_heap_alloc(4096);
+    let y = dma_heap_alloc(4096);
+    let xd = dup(x.as_fd());
+    check(
+        "heap buffer vs its dup",
+        dmabuf_same(x.as_fd(), xd.as_raw_fd(), 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        "heap dup vs buffer",
+        dmabuf_same(xd.as_fd(), x.as_raw_fd(), 0),
+        Ok(BUF_SAME),
+    )?;
+    check(
+        "two heap buffers",
+        dmabuf_same(x.as_fd(), y.as_raw_fd(), 0),
+        Ok(0),
+    )?;
+    check(
+        "heap buffer vs render",
+        dmabuf_same(x.as_fd(), a.raw(), 0),
+        Ok(0),
+    )?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,6 +799,40 @@ fn arg16(fd: RawFd, flags: u32, result: u64) -> [u8; 16] {
 }
 
 const SENTINEL: u64 = 0x5eed_f00d_dead_beef;
+
+/// The argument `a` at the start and at the end of a read-only page: the ioctl answers `want`
+/// and writes nothing into the page.
+fn read_only_page_is_not_written(
+    fd: BorrowedFd<'_>,
+    req: rustix::ioctl::Opcode,
+    a: [u8; 16],
+    want: Result<(), i32>,
+    case: &str,
+) {
+    let page = Mapping::new(1, ProtFlags::READ | ProtFlags::WRITE);
+    let ps = page_size();
+    // Fill the whole page with a pattern and the argument at offset 0 and at the end.
+    let pattern: Vec<u8> = (0..ps).map(|i| (i * 7 + 3) as u8).collect();
+    // SAFETY: one writable page of ours.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(page.ptr().cast::<u8>(), ps) };
+    bytes.copy_from_slice(&pattern);
+    bytes[..16].copy_from_slice(&a);
+    bytes[ps - 16..].copy_from_slice(&a);
+    let before = bytes.to_vec();
+    page.protect(MprotectFlags::READ);
+    for off in [0, ps - 16] {
+        // SAFETY: the pointer is inside our read-only page.
+        let p = unsafe { page.ptr().cast::<u8>().add(off) }.cast::<c_void>();
+        let got = raw(fd, req, p);
+        assert_eq!(got, want, "{case} (offset {off})");
+        // SAFETY: readable page of ours.
+        let now = unsafe { std::slice::from_raw_parts(page.ptr().cast::<u8>(), ps) };
+        assert!(
+            now == &before[..],
+            "{case}: the kernel wrote into a read-only page"
+        );
+    }
+}
 
 /// Both ioctls on a read-only page holding an argument: whatever the argument, the kernel can
 /// never write, so the page must be unchanged; the return value tells which check ran first.
@@ -814,33 +882,8 @@ fn read_only_and_unmapped_argument_pointers() {
             ),
         ] {
             let other = if other == 0 { other_default } else { other };
-            let page = Mapping::new(1, ProtFlags::READ | ProtFlags::WRITE);
-            let ps = page_size();
-            // Fill the whole page with a pattern and the argument at offset 0 and at the end.
-            let pattern: Vec<u8> = (0..ps).map(|i| (i * 7 + 3) as u8).collect();
-            // SAFETY: one writable page of ours.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(page.ptr().cast::<u8>(), ps) };
-            bytes.copy_from_slice(&pattern);
-            let a = arg16(other, flags, SENTINEL);
-            bytes[..16].copy_from_slice(&a);
-            bytes[ps - 16..].copy_from_slice(&a);
-            let before = bytes.to_vec();
-            page.protect(MprotectFlags::READ);
-            for off in [0, ps - 16] {
-                // SAFETY: the pointer is inside our read-only page.
-                let p = unsafe { page.ptr().cast::<u8>().add(off) }.cast::<c_void>();
-                let got = raw(fd, req, p);
-                assert_eq!(
-                    got, want,
-                    "{name} on a read-only page (offset {off}), {what}"
-                );
-                // SAFETY: readable page of ours.
-                let now = unsafe { std::slice::from_raw_parts(page.ptr().cast::<u8>(), ps) };
-                assert!(
-                    now == &before[..],
-                    "{name}, {what}: the kernel wrote into a read-only page"
-                );
-            }
+            let case = format!("{name} on a read-only page, {what}");
+            read_only_page_is_not_written(fd, req, arg16(other, flags, SENTINEL), want, &case);
         }
     }
     // Unmapped: EFAULT, nothing else can happen (the argument cannot even be read).
@@ -882,9 +925,19 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
     let buf = dma_heap_alloc(4096);
     let bd = dup(buf.as_fd());
     let closed = closed_fd_number(500);
+    flags_are_einval(&vgem, vd.as_raw_fd(), &buf, bd.as_raw_fd(), closed);
+    // EBADF leaves result alone too.
+    ebadf_leaves_the_result(&vgem, &buf, closed);
+    // Each opcode on the other kind of fd: ENOTTY, argument untouched.
+    wrong_kind_is_enotty(&vgem, vd.as_raw_fd(), &buf, bd.as_raw_fd());
+}
+
+/// Every flag bit: EINVAL whatever the other fd (a dup, closed, negative, out of range), the
+/// argument left alone.
+fn flags_are_einval(vgem: &DrmNode, vd: RawFd, buf: &OwnedFd, bd: RawFd, closed: RawFd) {
     for bit in 0..32 {
         let flags = 1u32 << bit;
-        for other in [vd.as_raw_fd(), closed, -1, i32::MIN, i32::MAX] {
+        for other in [vd, closed, -1, i32::MIN, i32::MAX] {
             let mut d = drm_file_same {
                 fd: other,
                 flags,
@@ -906,11 +959,7 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
                 flags,
                 result: SENTINEL,
             };
-            let fd = if other == vd.as_raw_fd() {
-                bd.as_raw_fd()
-            } else {
-                other
-            };
+            let fd = if other == vd { bd } else { other };
             m.fd = fd;
             assert_errno(
                 dmabuf_same_arg(buf.as_fd(), &mut m),
@@ -920,7 +969,9 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
             assert_eq!(m.result, SENTINEL, "dma-buf: result changed on EINVAL");
         }
     }
-    // EBADF leaves result alone too.
+}
+
+fn ebadf_leaves_the_result(vgem: &DrmNode, buf: &OwnedFd, closed: RawFd) {
     for other in [closed, -1, i32::MAX] {
         let mut d = drm_file_same {
             fd: other,
@@ -941,9 +992,11 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
         );
         assert_eq!(m.result, SENTINEL, "dma-buf: result changed on EBADF");
     }
-    // Each opcode on the other kind of fd: ENOTTY, argument untouched.
+}
+
+fn wrong_kind_is_enotty(vgem: &DrmNode, vd: RawFd, buf: &OwnedFd, bd: RawFd) {
     let mut d = drm_file_same {
-        fd: vd.as_raw_fd(),
+        fd: vd,
         flags: 0,
         result: SENTINEL,
     };
@@ -958,7 +1011,7 @@ fn flags_are_checked_before_the_fd_and_errors_leave_result_alone() {
     assert_errno(r, libc::ENOTTY, "DRM_IOCTL_FILE_SAME on a dma-buf");
     assert_eq!(d.result, SENTINEL);
     let mut m = dma_buf_same_object {
-        fd: bd.as_raw_fd(),
+        fd: bd,
         flags: 0,
         result: SENTINEL,
     };
@@ -1062,10 +1115,10 @@ fn expected(a: Truth, b: Truth) -> Option<Result<u64, i32>> {
     })
 }
 
-#[test]
-fn random_pairs_only_equality_bits_and_symmetric() {
-    require_guest();
-    let _g = vkms_lock();
+/// The zoo of the random-pairs test: DRM files of two devices, dma-bufs of three exporters
+/// (udmabufs sharing storage, one GEM object exported twice), other kinds and `O_PATH` fds.
+/// Returns it with the vgem card and the GEM handle to close at the end.
+fn random_pairs_zoo() -> (Zoo, DrmNode, drm::buffer::Handle) {
     let mut z = Zoo {
         fds: vec![],
         next: 0,
@@ -1139,6 +1192,85 @@ fn random_pairs_only_equality_bits_and_symmetric() {
     z.add("pipe w", pw, Truth::Other);
     z.add("memfd", sealed_memfd(1), Truth::Other);
 
+    (z, vgem, h)
+}
+
+/// Neither opcode does anything on a file that is neither a DRM file nor a dma-buf: the
+/// argument stays (and an `O_PATH` fd is `EBADF`).
+fn neither_kind_leaves_the_argument((na, fa, ta): &(String, OwnedFd, Truth), fb: &OwnedFd) {
+    // Neither opcode does anything on a file that is neither: the argument stays.
+    for req in [DRM_IOCTL_FILE_SAME, DMA_BUF_IOCTL_SAME_OBJECT] {
+        let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
+        let r = raw(fa.as_fd(), req, a.as_mut_ptr().cast());
+        assert!(r.is_err(), "{req:#x} on {na} succeeded");
+        if matches!(ta, Truth::Path) {
+            assert_eq!(r, Err(EBADF), "{req:#x} on {na}");
+        }
+        assert_eq!(
+            a,
+            arg16(fb.as_raw_fd(), 0, SENTINEL),
+            "{req:#x} on {na} wrote into the argument"
+        );
+    }
+}
+
+/// One random pair: only documented bits, fd and flags untouched, the argument unchanged on an
+/// error, the expected answer, and the same answer both ways. Returns the answer, or None when
+/// the issuing fd is neither kind.
+fn check_random_pair(
+    x: &(String, OwnedFd, Truth),
+    y: &(String, OwnedFd, Truth),
+) -> Option<Result<u64, i32>> {
+    let ((na, fa, ta), (nb, fb, tb)) = (x, y);
+    let (req, is_drm) = match ta {
+        Truth::Drm(..) => (DRM_IOCTL_FILE_SAME, true),
+        Truth::Buf(..) => (DMA_BUF_IOCTL_SAME_OBJECT, false),
+        Truth::Path | Truth::Other => {
+            neither_kind_leaves_the_argument(x, fb);
+            return None;
+        }
+    };
+    let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
+    let got = raw(fa.as_fd(), req, a.as_mut_ptr().cast()).map(|()| {
+        let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
+        let known = if is_drm { ALL } else { BUF_SAME };
+        assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
+        assert_eq!(
+            &a[..8],
+            &arg16(fb.as_raw_fd(), 0, 0)[..8],
+            "{na} ~ {nb}: fd/flags rewritten"
+        );
+        r
+    });
+    if got.is_err() {
+        // DRM copies the unchanged argument back; dma-buf does not copy out at all.
+        assert_eq!(
+            a,
+            arg16(fb.as_raw_fd(), 0, SENTINEL),
+            "{na} ~ {nb}: the argument changed on an error"
+        );
+    }
+    assert_eq!(Some(got), expected(*ta, *tb), "{na} ~ {nb}: {got:#x?}");
+    // Symmetry: b ~ a gives the same answer whenever b is a file of the same kind.
+    let back = match (ta, tb) {
+        (Truth::Drm(..), Truth::Drm(..)) => Some(drm_ok(fb.as_fd(), fa.as_raw_fd())),
+        (Truth::Buf(..), Truth::Buf(..)) => Some(buf_ok(fb.as_fd(), fa.as_raw_fd())),
+        _ => None,
+    };
+    if let (Some(back), Ok(r)) = (back, got) {
+        assert_eq!(
+            back, r,
+            "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}"
+        );
+    }
+    Some(got)
+}
+
+#[test]
+fn random_pairs_only_equality_bits_and_symmetric() {
+    require_guest();
+    let _g = vkms_lock();
+    let (z, vgem, h) = random_pairs_zoo();
     let n = z.fds.len();
     let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
     let pairs = 20_000;
@@ -1148,62 +1280,8 @@ fn random_pairs_only_equality_bits_and_symmetric() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let (i, j) = ((rng % n as u64) as usize, ((rng >> 32) % n as u64) as usize);
-        let (na, fa, ta) = &z.fds[i];
-        let (nb, fb, tb) = &z.fds[j];
-        let (req, is_drm) = match ta {
-            Truth::Drm(..) => (DRM_IOCTL_FILE_SAME, true),
-            Truth::Buf(..) => (DMA_BUF_IOCTL_SAME_OBJECT, false),
-            Truth::Path | Truth::Other => {
-                // Neither opcode does anything on a file that is neither: the argument stays.
-                for req in [DRM_IOCTL_FILE_SAME, DMA_BUF_IOCTL_SAME_OBJECT] {
-                    let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
-                    let r = raw(fa.as_fd(), req, a.as_mut_ptr().cast());
-                    assert!(r.is_err(), "{req:#x} on {na} succeeded");
-                    if matches!(ta, Truth::Path) {
-                        assert_eq!(r, Err(EBADF), "{req:#x} on {na}");
-                    }
-                    assert_eq!(
-                        a,
-                        arg16(fb.as_raw_fd(), 0, SENTINEL),
-                        "{req:#x} on {na} wrote into the argument"
-                    );
-                }
-                continue;
-            }
-        };
-        let mut a = arg16(fb.as_raw_fd(), 0, SENTINEL);
-        let got = raw(fa.as_fd(), req, a.as_mut_ptr().cast()).map(|()| {
-            let r = u64::from_ne_bytes(a[8..].try_into().unwrap());
-            let known = if is_drm { ALL } else { BUF_SAME };
-            assert_eq!(r & !known, 0, "{na} ~ {nb}: undocumented bits in {r:#x}");
-            assert_eq!(
-                &a[..8],
-                &arg16(fb.as_raw_fd(), 0, 0)[..8],
-                "{na} ~ {nb}: fd/flags rewritten"
-            );
-            r
-        });
-        if got.is_err() {
-            // DRM copies the unchanged argument back; dma-buf does not copy out at all.
-            assert_eq!(
-                a,
-                arg16(fb.as_raw_fd(), 0, SENTINEL),
-                "{na} ~ {nb}: the argument changed on an error"
-            );
-        }
-        assert_eq!(Some(got), expected(*ta, *tb), "{na} ~ {nb}: {got:#x?}");
-        *seen.entry(got).or_default() += 1;
-        // Symmetry: b ~ a gives the same answer whenever b is a file of the same kind.
-        let back = match (ta, tb) {
-            (Truth::Drm(..), Truth::Drm(..)) => Some(drm_ok(fb.as_fd(), fa.as_raw_fd())),
-            (Truth::Buf(..), Truth::Buf(..)) => Some(buf_ok(fb.as_fd(), fa.as_raw_fd())),
-            _ => None,
-        };
-        if let (Some(back), Ok(r)) = (back, got) {
-            assert_eq!(
-                back, r,
-                "asymmetric: {na} ~ {nb} = {r:#x} but {nb} ~ {na} = {back:#x}"
-            );
+        if let Some(got) = check_random_pair(&z.fds[i], &z.fds[j]) {
+            *seen.entry(got).or_default() += 1;
         }
     }
     let mut seen: Vec<_> = seen.into_iter().collect();

@@ -1,4 +1,4 @@
-//! One oracle over everything the guest holds (issue 15): every DRM node of every device
+//! One oracle over everything the guest holds: every DRM node of every device
 //! (several opens, dups, an `SCM_RIGHTS` copy, a vkms lease, `O_PATH`), dma-bufs of every
 //! exporter available (vgem PRIME, its re-export through vkms, the system heap, udmabuf
 //! including two over one memfd range, vim2m `VIDIOC_EXPBUF` twice) and other kinds (eventfd,
@@ -209,111 +209,134 @@ fn make_lease(lessor: &DrmNode) -> OwnedFd {
     lessee
 }
 
-#[test]
-fn one_oracle_over_everything_the_guest_holds() {
-    require_guest();
-    let mut zoo = Zoo::default();
-    // The devices, told apart by their sysfs device (ground truth for DEVICE: one
-    // `struct device` per `struct drm_device` here); printed with their bus.
-    let mut devices: Vec<PathBuf> = vec![];
-    let mut keep_nodes: Vec<DrmNode> = vec![];
-    let mut vkms_first: Option<usize> = None;
-    let mut vgem_first: Option<usize> = None;
+/// The DRM nodes opened for the zoo, kept open while it is checked: the sysfs device of each
+/// device seen (ground truth for DEVICE: one `struct device` per `struct drm_device` here), and
+/// where the first vkms and vgem card opens are.
+#[derive(Default)]
+struct Nodes {
+    devices: Vec<PathBuf>,
+    keep: Vec<DrmNode>,
+    vkms: Option<usize>,
+    vgem: Option<usize>,
+}
 
+/// Every DRM node of every device: two opens, a dup, an `SCM_RIGHTS` copy, an `O_PATH` fd, and a
+/// lease of the first vkms card.
+fn add_drm_nodes(zoo: &mut Zoo) -> Nodes {
+    let mut nodes = Nodes::default();
     for (path, nkind, driver) in dri_nodes() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let sysdev = std::fs::canonicalize(format!("/sys/class/drm/{name}/device"))
-            .unwrap_or_else(|e| panic!("/sys/class/drm/{name}/device: {e}"));
-        let device = match devices.iter().position(|d| *d == sysdev) {
-            Some(i) => i,
-            None => {
-                let bus = std::fs::read_link(sysdev.join("subsystem"))
-                    .ok()
-                    .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-                    .unwrap_or_else(|| "none".into());
-                report(&format!(
-                    "oracle: device {}: {} (bus {bus}{})",
-                    devices.len(),
-                    sysdev.display(),
-                    if bus == "faux" {
-                        ": no bus information, the sysfs device answers DEVICE"
-                    } else {
-                        ""
-                    }
-                ));
-                devices.push(sysdev);
-                devices.len() - 1
-            }
-        };
-        let o1 = DrmNode::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let o2 = o1.reopen();
-        let c1 = zoo.id();
-        let f1 = zoo.new_file(
-            format!("{name}({driver}) open 1"),
-            dup(o1.as_fd()),
-            Kind::Drm { device, client: c1 },
-        );
-        zoo.push(
-            format!("{name} open 1 dup"),
-            dup(o1.as_fd()),
-            f1,
-            Kind::Drm { device, client: c1 },
-        );
-        zoo.push(
-            format!("{name} open 1 SCM_RIGHTS"),
-            pass_over_scm_rights(o1.as_fd()),
-            f1,
-            Kind::Drm { device, client: c1 },
-        );
-        let c2 = zoo.id();
-        zoo.new_file(
-            format!("{name} open 2"),
-            dup(o2.as_fd()),
-            Kind::Drm { device, client: c2 },
-        );
-        zoo.new_file(format!("{name} O_PATH"), o_path(path), Kind::OPath);
-        if driver == VKMS && *nkind == NodeKind::Card && vkms_first.is_none() {
-            let lessee = make_lease(&o1);
-            let cl = zoo.id();
-            let fl = zoo.new_file(
-                format!("{name} lessee"),
-                dup(lessee.as_fd()),
-                Kind::Drm { device, client: cl },
-            );
-            zoo.push(
-                format!("{name} lessee dup"),
-                lessee,
-                fl,
-                Kind::Drm { device, client: cl },
-            );
-            vkms_first = Some(keep_nodes.len());
-        }
-        if driver == VGEM && *nkind == NodeKind::Card && vgem_first.is_none() {
-            vgem_first = Some(keep_nodes.len());
-        }
-        keep_nodes.push(o1);
-        keep_nodes.push(o2);
+        add_drm_node(zoo, &mut nodes, path, *nkind, driver);
     }
-    let vkms = &keep_nodes[vkms_first.expect("no vkms card node in /dev/dri")];
-    let vgem = &keep_nodes[vgem_first.expect("no vgem card node in /dev/dri")];
-    let n_drm = zoo.items.len();
+    nodes
+}
 
-    // dma-bufs of every exporter.
-    let buf = |zoo: &mut Zoo, exporter| {
-        let (object, storage) = (zoo.id(), zoo.id());
-        (
-            Kind::Buf {
-                object,
-                storage,
-                exporter,
-            },
-            object,
-        )
+fn add_drm_node(
+    zoo: &mut Zoo,
+    nodes: &mut Nodes,
+    path: &std::path::Path,
+    nkind: NodeKind,
+    driver: &str,
+) {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let sysdev = std::fs::canonicalize(format!("/sys/class/drm/{name}/device"))
+        .unwrap_or_else(|e| panic!("/sys/class/drm/{name}/device: {e}"));
+    let device = match nodes.devices.iter().position(|d| *d == sysdev) {
+        Some(i) => i,
+        None => {
+            let bus = std::fs::read_link(sysdev.join("subsystem"))
+                .ok()
+                .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "none".into());
+            report(&format!(
+                "oracle: device {}: {} (bus {bus}{})",
+                nodes.devices.len(),
+                sysdev.display(),
+                if bus == "faux" {
+                    ": no bus information, the sysfs device answers DEVICE"
+                } else {
+                    ""
+                }
+            ));
+            nodes.devices.push(sysdev);
+            nodes.devices.len() - 1
+        }
     };
-    // vgem: one buffer with a dup, an SCM_RIGHTS copy and its re-export through a vkms import
-    // (the same dma_buf, the same file), and a second buffer.
+    let o1 = DrmNode::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let o2 = o1.reopen();
+    let c1 = zoo.id();
+    let f1 = zoo.new_file(
+        format!("{name}({driver}) open 1"),
+        dup(o1.as_fd()),
+        Kind::Drm { device, client: c1 },
+    );
+    zoo.push(
+        format!("{name} open 1 dup"),
+        dup(o1.as_fd()),
+        f1,
+        Kind::Drm { device, client: c1 },
+    );
+    zoo.push(
+        format!("{name} open 1 SCM_RIGHTS"),
+        pass_over_scm_rights(o1.as_fd()),
+        f1,
+        Kind::Drm { device, client: c1 },
+    );
+    let c2 = zoo.id();
+    zoo.new_file(
+        format!("{name} open 2"),
+        dup(o2.as_fd()),
+        Kind::Drm { device, client: c2 },
+    );
+    zoo.new_file(format!("{name} O_PATH"), o_path(path), Kind::OPath);
+    if driver == VKMS && nkind == NodeKind::Card && nodes.vkms.is_none() {
+        let lessee = make_lease(&o1);
+        let cl = zoo.id();
+        let fl = zoo.new_file(
+            format!("{name} lessee"),
+            dup(lessee.as_fd()),
+            Kind::Drm { device, client: cl },
+        );
+        zoo.push(
+            format!("{name} lessee dup"),
+            lessee,
+            fl,
+            Kind::Drm { device, client: cl },
+        );
+        nodes.vkms = Some(nodes.keep.len());
+    }
+    if driver == VGEM && nkind == NodeKind::Card && nodes.vgem.is_none() {
+        nodes.vgem = Some(nodes.keep.len());
+    }
+    nodes.keep.push(o1);
+    nodes.keep.push(o2);
+}
+
+/// A dma-buf kind with fresh object and storage ids, and the object id.
+fn buf(zoo: &mut Zoo, exporter: Exporter) -> (Kind, usize) {
+    let (object, storage) = (zoo.id(), zoo.id());
+    (
+        Kind::Buf {
+            object,
+            storage,
+            exporter,
+        },
+        object,
+    )
+}
+
+/// What the dma-bufs need kept until the end: vgem's first buffer (its `O_PATH` goes through
+/// `/proc/self/fd`), the vkms handle of its import, and the devices and memfds they come from.
+struct Bufs {
+    v1: OwnedFd,
+    hv: drm::buffer::Handle,
+    _keep: (DrmNode, DrmNode, OwnedFd, Vim2m),
+}
+
+/// vgem: one buffer with a dup, an SCM_RIGHTS copy and its re-export through a vkms import (the
+/// same dma_buf, the same file), and a second buffer.
+fn add_vgem_bufs(zoo: &mut Zoo, vgem: &DrmNode, vkms: &DrmNode) -> (OwnedFd, drm::buffer::Handle) {
     let v1 = vgem_dmabuf(vgem);
-    let (k, _) = buf(&mut zoo, Exporter::Vgem);
+    let (k, _) = buf(zoo, Exporter::Vgem);
     let fv = zoo.new_file("vgem buf 1", dup(v1.as_fd()), k.clone());
     zoo.push("vgem buf 1 dup", dup(v1.as_fd()), fv, k.clone());
     zoo.push(
@@ -324,15 +347,19 @@ fn one_oracle_over_everything_the_guest_holds() {
     );
     let hv = import(vkms, v1.as_fd());
     zoo.push("vgem buf 1 re-exported by vkms", export(vkms, hv), fv, k);
-    let (k, _) = buf(&mut zoo, Exporter::Vgem);
+    let (k, _) = buf(zoo, Exporter::Vgem);
     zoo.new_file("vgem buf 2", vgem_dmabuf(vgem), k);
-    // The PCI display devices: a virtio-gpu buffer, also imported into vgem and re-exported
-    // from there (the same dma_buf), and a bochs buffer.
+    (v1, hv)
+}
+
+/// The PCI display devices: a virtio-gpu buffer, also imported into vgem and re-exported from
+/// there (the same dma_buf), and a bochs buffer.
+fn add_pci_bufs(zoo: &mut Zoo, vgem: &DrmNode) -> (DrmNode, DrmNode) {
     let virtio = rust_tests::pci::VIRTIO.open(NodeKind::Card);
     let bochs = rust_tests::pci::BOCHS_A.open(NodeKind::Card);
     let hvirt = create_dumb(&virtio);
     let vb = export(&virtio, hvirt);
-    let (k, _) = buf(&mut zoo, Exporter::VirtioGpu);
+    let (k, _) = buf(zoo, Exporter::VirtioGpu);
     let fvb = zoo.new_file("virtio-gpu buf", dup(vb.as_fd()), k.clone());
     let hb = import(vgem, vb.as_fd());
     zoo.push(
@@ -342,16 +369,23 @@ fn one_oracle_over_everything_the_guest_holds() {
         k,
     );
     let hboch = create_dumb(&bochs);
-    let (k, _) = buf(&mut zoo, Exporter::Bochs);
+    let (k, _) = buf(zoo, Exporter::Bochs);
     zoo.new_file("bochs A buf", export(&bochs, hboch), k);
-    // The system heap.
+    (virtio, bochs)
+}
+
+/// The system heap: a buffer with a dup, another buffer.
+fn add_heap_bufs(zoo: &mut Zoo) {
     let h1 = dma_heap_alloc(page_size() as u64);
-    let (k, _) = buf(&mut zoo, Exporter::Heap);
+    let (k, _) = buf(zoo, Exporter::Heap);
     let fh = zoo.new_file("heap buf 1", dup(h1.as_fd()), k.clone());
     zoo.push("heap buf 1 dup", h1, fh, k);
-    let (k, _) = buf(&mut zoo, Exporter::Heap);
+    let (k, _) = buf(zoo, Exporter::Heap);
     zoo.new_file("heap buf 2", dma_heap_alloc(page_size() as u64), k);
-    // udmabuf: page 0 twice (two dma_bufs, one storage), page 1, pages 0-1, another memfd.
+}
+
+/// udmabuf: page 0 twice (two dma_bufs, one storage), page 1, pages 0-1, another memfd.
+fn add_udmabufs(zoo: &mut Zoo) -> OwnedFd {
     let memfd = sealed_memfd(4);
     let u0 = udmabuf_range(memfd.as_fd(), 0, 1);
     let (o, s) = (zoo.id(), zoo.id());
@@ -378,7 +412,11 @@ fn one_oracle_over_everything_the_guest_holds() {
     );
     let (o5, s5) = (zoo.id(), zoo.id());
     zoo.new_file("udmabuf other memfd", udmabuf(), k(o5, s5));
-    // vim2m: capture buffer 0 exported twice (two dma_bufs, one plane), buffer 1.
+    memfd
+}
+
+/// vim2m: capture buffer 0 exported twice (two dma_bufs, one plane), buffer 1.
+fn add_vim2m_bufs(zoo: &mut Zoo) -> Vim2m {
     let vim = Vim2m::open();
     vim.reqbufs(vim.capture, 2);
     let kv = |object, storage| Kind::Buf {
@@ -398,12 +436,27 @@ fn one_oracle_over_everything_the_guest_holds() {
     );
     let (o3, s3) = (zoo.id(), zoo.id());
     zoo.new_file("vim2m cap 1", vim.expbuf(vim.capture, 1, 0), kv(o3, s3));
-    let n_buf = zoo.items.len() - n_drm;
-    // An O_PATH fd of a dma-buf (through /proc/self/fd).
-    let bufpath = format!("/proc/self/fd/{}", v1.as_raw_fd());
-    zoo.new_file("vgem buf 1 O_PATH", o_path(&bufpath), Kind::OPath);
+    vim
+}
 
-    // Other kinds.
+/// dma-bufs of every exporter.
+fn add_bufs(zoo: &mut Zoo, nodes: &Nodes) -> Bufs {
+    let vkms = &nodes.keep[nodes.vkms.expect("no vkms card node in /dev/dri")];
+    let vgem = &nodes.keep[nodes.vgem.expect("no vgem card node in /dev/dri")];
+    let (v1, hv) = add_vgem_bufs(zoo, vgem, vkms);
+    let (virtio, bochs) = add_pci_bufs(zoo, vgem);
+    add_heap_bufs(zoo);
+    let memfd = add_udmabufs(zoo);
+    let vim = add_vim2m_bufs(zoo);
+    Bufs {
+        v1,
+        hv,
+        _keep: (virtio, bochs, memfd, vim),
+    }
+}
+
+/// Other kinds: eventfd (and a dup), memfd, both ends of a pipe, a regular file.
+fn add_others(zoo: &mut Zoo) {
     let e = eventfd();
     let fe = zoo.new_file("eventfd", dup(e.as_fd()), Kind::Other);
     zoo.push("eventfd dup", e, fe, Kind::Other);
@@ -413,9 +466,16 @@ fn one_oracle_over_everything_the_guest_holds() {
     zoo.new_file("pipe read end", pr, Kind::Other);
     zoo.new_file("pipe write end", pw, Kind::Other);
     zoo.new_file("regular file", regular_file(), Kind::Other);
+}
 
-    // The independent facts of each fd.
-    let items = &zoo.items;
+/// The independent facts of each fd: its sysfs device, its DRM client id, its (st_dev, st_ino).
+struct Facts {
+    sysdev: Vec<Option<PathBuf>>,
+    client_id: Vec<Option<String>>,
+    devino: Vec<(u64, u64)>,
+}
+
+fn facts(items: &[Item]) -> Facts {
     let sysdev: Vec<Option<PathBuf>> = items
         .iter()
         .map(|i| match i.kind {
@@ -423,8 +483,18 @@ fn one_oracle_over_everything_the_guest_holds() {
             _ => None,
         })
         .collect();
-    // The client of each DRM fd: `drm-client-id` from fdinfo where the driver shows it, else
-    // the `id` column of debugfs `dri/<minor>/clients` (the row found by naming the client).
+    let client_id = client_ids(items, &sysdev);
+    let devino: Vec<(u64, u64)> = items.iter().map(|i| dev_ino(i.fd.as_fd())).collect();
+    Facts {
+        sysdev,
+        client_id,
+        devino,
+    }
+}
+
+/// The client of each DRM fd: `drm-client-id` from fdinfo where the driver shows it, else the
+/// `id` column of debugfs `dri/<minor>/clients` (the row found by naming the client).
+fn client_ids(items: &[Item], sysdev: &[Option<PathBuf>]) -> Vec<Option<String>> {
     let mut mechanisms: BTreeMap<String, usize> = BTreeMap::new();
     let client_id: Vec<Option<String>> = items
         .iter()
@@ -460,166 +530,198 @@ fn one_oracle_over_everything_the_guest_holds() {
     for (m, n) in &mechanisms {
         report(&format!("oracle: CLIENT of {n} DRM fds of {m}"));
     }
-    let devino: Vec<(u64, u64)> = items.iter().map(|i| dev_ino(i.fd.as_fd())).collect();
+    client_id
+}
 
-    let mut t = Tally::default();
-    let n = items.len();
-    for (ia, a) in items.iter().enumerate() {
-        for (ib, b) in items.iter().enumerate() {
-            t.count("ordered pairs");
-            let what = || format!("{} ~ {}", a.name, b.name);
-            // FILE ground truth against F_DUPFD_QUERY, for every pair (7.3 answers for O_PATH).
-            let q = f_dupfd_query(a.fd.as_fd(), b.fd.as_raw_fd())
-                .unwrap_or_else(|e| panic!("F_DUPFD_QUERY {}: {e}", what()));
-            t.check(
-                "construction FILE == F_DUPFD_QUERY",
-                q == (a.file == b.file),
+/// An `O_PATH` fd issuing the ioctls: both refuse it (fdget in the ioctl path).
+fn check_opath_issuer(t: &mut Tally, a: &Item, b: &Item, what: &dyn Fn() -> String) {
+    let r = file_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
+    t.check(
+        "O_PATH issuing fd: DRM_IOCTL_FILE_SAME EBADF",
+        matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
+        || format!("{}: {r:?}", what()),
+    );
+    let r = dmabuf_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
+    t.check(
+        "O_PATH issuing fd: DMA_BUF_IOCTL_SAME_OBJECT EBADF",
+        matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
+        || format!("{}: {r:?}", what()),
+    );
+}
+
+/// A DRM fd against any other: exact bits, FILE against F_DUPFD_QUERY, CLIENT against the client
+/// ids, DEVICE against sysfs, symmetry; 0 against another kind, EBADF against `O_PATH`.
+fn check_drm(t: &mut Tally, f: &Facts, (ia, a): (usize, &Item), (ib, b): (usize, &Item), q: bool) {
+    let what = || format!("{} ~ {}", a.name, b.name);
+    let (client_id, sysdev) = (&f.client_id, &f.sysdev);
+    let r = file_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
+    if let Kind::OPath = b.kind {
+        t.check(
+            "O_PATH other fd: DRM EBADF",
+            matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
+            || format!("{}: {r:?}", what()),
+        );
+        return;
+    }
+    let r = r.unwrap_or_else(|e| panic!("DRM_IOCTL_FILE_SAME {}: {e}", what()));
+    t.count("DRM compares");
+    let exp = drm_expected(a, b);
+    t.check("DRM exact bits", r == exp, || {
+        format!("{}: {} expected {}", what(), drm_bits(r), drm_bits(exp))
+    });
+    t.check(
+        "DRM FILE <=> F_DUPFD_QUERY",
+        (r & DRM_FILE_SAME_FILE != 0) == q,
+        || format!("{}: {} but F_DUPFD_QUERY {q}", what(), drm_bits(r)),
+    );
+    if let Kind::Drm { .. } = b.kind {
+        match (&client_id[ia], &client_id[ib]) {
+            (Some(x), Some(y)) => t.check(
+                "DRM CLIENT <=> equal client id",
+                (r & DRM_FILE_SAME_CLIENT != 0) == (x == y),
+                || format!("{}: {} client ids {x} {y}", what(), drm_bits(r)),
+            ),
+            _ => t.count("DRM CLIENT unverifiable (no drm-client-id)"),
+        }
+        match (&sysdev[ia], &sysdev[ib]) {
+            (Some(x), Some(y)) => t.check(
+                "DRM DEVICE <=> same sysfs device",
+                (r & DRM_FILE_SAME_DEVICE != 0) == (x == y),
                 || {
                     format!(
-                        "{}: F_DUPFD_QUERY {q}, made as same file {}",
+                        "{}: {} sysfs {} vs {}",
                         what(),
-                        a.file == b.file
+                        drm_bits(r),
+                        x.display(),
+                        y.display()
                     )
                 },
-            );
-            match &a.kind {
-                Kind::OPath => {
-                    // Issued on an O_PATH fd: both ioctls refuse it (fdget in the ioctl path).
-                    let r = file_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
-                    t.check(
-                        "O_PATH issuing fd: DRM_IOCTL_FILE_SAME EBADF",
-                        matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
-                        || format!("{}: {r:?}", what()),
-                    );
-                    let r = dmabuf_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
-                    t.check(
-                        "O_PATH issuing fd: DMA_BUF_IOCTL_SAME_OBJECT EBADF",
-                        matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
-                        || format!("{}: {r:?}", what()),
-                    );
-                }
-                Kind::Drm { .. } => {
-                    let r = file_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
-                    if let Kind::OPath = b.kind {
-                        t.check(
-                            "O_PATH other fd: DRM EBADF",
-                            matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
-                            || format!("{}: {r:?}", what()),
-                        );
-                        continue;
-                    }
-                    let r = r.unwrap_or_else(|e| panic!("DRM_IOCTL_FILE_SAME {}: {e}", what()));
-                    t.count("DRM compares");
-                    let exp = drm_expected(a, b);
-                    t.check("DRM exact bits", r == exp, || {
-                        format!("{}: {} expected {}", what(), drm_bits(r), drm_bits(exp))
-                    });
-                    t.check(
-                        "DRM FILE <=> F_DUPFD_QUERY",
-                        (r & DRM_FILE_SAME_FILE != 0) == q,
-                        || format!("{}: {} but F_DUPFD_QUERY {q}", what(), drm_bits(r)),
-                    );
-                    if let Kind::Drm { .. } = b.kind {
-                        match (&client_id[ia], &client_id[ib]) {
-                            (Some(x), Some(y)) => t.check(
-                                "DRM CLIENT <=> equal client id",
-                                (r & DRM_FILE_SAME_CLIENT != 0) == (x == y),
-                                || format!("{}: {} client ids {x} {y}", what(), drm_bits(r)),
-                            ),
-                            _ => t.count("DRM CLIENT unverifiable (no drm-client-id)"),
-                        }
-                        match (&sysdev[ia], &sysdev[ib]) {
-                            (Some(x), Some(y)) => t.check(
-                                "DRM DEVICE <=> same sysfs device",
-                                (r & DRM_FILE_SAME_DEVICE != 0) == (x == y),
-                                || {
-                                    format!(
-                                        "{}: {} sysfs {} vs {}",
-                                        what(),
-                                        drm_bits(r),
-                                        x.display(),
-                                        y.display()
-                                    )
-                                },
-                            ),
-                            _ => t.count("DRM DEVICE unverifiable (no sysfs device)"),
-                        }
-                        let back = file_same(b.fd.as_fd(), a.fd.as_raw_fd(), 0)
-                            .unwrap_or_else(|e| panic!("DRM_IOCTL_FILE_SAME back {}: {e}", what()));
-                        t.check("DRM a~b == b~a", back == r, || {
-                            format!("{}: {} but back {}", what(), drm_bits(r), drm_bits(back))
-                        });
-                    } else {
-                        t.check("DRM vs another kind is 0", r == 0, || {
-                            format!("{}: {}", what(), drm_bits(r))
-                        });
-                    }
-                }
-                Kind::Buf { .. } => {
-                    let r = dmabuf_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
-                    if let Kind::OPath = b.kind {
-                        t.check(
-                            "O_PATH other fd: dma-buf EBADF",
-                            matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
-                            || format!("{}: {r:?}", what()),
-                        );
-                        continue;
-                    }
-                    let r =
-                        r.unwrap_or_else(|e| panic!("DMA_BUF_IOCTL_SAME_OBJECT {}: {e}", what()));
-                    t.count("dma-buf compares");
-                    let exp = buf_expected(a, b);
-                    t.check("dma-buf exact bits (incl. STORAGE)", r == exp, || {
-                        format!(
-                            "{}: {} expected {}",
-                            what(),
-                            dmabuf_bits(r),
-                            dmabuf_bits(exp)
-                        )
-                    });
-                    t.check(
-                        "dma-buf FILE <=> F_DUPFD_QUERY",
-                        (r & DMA_BUF_SAME_FILE != 0) == q,
-                        || format!("{}: {} but F_DUPFD_QUERY {q}", what(), dmabuf_bits(r)),
-                    );
-                    t.check(
-                        "dma-buf OBJECT <=> equal (st_dev, st_ino)",
-                        (r & DMA_BUF_SAME_OBJECT != 0) == (devino[ia] == devino[ib]),
-                        || {
-                            format!(
-                                "{}: {} but (dev, ino) {:?} vs {:?}",
-                                what(),
-                                dmabuf_bits(r),
-                                devino[ia],
-                                devino[ib]
-                            )
-                        },
-                    );
-                    if let Kind::Buf { .. } = b.kind {
-                        let back =
-                            dmabuf_same(b.fd.as_fd(), a.fd.as_raw_fd(), 0).unwrap_or_else(|e| {
-                                panic!("DMA_BUF_IOCTL_SAME_OBJECT back {}: {e}", what())
-                            });
-                        t.check("dma-buf a~b == b~a", back == r, || {
-                            format!(
-                                "{}: {} but back {}",
-                                what(),
-                                dmabuf_bits(r),
-                                dmabuf_bits(back)
-                            )
-                        });
-                    } else {
-                        t.check("dma-buf vs another kind is 0", r == 0, || {
-                            format!("{}: {}", what(), dmabuf_bits(r))
-                        });
-                    }
-                }
-                Kind::Other => t.count("pairs issued on another kind (F_DUPFD_QUERY only)"),
-            }
+            ),
+            _ => t.count("DRM DEVICE unverifiable (no sysfs device)"),
+        }
+        let back = file_same(b.fd.as_fd(), a.fd.as_raw_fd(), 0)
+            .unwrap_or_else(|e| panic!("DRM_IOCTL_FILE_SAME back {}: {e}", what()));
+        t.check("DRM a~b == b~a", back == r, || {
+            format!("{}: {} but back {}", what(), drm_bits(r), drm_bits(back))
+        });
+    } else {
+        t.check("DRM vs another kind is 0", r == 0, || {
+            format!("{}: {}", what(), drm_bits(r))
+        });
+    }
+}
+
+/// A dma-buf against any other: exact bits (STORAGE included), FILE against F_DUPFD_QUERY,
+/// OBJECT against (st_dev, st_ino), symmetry; 0 against another kind, EBADF against `O_PATH`.
+fn check_buf(t: &mut Tally, f: &Facts, (ia, a): (usize, &Item), (ib, b): (usize, &Item), q: bool) {
+    let what = || format!("{} ~ {}", a.name, b.name);
+    let devino = &f.devino;
+    let r = dmabuf_same(a.fd.as_fd(), b.fd.as_raw_fd(), 0);
+    if let Kind::OPath = b.kind {
+        t.check(
+            "O_PATH other fd: dma-buf EBADF",
+            matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EBADF)),
+            || format!("{}: {r:?}", what()),
+        );
+        return;
+    }
+    let r = r.unwrap_or_else(|e| panic!("DMA_BUF_IOCTL_SAME_OBJECT {}: {e}", what()));
+    t.count("dma-buf compares");
+    let exp = buf_expected(a, b);
+    t.check("dma-buf exact bits (incl. STORAGE)", r == exp, || {
+        format!(
+            "{}: {} expected {}",
+            what(),
+            dmabuf_bits(r),
+            dmabuf_bits(exp)
+        )
+    });
+    t.check(
+        "dma-buf FILE <=> F_DUPFD_QUERY",
+        (r & DMA_BUF_SAME_FILE != 0) == q,
+        || format!("{}: {} but F_DUPFD_QUERY {q}", what(), dmabuf_bits(r)),
+    );
+    t.check(
+        "dma-buf OBJECT <=> equal (st_dev, st_ino)",
+        (r & DMA_BUF_SAME_OBJECT != 0) == (devino[ia] == devino[ib]),
+        || {
+            format!(
+                "{}: {} but (dev, ino) {:?} vs {:?}",
+                what(),
+                dmabuf_bits(r),
+                devino[ia],
+                devino[ib]
+            )
+        },
+    );
+    if let Kind::Buf { .. } = b.kind {
+        let back = dmabuf_same(b.fd.as_fd(), a.fd.as_raw_fd(), 0)
+            .unwrap_or_else(|e| panic!("DMA_BUF_IOCTL_SAME_OBJECT back {}: {e}", what()));
+        t.check("dma-buf a~b == b~a", back == r, || {
+            format!(
+                "{}: {} but back {}",
+                what(),
+                dmabuf_bits(r),
+                dmabuf_bits(back)
+            )
+        });
+    } else {
+        t.check("dma-buf vs another kind is 0", r == 0, || {
+            format!("{}: {}", what(), dmabuf_bits(r))
+        });
+    }
+}
+
+/// One ordered pair: FILE against F_DUPFD_QUERY for every pair (7.3 answers for `O_PATH`), then
+/// what the issuing fd's kind asks.
+fn check_pair(t: &mut Tally, f: &Facts, (ia, a): (usize, &Item), (ib, b): (usize, &Item)) {
+    t.count("ordered pairs");
+    let what = || format!("{} ~ {}", a.name, b.name);
+    let q = f_dupfd_query(a.fd.as_fd(), b.fd.as_raw_fd())
+        .unwrap_or_else(|e| panic!("F_DUPFD_QUERY {}: {e}", what()));
+    t.check(
+        "construction FILE == F_DUPFD_QUERY",
+        q == (a.file == b.file),
+        || {
+            format!(
+                "{}: F_DUPFD_QUERY {q}, made as same file {}",
+                what(),
+                a.file == b.file
+            )
+        },
+    );
+    match &a.kind {
+        Kind::OPath => check_opath_issuer(t, a, b, &what),
+        Kind::Drm { .. } => check_drm(t, f, (ia, a), (ib, b), q),
+        Kind::Buf { .. } => check_buf(t, f, (ia, a), (ib, b), q),
+        Kind::Other => t.count("pairs issued on another kind (F_DUPFD_QUERY only)"),
+    }
+}
+
+#[test]
+fn one_oracle_over_everything_the_guest_holds() {
+    require_guest();
+    let mut zoo = Zoo::default();
+    let nodes = add_drm_nodes(&mut zoo);
+    let n_drm = zoo.items.len();
+    let bufs = add_bufs(&mut zoo, &nodes);
+    let n_buf = zoo.items.len() - n_drm;
+    // An O_PATH fd of a dma-buf (through /proc/self/fd).
+    let bufpath = format!("/proc/self/fd/{}", bufs.v1.as_raw_fd());
+    zoo.new_file("vgem buf 1 O_PATH", o_path(&bufpath), Kind::OPath);
+    add_others(&mut zoo);
+    let items = &zoo.items;
+    let f = facts(items);
+    let mut t = Tally::default();
+    let n = items.len();
+    for a in items.iter().enumerate() {
+        for b in items.iter().enumerate() {
+            check_pair(&mut t, &f, a, b);
         }
     }
-    vkms.close_buffer(hv).expect("GEM_CLOSE on vkms");
-
+    let vkms = &nodes.keep[nodes.vkms.expect("vkms")];
+    vkms.close_buffer(bufs.hv).expect("GEM_CLOSE on vkms");
+    let devices = &nodes.devices;
     report(&format!(
         "oracle: {n} fds ({n_drm} DRM incl. O_PATH, {n_buf} dma-bufs, {} others and O_PATH), \
          {} devices, {} ordered pairs checked",

@@ -1,4 +1,4 @@
-//! Real (emulated) PCI GPUs (issue 15): two `bochs-display` devices, one driver bound twice, and
+//! Real (emulated) PCI GPUs: two `bochs-display` devices, one driver bound twice, and
 //! a `virtio-gpu-pci`, next to vkms and vgem on the faux bus.
 //!
 //! - the two bochs devices share the driver and its `file_operations` but not the device: 0
@@ -142,6 +142,29 @@ fn kernel_base() -> (u32, u32) {
     }
 }
 
+/// `buf` of `ename` imported into `idev` (`iname`): Ok when imported (re-exporting it must give
+/// the exporter's dma-buf back, both ways), else the errno of the refusal.
+fn import_and_reexport(idev: &DrmNode, buf: &OwnedFd, ename: &str, iname: &str) -> Import {
+    match idev.prime_fd_to_buffer(buf.as_fd()) {
+        Ok(h) => {
+            // Re-exporting an imported object gives the exporter's dma-buf back.
+            let re = export(idev, h);
+            let r = dmabuf_same(re.as_fd(), buf.as_raw_fd(), 0).unwrap();
+            assert_eq!(
+                r,
+                SAME_DMA_BUF,
+                "{ename} buffer imported into {iname} and re-exported: {}",
+                dmabuf_bits(r)
+            );
+            let r = dmabuf_same(buf.as_fd(), re.as_raw_fd(), 0).unwrap();
+            assert_eq!(r, SAME_DMA_BUF, "the other way: {}", dmabuf_bits(r));
+            idev.close_buffer(h).unwrap();
+            Ok(())
+        }
+        Err(e) => Err(e.raw_os_error().unwrap_or(-1)),
+    }
+}
+
 #[test]
 fn prime_between_drivers() {
     require_guest();
@@ -190,24 +213,7 @@ fn prime_between_drivers() {
             if i == j {
                 continue;
             }
-            let got: Import = match idev.prime_fd_to_buffer(bufs[i].as_fd()) {
-                Ok(h) => {
-                    // Re-exporting an imported object gives the exporter's dma-buf back.
-                    let re = export(idev, h);
-                    let r = dmabuf_same(re.as_fd(), bufs[i].as_raw_fd(), 0).unwrap();
-                    assert_eq!(
-                        r,
-                        SAME_DMA_BUF,
-                        "{ename} buffer imported into {iname} and re-exported: {}",
-                        dmabuf_bits(r)
-                    );
-                    let r = dmabuf_same(bufs[i].as_fd(), re.as_raw_fd(), 0).unwrap();
-                    assert_eq!(r, SAME_DMA_BUF, "the other way: {}", dmabuf_bits(r));
-                    idev.close_buffer(h).unwrap();
-                    Ok(())
-                }
-                Err(e) => Err(e.raw_os_error().unwrap_or(-1)),
-            };
+            let got = import_and_reexport(idev, &bufs[i], ename, iname);
             let want = expected_import(edrv, idrv, kernel);
             let show = |r: &Import| match r {
                 Ok(()) => "imported".to_string(),
@@ -368,40 +374,7 @@ const NO_SYS_CHILD: &str = "RUST_TESTS_NO_SYS_CHILD";
 fn without_sys_only_the_ioctl_answers() {
     require_guest();
     if std::env::var_os(NO_SYS_CHILD).is_some() {
-        assert!(
-            !std::path::Path::new("/sys/class").exists(),
-            "/sys is still mounted"
-        );
-        let paths: Vec<String> = std::env::var(NO_SYS_CHILD)
-            .unwrap()
-            .split('\n')
-            .map(String::from)
-            .collect();
-        let open = |p: &String| DrmNode::open(p).unwrap_or_else(|e| panic!("{p}: {e}"));
-        let (card, render, a, b) = (
-            open(&paths[0]),
-            open(&paths[1]),
-            open(&paths[2]),
-            open(&paths[3]),
-        );
-        for (what, x, y, same) in [
-            ("virtio-gpu card ~ render", &card, &render, true),
-            ("bochs A ~ bochs B", &a, &b, false),
-        ] {
-            let (ioctl, sysfs, libdrm) = three_answers(x, y);
-            report(&format!(
-                "no /sys: {what}: ioctl DEVICE {ioctl}, sysfs {sysfs:?}, libdrm {libdrm:?}"
-            ));
-            assert_eq!(ioctl, same, "{what}: the ioctl answers without /sys");
-            assert_eq!(
-                sysfs,
-                Answer::Unknown,
-                "{what}: sysfs cannot tell without /sys"
-            );
-            // drmGetDevice2() -> drmNodeIsDRM() cannot stat /sys/dev/char/M:m/device/drm.
-            assert_eq!(libdrm, Err(libc::EINVAL), "{what}: libdrm without /sys");
-        }
-        return;
+        return without_sys_child();
     }
     let paths = [
         VIRTIO.node(NodeKind::Card),
@@ -461,4 +434,41 @@ fn without_sys_only_the_ioctl_answers() {
         out.status.success() && text.contains("1 passed"),
         "the child without /sys failed:\n{text}"
     );
+}
+
+/// The child of [`without_sys_only_the_ioctl_answers`], in a mount namespace without /sys.
+fn without_sys_child() {
+    assert!(
+        !std::path::Path::new("/sys/class").exists(),
+        "/sys is still mounted"
+    );
+    let paths: Vec<String> = std::env::var(NO_SYS_CHILD)
+        .unwrap()
+        .split('\n')
+        .map(String::from)
+        .collect();
+    let open = |p: &String| DrmNode::open(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let (card, render, a, b) = (
+        open(&paths[0]),
+        open(&paths[1]),
+        open(&paths[2]),
+        open(&paths[3]),
+    );
+    for (what, x, y, same) in [
+        ("virtio-gpu card ~ render", &card, &render, true),
+        ("bochs A ~ bochs B", &a, &b, false),
+    ] {
+        let (ioctl, sysfs, libdrm) = three_answers(x, y);
+        report(&format!(
+            "no /sys: {what}: ioctl DEVICE {ioctl}, sysfs {sysfs:?}, libdrm {libdrm:?}"
+        ));
+        assert_eq!(ioctl, same, "{what}: the ioctl answers without /sys");
+        assert_eq!(
+            sysfs,
+            Answer::Unknown,
+            "{what}: sysfs cannot tell without /sys"
+        );
+        // drmGetDevice2() -> drmNodeIsDRM() cannot stat /sys/dev/char/M:m/device/drm.
+        assert_eq!(libdrm, Err(libc::EINVAL), "{what}: libdrm without /sys");
+    }
 }

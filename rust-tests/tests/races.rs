@@ -22,7 +22,7 @@ use rust_tests::*;
 
 const ALL: u64 = 7;
 const DEVICE: u64 = 4;
-/// One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED (series v2).
+/// One dma-buf: FILE | OBJECT | STORAGE | STORAGE_COMPARED.
 const BUF_SAME: u64 = 0xf;
 /// Two udmabufs over the same pages: STORAGE | STORAGE_COMPARED.
 const BUF_SAME_STORAGE: u64 = 0xc;
@@ -97,28 +97,9 @@ struct Slot {
 }
 
 fn heap_buf(heap: RawFd) -> OwnedFd {
-    let mut data = dma_heap_allocation_data {
-        len: 4096,
-        fd: 0,
-        fd_flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
-        heap_flags: 0,
-    };
-    // SAFETY: `data` has the layout DMA_HEAP_IOCTL_ALLOC encodes.
-    let r = unsafe {
-        libc::ioctl(
-            heap,
-            DMA_HEAP_IOCTL_ALLOC as _,
-            (&mut data as *mut dma_heap_allocation_data).cast::<c_void>(),
-        )
-    };
-    assert_eq!(
-        r,
-        0,
-        "DMA_HEAP_IOCTL_ALLOC: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: the kernel installed a new fd for us.
-    unsafe { std::os::fd::FromRawFd::from_raw_fd(data.fd as RawFd) }
+    // SAFETY: `heap` is the dma-heap fd the caller holds open for the call.
+    let heap = unsafe { std::os::fd::BorrowedFd::borrow_raw(heap) };
+    fixtures::heap_alloc(heap, 4096).unwrap_or_else(|e| panic!("DMA_HEAP_IOCTL_ALLOC: {e}"))
 }
 
 fn apply(slot: RawFd, src: Source) {
@@ -193,23 +174,18 @@ struct Figures {
     seconds: f64,
 }
 
-/// Runs `compares` compares on 2 threads while 2 mutator threads flip the slots.
-fn race(
-    req: libc::c_ulong,
-    target: Target,
-    slots: &[Slot],
-    extra_valid: &[Outcome],
-    compares: u64,
-) -> Figures {
-    let slots = Arc::new(
-        slots
-            .iter()
-            .map(|s| (s.fd, s.class, s.sources.clone(), s.valid.clone()))
-            .collect::<Vec<_>>(),
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let mutations = Arc::new(AtomicU64::new(0));
-    let t0 = Instant::now();
+/// The slots the threads of [`race`] share: (fd, class, sources, valid answers).
+type Slots = Arc<Vec<(RawFd, &'static str, Vec<Source>, Vec<Outcome>)>>;
+/// What one comparer saw: (class, outcome) -> count.
+type Counted = BTreeMap<(&'static str, Outcome), u64>;
+
+/// Two threads that keep replacing what the slots hold until `stop`; they add their count to
+/// `mutations`.
+fn spawn_mutators(
+    slots: &Slots,
+    stop: &Arc<AtomicBool>,
+    mutations: &Arc<AtomicU64>,
+) -> Vec<std::thread::JoinHandle<()>> {
     let mut mutators = vec![];
     for m in 0..2u64 {
         let (slots, stop, mutations) = (slots.clone(), stop.clone(), mutations.clone());
@@ -224,6 +200,17 @@ fn race(
             mutations.fetch_add(n, Ordering::Relaxed);
         }));
     }
+    mutators
+}
+
+/// Two threads that issue `compares` ioctls between them, each asserting a valid answer.
+fn spawn_comparers(
+    slots: &Slots,
+    req: libc::c_ulong,
+    target: Target,
+    extra_valid: &[Outcome],
+    compares: u64,
+) -> Vec<std::thread::JoinHandle<Counted>> {
     let mut comparers = vec![];
     let extra: Vec<Outcome> = extra_valid.to_vec();
     for c in 0..2u64 {
@@ -253,6 +240,28 @@ fn race(
             counts
         }));
     }
+    comparers
+}
+
+/// Runs `compares` compares on 2 threads while 2 mutator threads flip the slots.
+fn race(
+    req: libc::c_ulong,
+    target: Target,
+    slots: &[Slot],
+    extra_valid: &[Outcome],
+    compares: u64,
+) -> Figures {
+    let slots = Arc::new(
+        slots
+            .iter()
+            .map(|s| (s.fd, s.class, s.sources.clone(), s.valid.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mutations = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mutators = spawn_mutators(&slots, &stop, &mutations);
+    let comparers = spawn_comparers(&slots, req, target, extra_valid, compares);
     let mut outcomes: BTreeMap<(&'static str, Outcome), u64> = BTreeMap::new();
     let mut panic = None;
     for c in comparers {

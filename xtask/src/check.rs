@@ -6,9 +6,10 @@
 use crate::kernel::{self, Base};
 use crate::results::Summary;
 use crate::util::{self, Result};
+use anyhow::anyhow;
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Files the series touches (from the patches themselves), split into C sources and headers.
@@ -24,12 +25,38 @@ fn touched(b: &Base) -> Result<BTreeSet<String>> {
     Ok(set)
 }
 
-pub fn run(b: &Base, s: &mut Summary) -> Result<()> {
-    let tree = kernel::apply(b)?;
+/// `apply`: bring the work tree to linux/<series> first (else it must already be there:
+/// [`kernel::applied`]).
+pub fn run(b: &Base, apply: bool, s: &mut Summary) -> Result<()> {
+    shellcheck(s)?;
+    let tree = if apply {
+        kernel::apply(b)?
+    } else {
+        kernel::applied(b)?
+    };
     checkpatch(b, &tree, s)?;
     kerneldoc(b, &tree, s)?;
     compile_checks(b, &tree, s)?;
     htmldocs(b, &tree, s)?;
+    Ok(())
+}
+
+/// The shell scripts of the harness: the guest's (`xtask/guest/*.sh`) and CI's (`.ci/run`).
+pub fn shell_scripts() -> Result<Vec<PathBuf>> {
+    let mut v = util::sorted_files(&util::root().join("xtask/guest"), "sh")?;
+    v.push(util::root().join(".ci/run"));
+    Ok(v)
+}
+
+/// shellcheck on every shell script of the harness: one row, its findings as the detail.
+fn shellcheck(s: &mut Summary) -> Result<()> {
+    let scripts = shell_scripts()?;
+    let mut c = Command::new("shellcheck");
+    let (ok, text) = util::capture(c.arg("-x").args(&scripts))?;
+    s.check(format!("check shellcheck ({} scripts)", scripts.len()), ok);
+    if !ok {
+        s.detail(format!("shellcheck:\n{}", util::first_lines(&text, 40)));
+    }
     Ok(())
 }
 
@@ -106,7 +133,7 @@ fn checkpatch(b: &Base, tree: &Path, s: &mut Summary) -> Result<()> {
                 .any(|k| l.starts_with(k) || l.contains(&format!(": {k}")))
         };
         let Some(total) = out.lines().find(|l| l.starts_with("total:")) else {
-            return Err(format!(
+            return Err(anyhow!(
                 "checkpatch.pl did not run on {}:\n{out}",
                 p.display()
             ));
@@ -175,7 +202,7 @@ fn kerneldoc_warnings(tree: &Path, files: &[String]) -> Result<BTreeSet<String>>
         l.contains("warning") || l.contains("error")
     };
     if !ok && !out.lines().any(is_warning) {
-        return Err(format!(
+        return Err(anyhow!(
             "kernel-doc did not run in {}:\n{out}",
             tree.display()
         ));
@@ -222,7 +249,7 @@ fn compile_warnings(
         .args(objs);
     let (ok, out) = util::capture(&mut c)?;
     if !ok {
-        return Err(format!(
+        return Err(anyhow!(
             "W=1/sparse build of the touched objects failed:\n{out}"
         ));
     }
@@ -233,7 +260,7 @@ fn compile_warnings(
             .lines()
             .any(|l| l.trim_start().starts_with("CHECK") && l.contains(&src))
         {
-            return Err(format!(
+            return Err(anyhow!(
                 "sparse did not check {src} (is sparse installed?):\n{out}"
             ));
         }
@@ -361,7 +388,7 @@ fn htmldocs_warnings(tree: &Path, out: &Path, dirs: &str, key: &str) -> Result<B
         .env("PATH", path);
     let (ok, log) = util::capture(&mut c)?;
     if !ok {
-        return Err(format!(
+        return Err(anyhow!(
             "make htmldocs failed in {}:\n{log}",
             tree.display()
         ));
@@ -503,5 +530,13 @@ mod tests {
             without_line_numbers("Documentation/gpu/a.rst:220: WARNING: x 2 y:33 drm.h:744 z"),
             "Documentation/gpu/a.rst:N: WARNING: x 2 y:N drm.h:N z"
         );
+    }
+
+    /// The harness's shell scripts are clean for shellcheck (the row of `cargo xtask check`).
+    #[test]
+    fn shell_scripts_pass_shellcheck() {
+        let mut s = Summary::default();
+        shellcheck(&mut s).unwrap();
+        assert!(s.ok(), "{:?}", s.details);
     }
 }

@@ -3,6 +3,7 @@
 //! something is missing, install it (as root) or say what to install (otherwise).
 
 use crate::util::{self, Result};
+use anyhow::anyhow;
 use std::process::Command;
 
 /// The list's text; [`packages`] parses it.
@@ -74,7 +75,7 @@ pub fn ensure(cmd: &str) -> Result<()> {
         missing.join(" ")
     );
     if !is_root() {
-        return Err(format!(
+        return Err(anyhow!(
             "cargo xtask {cmd} needs host packages that are not installed: {}\n\
              install them as root (or run cargo xtask {cmd} as root, which installs them):\n  \
              apt-get update && {install}",
@@ -93,7 +94,7 @@ pub fn ensure(cmd: &str) -> Result<()> {
     util::run(&mut apt(&["update", "-q"]))?;
     util::run(apt(&["install", "-y", "-q", "--no-install-recommends"]).args(&missing))?;
     match self::missing() {
-        Some(still) if !still.is_empty() => Err(format!(
+        Some(still) if !still.is_empty() => Err(anyhow!(
             "still not installed after `{install}`: {}",
             still.join(" ")
         )),

@@ -19,11 +19,11 @@
 //! plus `igt@runner@aborted` when the run was aborted), not from `"totals"`, so every counted
 //! result has a name attached.
 
-use crate::util::shell_quote as sh_quote;
+use crate::util::{self, Result};
+use anyhow::{anyhow, bail, Context};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use std::fmt::Write as _;
 
 /// What one `igt_runner` run produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,33 +97,32 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for InOrder<T> {
 ///
 /// Errors when the text is not JSON, or when it has no `"tests"` object, or when a test entry is
 /// not an object or has a `"result"` that is not a string.
-pub fn parse_results_json(text: &str) -> Result<IgtSummary, String> {
-    let bad = |e: serde_json::Error| format!("results.json: {e}");
+pub fn parse_results_json(text: &str) -> Result<IgtSummary> {
     // The whole text must be JSON, whatever the members this module does not read hold.
-    let root: Value = serde_json::from_str(text).map_err(bad)?;
+    let root: Value = serde_json::from_str(text).context("results.json")?;
     if !root.is_object() {
-        return Err("results.json: top level is not an object".into());
+        bail!("results.json: top level is not an object");
     }
     // The members in file order; a duplicated key: the last one counts, as json-c has it.
-    let members: InOrder<Box<RawValue>> = serde_json::from_str(text).map_err(bad)?;
+    let members: InOrder<Box<RawValue>> = serde_json::from_str(text).context("results.json")?;
     let tests = members
         .0
         .iter()
         .rev()
         .find(|(k, _)| k == "tests")
-        .ok_or("results.json: no \"tests\" member")?;
-    let tests: InOrder<Value> = serde_json::from_str(tests.1.get())
-        .map_err(|_| "results.json: \"tests\" is not an object".to_string())?;
+        .context("results.json: no \"tests\" member")?;
+    let tests: InOrder<Value> =
+        serde_json::from_str(tests.1.get()).context("results.json: \"tests\" is not an object")?;
 
     let mut summary = IgtSummary::default();
     for (name, entry) in tests.0 {
         let entry = entry
             .as_object()
-            .ok_or_else(|| format!("results.json: test {name:?} is not an object"))?;
+            .ok_or_else(|| anyhow!("results.json: test {name:?} is not an object"))?;
         let result = match entry.get("result") {
             None => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(format!("results.json: result of {name:?} is not a string")),
+            Some(_) => return Err(anyhow!("results.json: result of {name:?} is not a string")),
         };
         if summary.version.is_none() {
             summary.version = entry
@@ -137,40 +136,20 @@ pub fn parse_results_json(text: &str) -> Result<IgtSummary, String> {
     Ok(summary)
 }
 
-/// Per-subtest timeout handed to `igt_runner --per-test-timeout`, in seconds.
-pub const PER_TEST_TIMEOUT_SECS: u32 = 120;
-/// `igt_runner --inactivity-timeout`: no output on stdout/stderr/dmesg for this long kills it.
-pub const INACTIVITY_TIMEOUT_SECS: u32 = 60;
-/// `igt_runner --overall-timeout`: no new test is started after this many seconds.
-pub const OVERALL_TIMEOUT_SECS: u32 = 1200;
-
-/// The POSIX sh script that runs IGT tests in the guest.
-///
-/// The guest runs it as root with `/dev/dri` present and the host root filesystem visible at
-/// the same paths, so `igt_build_dir` is the meson build dir of an IGT checkout (it has
-/// `runner/igt_runner` and `tests/<binary>`).
+/// The guest's call of `xtask/guest/igt.sh`, which runs `tests` from the IGT build
+/// `igt_build_dir` under igt_runner (with IGT's own per-test, inactivity and overall timeouts)
+/// and writes `results_dir/results.json`; read it with [`parse_results_json`].
 ///
 /// `tests` entries are a test binary (`core_file_same`, every subtest), or one subtest
-/// (`core_file_same@dup`), with or without the `igt@` prefix. The script
-/// * builds a private test root (`mktemp -d`) with a symlink to each binary and the
-///   `test-list.txt` igt_runner insists on, so a build dir where only these binaries were built
-///   works;
-/// * writes the selection as a `--test-list` file (`igt@binary[@subtest]` lines);
-/// * runs `igt_runner --overwrite --use-watchdog --per-test-timeout ... --inactivity-timeout ...
-///   --overall-timeout ... --test-list <list> <root> <results_dir>`;
-/// * exits with igt_runner's status, or 3 when `<results_dir>/results.json` was not written.
-///   Test failures do not change the status: read `results.json` with [`parse_results_json`].
+/// (`core_file_same@dup`), with or without the `igt@` prefix.
 ///
 /// # Panics
 ///
 /// When `tests` is empty or an entry has a character outside `[A-Za-z0-9_.,@-]`: test names are
-/// programmer-supplied, and the script must not need shell quoting for them.
-pub fn guest_script(igt_build_dir: &str, results_dir: &str, tests: &[&str]) -> String {
-    assert!(!tests.is_empty(), "igt::guest_script: no tests given");
-
-    let mut binaries: Vec<&str> = Vec::new();
-    let mut lines: Vec<String> = Vec::new();
-    for &t in tests {
+/// programmer-supplied, and the script takes them as igt_runner's test-list lines.
+pub fn guest_call(igt_build_dir: &str, results_dir: &str, tests: &[&str]) -> String {
+    assert!(!tests.is_empty(), "igt::guest_call: no tests given");
+    for t in tests {
         let t = t.strip_prefix("igt@").unwrap_or(t);
         assert!(
             !t.is_empty()
@@ -178,85 +157,14 @@ pub fn guest_script(igt_build_dir: &str, results_dir: &str, tests: &[&str]) -> S
                     .all(|c| c.is_ascii_alphanumeric() || "_.,@-".contains(c))
                 && !t.starts_with('@')
                 && !t.ends_with('@'),
-            "igt::guest_script: bad test name {t:?}"
+            "igt::guest_call: bad test name {t:?}"
         );
-        let binary = t.split('@').next().unwrap_or(t);
-        if !binaries.contains(&binary) {
-            binaries.push(binary);
-        }
-        let line = format!("igt@{t}");
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
     }
-
-    let mut s = String::new();
-    s.push_str("#!/bin/sh\n");
-    s.push_str("# Generated by xtask (xtask/src/igt.rs): runs IGT tests with igt_runner.\n");
-    s.push_str("set -eu\n\n");
-    let _ = writeln!(s, "IGT_BUILD={}", sh_quote(igt_build_dir));
-    let _ = writeln!(s, "RESULTS={}", sh_quote(results_dir));
-    s.push_str("RUNNER=\"$IGT_BUILD/runner/igt_runner\"\n");
-    let _ = writeln!(s, "BINARIES='{}'", binaries.join(" "));
-    s.push_str(
-        r#"
-# igt_runner prefers $IGT_TEST_ROOT over the test root it is given.
-unset IGT_TEST_ROOT || true
-
-if [ ! -x "$RUNNER" ]; then
-	echo "igt: $RUNNER is missing (meson -Drunner=enabled, ninja runner/igt_runner)" >&2
-	exit 2
-fi
-if [ "$(id -u)" != 0 ]; then
-	echo "igt: igt_runner must run as root" >&2
-	exit 2
-fi
-[ -d /dev/dri ] || echo "igt: warning: no /dev/dri, the DRM tests will skip" >&2
-
-ROOT=$(mktemp -d "${TMPDIR:-/tmp}/igt-root.XXXXXX")
-trap 'rm -rf "$ROOT"' EXIT
-trap 'exit 130' INT TERM
-
-for b in $BINARIES; do
-	bin="$IGT_BUILD/tests/$b"
-	if [ ! -x "$bin" ]; then
-		bin=$(find "$IGT_BUILD/tests" -type f -name "$b" -perm -u+x 2>/dev/null | head -n 1)
-	fi
-	if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-		echo "igt: test binary $b not built in $IGT_BUILD/tests (ninja tests/$b)" >&2
-		exit 2
-	fi
-	ln -s "$bin" "$ROOT/$b"
-	echo "$b" >> "$ROOT/test-list.txt"
-done
-
-cat > "$ROOT/selected.testlist" <<'IGT_TESTLIST_EOF'
-"#,
-    );
-    for line in &lines {
-        s.push_str(line);
-        s.push('\n');
-    }
-    s.push_str("IGT_TESTLIST_EOF\n\n");
-    s.push_str("mkdir -p \"$(dirname \"$RESULTS\")\"\n");
-    s.push_str("status=0\n");
-    let _ = writeln!(
-        s,
-        "\"$RUNNER\" --overwrite --use-watchdog --per-test-timeout {PER_TEST_TIMEOUT_SECS} \
-         --inactivity-timeout {INACTIVITY_TIMEOUT_SECS} --overall-timeout {OVERALL_TIMEOUT_SECS} \
-         --test-list \"$ROOT/selected.testlist\" \"$ROOT\" \"$RESULTS\" || status=$?"
-    );
-    s.push_str(
-        r#"
-if [ ! -s "$RESULTS/results.json" ]; then
-	echo "igt: igt_runner (status $status) wrote no $RESULTS/results.json" >&2
-	exit 3
-fi
-echo "igt: results in $RESULTS/results.json (igt_runner status $status)"
-exit "$status"
-"#,
-    );
-    s
+    let script = util::root().join("xtask/guest/igt.sh");
+    let mut words = vec![script.to_string_lossy().into_owned(), igt_build_dir.into()];
+    words.push(results_dir.into());
+    words.extend(tests.iter().map(|t| t.to_string()));
+    format!("sh {}", crate::vm::call(&words))
 }
 
 #[cfg(test)]
@@ -495,6 +403,7 @@ mod tests {
         assert!(parse_results_json("[]").is_err());
         assert!(parse_results_json("{\"totals\":{}}")
             .unwrap_err()
+            .to_string()
             .contains("no \"tests\""));
         assert!(parse_results_json("{\"tests\":[]}").is_err());
         assert!(parse_results_json("{\"tests\":{\"igt@a@b\":3}}").is_err());
@@ -508,64 +417,42 @@ mod tests {
     }
 
     #[test]
-    fn guest_script_shape() {
-        let s = guest_script(
-            "/tmp/igt-build",
-            "/work/main/target/igt/results",
-            &[
-                "core_file_same",
-                "igt@dmabuf_same_object@dup",
-                "dmabuf_same_object@udmabuf",
-            ],
+    fn guest_call_quotes_its_words() {
+        let s = guest_call("/tmp/it's here", "/r", &["core_file_same", "igt@x@y"]);
+        assert!(
+            s.starts_with("sh '") && s.contains("/xtask/guest/igt.sh' "),
+            "{s}"
         );
-        assert!(s.starts_with("#!/bin/sh\n"));
-        assert!(s.contains("IGT_BUILD='/tmp/igt-build'\n"));
-        assert!(s.contains("RESULTS='/work/main/target/igt/results'\n"));
-        assert!(s.contains("BINARIES='core_file_same dmabuf_same_object'\n"));
-        assert!(s.contains(
-            "<<'IGT_TESTLIST_EOF'\nigt@core_file_same\nigt@dmabuf_same_object@dup\nigt@dmabuf_same_object@udmabuf\nIGT_TESTLIST_EOF\n"
-        ));
-        assert!(s.contains(
-            "\"$RUNNER\" --overwrite --use-watchdog --per-test-timeout 120 --inactivity-timeout 60 \
-             --overall-timeout 1200 --test-list \"$ROOT/selected.testlist\" \"$ROOT\" \"$RESULTS\""
-        ));
-    }
-
-    #[test]
-    fn guest_script_quotes_paths() {
-        let s = guest_script("/tmp/it's here", "/r", &["core_file_same"]);
-        assert!(s.contains("IGT_BUILD='/tmp/it'\\''s here'\n"));
+        assert!(
+            s.ends_with(" '/tmp/it'\\''s here' '/r' 'core_file_same' 'igt@x@y'"),
+            "{s}"
+        );
     }
 
     #[test]
     #[should_panic(expected = "bad test name")]
-    fn guest_script_rejects_shell_metacharacters() {
-        guest_script("/b", "/r", &["core_file_same; rm -rf /"]);
+    fn guest_call_rejects_shell_metacharacters() {
+        guest_call("/b", "/r", &["core_file_same; rm -rf /"]);
     }
 
+    /// guest/igt.sh stops with status 2, naming it, when the IGT build has no igt_runner.
     #[test]
-    fn guest_script_is_valid_sh() {
-        // `sh -n` parses without running; skip quietly where there is no sh.
-        let script = guest_script(
+    fn igt_sh_refuses_a_build_without_runner() {
+        let call = guest_call(
             "/nonexistent/igt-build",
             "/nonexistent/results",
             &["core_file_same"],
         );
-        let dir = std::env::temp_dir().join(format!("xtask-igt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("run-igt.sh");
-        std::fs::write(&path, &script).unwrap();
-        let out = std::process::Command::new("sh")
-            .arg("-n")
-            .arg(&path)
-            .output();
-        std::fs::remove_dir_all(&dir).ok();
-        if let Ok(out) = out {
-            assert!(
-                out.status.success(),
-                "sh -n: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let out = std::process::Command::new("dash")
+            .arg("-c")
+            .arg(&call)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("/nonexistent/igt-build/runner/igt_runner is missing"),
+            "{err}"
+        );
     }
 }

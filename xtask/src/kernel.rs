@@ -2,6 +2,7 @@
 //! applied, configure it from `linux/vm.config` (plus a flavour fragment) and build it.
 
 use crate::util::{self, Result};
+use anyhow::{anyhow, bail, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,15 +43,16 @@ pub const BASES: &[Base] = &[
 pub fn base(name: &str) -> Result<&'static Base> {
     BASES.iter().find(|b| b.name == name).ok_or_else(|| {
         let names: Vec<_> = BASES.iter().map(|b| b.name).collect();
-        format!("unknown kernel base `{name}` (known: {})", names.join(", "))
+        anyhow!("unknown kernel base `{name}` (known: {})", names.join(", "))
     })
 }
 
 /// Kernel build flavour: the VM fragment alone (everything under test built in), with the modular
 /// fragment on top (DRM, its drivers, V4L2 and the KUnit tests as modules, as distributions build
 /// them), or with the debug fragment on top.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Flavor {
+    #[value(alias = "builtin")]
     Vm,
     Modules,
     Debug,
@@ -59,14 +61,6 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "vm" | "builtin" => Ok(Flavor::Vm),
-            "modules" => Ok(Flavor::Modules),
-            "debug" => Ok(Flavor::Debug),
-            _ => Err(format!("unknown flavour `{s}` (vm, modules, debug)")),
-        }
-    }
     /// The name of the configuration in summaries: `guest[builtin] ...`, `kunit[modules] ...`.
     pub fn label(self) -> &'static str {
         match self {
@@ -140,7 +134,7 @@ pub fn series_patches(b: &Base) -> Result<Vec<PathBuf>> {
         })
         .collect();
     if v.is_empty() {
-        return Err(format!("no patches in {}", series_dir(b).display()));
+        return Err(anyhow!("no patches in {}", series_dir(b).display()));
     }
     Ok(v)
 }
@@ -182,7 +176,7 @@ pub fn system_archives() -> Result<(String, String)> {
     let one = read("/etc/apt/sources.list");
     let main = archive_from_deb822(&d822, is_main_suite)
         .or_else(|| archive_from_one_line(&one, is_main_suite))
-        .ok_or("no Debian archive found in the system's apt sources")?;
+        .context("no Debian archive found in the system's apt sources")?;
     let security = archive_from_deb822(&d822, is_security_suite)
         .or_else(|| archive_from_one_line(&one, is_security_suite))
         .unwrap_or_else(|| format!("{}-security", main.trim_end_matches('/')));
@@ -248,7 +242,7 @@ pub fn fetch(b: &Base) -> Result<PathBuf> {
         .filter_map(|l| l.split('|').nth(1).map(str::trim))
         .collect();
     if !versions.contains(&b.version) {
-        return Err(format!(
+        return Err(anyhow!(
             "{} {} has left the archive; the newest version found is {}. \
              Pin it in xtask/src/kernel.rs (and check the series still applies) to use it.",
             b.package,
@@ -263,7 +257,7 @@ pub fn fetch(b: &Base) -> Result<PathBuf> {
             .current_dir(&debs),
     )?;
     if !file.exists() {
-        return Err(format!(
+        return Err(anyhow!(
             "apt-get download did not produce {}",
             file.display()
         ));
@@ -310,7 +304,7 @@ pub fn ensure_tree(b: &Base) -> Result<PathBuf> {
     )?;
     let _ = fs::remove_dir_all(&x);
     if !tree.exists() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} did not unpack to {}",
             tarball.display(),
             tree.display()
@@ -339,6 +333,22 @@ pub fn ensure_tree(b: &Base) -> Result<PathBuf> {
 
 /// Applies the series from `linux/` onto branch `series` when it changed since the last apply.
 /// A work tree with uncommitted edits is never reset: those edits would be lost.
+/// The work tree only if it already holds linux/<series> as applied or exported: never touches
+/// it (`--no-build`: another build may be using the tree).
+pub fn applied(b: &Base) -> Result<PathBuf> {
+    let tree = tree_dir(b);
+    let stamp = util::stamp(&series_patches(b)?)?;
+    let recorded = fs::read_to_string(tree.join(".git/fdsame-series-stamp")).unwrap_or_default();
+    if recorded != format!("{stamp}:{}", head(&tree)?) {
+        bail!(
+            "{} does not hold {} as it is now (--no-build neither applies nor resets it)",
+            tree.display(),
+            series_dir(b).display()
+        );
+    }
+    Ok(tree)
+}
+
 pub fn apply(b: &Base) -> Result<PathBuf> {
     let tree = ensure_tree(b)?;
     let patches = series_patches(b)?;
@@ -355,7 +365,7 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     if let Some((_, commit)) = recorded.as_deref().and_then(|r| r.trim().split_once(':')) {
         let now = head(&tree)?;
         if commit != now {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} has commits that are not in {} (HEAD {now}, last applied or exported {commit}): \
                  run `cargo xtask export` to keep them, or `git reset --hard {commit}` there to drop them",
                 tree.display(),
@@ -365,7 +375,7 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     }
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} has uncommitted edits; commit them and run `cargo xtask export` (or stash them) first",
             tree.display()
         ));
@@ -380,9 +390,10 @@ pub fn apply(b: &Base) -> Result<PathBuf> {
     am.args(["am", "-q", "--whitespace=error"]).args(&patches);
     if let Err(e) = util::run(&mut am) {
         let _ = util::run(git(&tree).args(["am", "--abort"]));
-        return Err(format!(
+        return Err(anyhow!(
             "the series does not apply to {} {}: {e}",
-            b.package, b.version
+            b.package,
+            b.version
         ));
     }
     util::write(&stamp_file, &format!("{stamp}:{}", head(&tree)?))?;
@@ -422,7 +433,7 @@ fn verify_config(obj: &Path, fragments: &[PathBuf]) -> Result<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
+        Err(anyhow!(
             "these config lines did not stick: {}",
             missing.join(", ")
         ))
@@ -449,7 +460,7 @@ fn config_mismatches(config: &str, fragments: &[(String, String)]) -> Result<Vec
                 continue;
             } else {
                 l.split_once('=')
-                    .ok_or(format!("bad line in {name}: {l}"))?
+                    .with_context(|| format!("bad line in {name}: {l}"))?
             };
             match wanted.iter_mut().find(|(key, _, _)| key == k) {
                 Some(w) => {
@@ -484,10 +495,10 @@ fn config_mismatches(config: &str, fragments: &[(String, String)]) -> Result<Vec
 pub fn lock_builds() -> Result<fs::File> {
     util::mkdir_p(&util::build_dir())?;
     let path = util::build_dir().join(".kernel-build.lock");
-    let lock = fs::File::create(&path).map_err(|e| util::fs_error("create", &path, e))?;
+    let lock = fs::File::create(&path).with_context(|| util::cannot("create", &path))?;
     if lock.try_lock().is_err() {
         eprintln!("xtask: another kernel build is running; waiting for it");
-        lock.lock().map_err(|e| util::fs_error("lock", &path, e))?;
+        lock.lock().with_context(|| util::cannot("lock", &path))?;
     }
     Ok(lock)
 }
@@ -523,7 +534,7 @@ pub fn build_tree(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<P
     let (ok, text) = util::capture(&mut c)?;
     util::write(&log, &text)?;
     if !ok {
-        return Err(build_failure(&text, &log));
+        return Err(anyhow!(build_failure(&text, &log)));
     }
     let warnings = text.lines().filter(|l| l.contains("warning:")).count();
     let modpost_warnings: Vec<&str> = text
@@ -587,7 +598,7 @@ fn install_modules(tree: &Path, obj: &Path, root: &Path) -> Result<()> {
     let (ok, text) = util::capture(&mut c)?;
     util::write(&obj.join("modules_install.log"), &text)?;
     if !ok {
-        return Err(format!("make modules_install failed:\n{text}"));
+        return Err(anyhow!("make modules_install failed:\n{text}"));
     }
     let release = util::read(&obj.join("include/config/kernel.release"))?;
     let dep = root
@@ -595,7 +606,7 @@ fn install_modules(tree: &Path, obj: &Path, root: &Path) -> Result<()> {
         .join(release.trim())
         .join("modules.dep");
     if !dep.exists() {
-        return Err(format!(
+        return Err(anyhow!(
             "modules_install wrote no {} (is depmod, from kmod, installed?):\n{text}",
             dep.display()
         ));
@@ -644,7 +655,7 @@ pub fn configure(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()
         merge.args(&fragments).env("ARCH", "x86_64");
         let (ok, text) = util::capture(&mut merge)?;
         if !ok {
-            return Err(format!("merge_config.sh failed:\n{text}"));
+            return Err(anyhow!("merge_config.sh failed:\n{text}"));
         }
         util::run(make(&tree, &obj).arg("-s").arg("olddefconfig"))?;
         // The pristine base (a comparison build) may lack symbols that the series adds.
@@ -659,11 +670,34 @@ pub fn configure(b: &Base, tree: &Path, obj: &Path, flavor: Flavor) -> Result<()
 /// Exports the work tree's commits since `base` back into `linux/<series>/`, with the cover letter
 /// (prose from `linux/cover-letter.txt`: first line the subject, then the body; shortlog and
 /// diffstat from git) and `get_maintainer.pl`'s answer for each patch in `linux/<series>/MAINTAINERS.txt`.
+/// `cargo xtask export`: the work tree's commits since `base` back to linux/<series>, with the
+/// cover letter (mainline series only) and MAINTAINERS.txt; records the tree as exported.
 pub fn export(b: &Base) -> Result<()> {
+    let (tree, dir) = export_guard(b)?;
+    let cover = format_patches(b, &tree, &dir)?;
+    let who = maintainers(&tree, &dir)?;
+    if let Some(cover) = cover {
+        address_cover(&cover, &who)?;
+    }
+    // The work tree now matches the series: record it so that `apply` does not reset it.
+    let patches = series_patches(b)?;
+    let stamp = format!("{}:{}", util::stamp(&patches)?, head(&tree)?);
+    util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
+    eprintln!(
+        "xtask: exported {} patches to {}",
+        patches.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The work tree and the series directory, if exporting loses nothing: no uncommitted edit, and
+/// the patches still those the tree was applied from (or last exported as).
+fn export_guard(b: &Base) -> Result<(PathBuf, PathBuf)> {
     let tree = tree_dir(b);
     let dirty = util::output(git(&tree).args(["status", "--porcelain", "--untracked-files=no"]))?;
     if !dirty.trim().is_empty() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} has uncommitted edits: commit them into the right patch first",
             tree.display()
         ));
@@ -679,7 +713,7 @@ pub fn export(b: &Base) -> Result<()> {
     {
         let now = util::stamp(&series_patches(b).unwrap_or_default())?;
         if recorded != now {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} changed since {} was applied from it, and exporting would overwrite that: run \
                  `cargo xtask tree` to apply it first (or delete {} to export anyway)",
                 dir.display(),
@@ -688,8 +722,14 @@ pub fn export(b: &Base) -> Result<()> {
             ));
         }
     }
-    util::mkdir_p(&dir)?;
-    for p in util::sorted_files(&dir, "patch").unwrap_or_default() {
+    Ok((tree, dir))
+}
+
+/// `git format-patch base..HEAD` into `dir` (its old patches removed); the cover letter filled
+/// in from linux/cover-letter.txt, whose path is returned.
+fn format_patches(b: &Base, tree: &Path, dir: &Path) -> Result<Option<PathBuf>> {
+    util::mkdir_p(dir)?;
+    for p in util::sorted_files(dir, "patch").unwrap_or_default() {
         util::remove_file(&p)?;
     }
     // The cover letter is the mainline series'; a backport variant goes out as plain patches.
@@ -699,7 +739,7 @@ pub fn export(b: &Base) -> Result<()> {
     } else {
         util::root().join("linux/no-cover-letter")
     };
-    let mut fp = git(&tree);
+    let mut fp = git(tree);
     // A fixed abbreviation (12, as Documentation/process/submitting-patches.rst asks for) keeps
     // the index lines the same whatever git's object-count estimate is on this machine.
     fp.args([
@@ -714,37 +754,47 @@ pub fn export(b: &Base) -> Result<()> {
     if cover_src.exists() {
         fp.arg("--cover-letter");
     }
-    util::run(fp.arg("-o").arg(&dir).arg("base..HEAD"))?;
-    if cover_src.exists() {
-        let prose = util::read(&cover_src)?;
-        let (subject, body) = prose
-            .split_once('\n')
-            .ok_or("linux/cover-letter.txt: subject line, then body")?;
-        let cover = dir.join("0000-cover-letter.patch");
-        let mut text = util::read(&cover)?
-            .replace("*** SUBJECT HERE ***", subject.trim())
-            .replace("*** BLURB HERE ***", body.trim_matches('\n'));
-        // git dates the cover letter "now"; date it by the series' last patch instead (its author
-        // date, which `git am` keeps), so that exporting an unchanged tree changes nothing.
-        let date = util::output(git(&tree).args(["log", "-1", "--format=%aD", "HEAD"]))?;
-        if let Some(i) = text.find("\nDate: ") {
-            let end = text[i + 1..].find('\n').map_or(text.len(), |e| i + 1 + e);
-            text.replace_range(i + 1..end, &format!("Date: {}", date.trim()));
-        }
-        util::write(&cover, &text)?;
+    util::run(fp.arg("-o").arg(dir).arg("base..HEAD"))?;
+    if !cover_src.exists() {
+        return Ok(None);
     }
-    // Who to send each patch to.
+    let cover = dir.join("0000-cover-letter.patch");
+    fill_cover_letter(tree, &cover, &cover_src)?;
+    Ok(Some(cover))
+}
+
+/// The cover letter's subject and blurb from `src`, dated by the series' last patch.
+fn fill_cover_letter(tree: &Path, cover: &Path, src: &Path) -> Result<()> {
+    let prose = util::read(src)?;
+    let (subject, body) = prose
+        .split_once('\n')
+        .context("linux/cover-letter.txt: subject line, then body")?;
+    let mut text = util::read(cover)?
+        .replace("*** SUBJECT HERE ***", subject.trim())
+        .replace("*** BLURB HERE ***", body.trim_matches('\n'));
+    // git dates the cover letter "now"; date it by the series' last patch instead (its author
+    // date, which `git am` keeps), so that exporting an unchanged tree changes nothing.
+    let date = util::output(git(tree).args(["log", "-1", "--format=%aD", "HEAD"]))?;
+    if let Some(i) = text.find("\nDate: ") {
+        let end = text[i + 1..].find('\n').map_or(text.len(), |e| i + 1 + e);
+        text.replace_range(i + 1..end, &format!("Date: {}", date.trim()));
+    }
+    util::write(cover, &text)
+}
+
+/// Who to send each patch to: MAINTAINERS.txt in `dir`, returned.
+fn maintainers(tree: &Path, dir: &Path) -> Result<String> {
     let mut who = String::from(
         "# scripts/get_maintainer.pl output for each patch (regenerated by `cargo xtask export`)\n",
     );
-    for p in util::sorted_files(&dir, "patch")? {
+    for p in util::sorted_files(dir, "patch")? {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("0000-") {
             continue;
         }
         let (_, out) = util::capture(
             Command::new(tree.join("scripts/get_maintainer.pl"))
-                .current_dir(&tree)
+                .current_dir(tree)
                 // Its order among equal entries follows Perl's per-run hash order: pin it.
                 .env("PERL_HASH_SEED", "0")
                 .env("PERL_PERTURB_KEYS", "0")
@@ -759,39 +809,31 @@ pub fn export(b: &Base) -> Result<()> {
         }
     }
     util::write(&dir.join("MAINTAINERS.txt"), &who)?;
-    // The cover letter goes to everyone any patch goes to: maintainers as To, the rest as Cc.
-    let cover = dir.join("0000-cover-letter.patch");
-    if cover.exists() {
-        let (mut to, mut cc) = (Vec::<String>::new(), Vec::<String>::new());
-        for l in who
-            .lines()
-            .filter(|l| l.contains('@') && !l.starts_with('#'))
-        {
-            let addr = l.split(" (").next().unwrap_or(l).trim().to_string();
-            if to.contains(&addr) || cc.contains(&addr) {
-                continue;
-            }
-            if l.contains("(maintainer:") {
-                to.push(addr);
-            } else {
-                cc.push(addr);
-            }
+    Ok(who)
+}
+
+/// The cover letter goes to everyone any patch goes to: maintainers as To, the rest as Cc.
+fn address_cover(cover: &Path, who: &str) -> Result<()> {
+    let (mut to, mut cc) = (Vec::<String>::new(), Vec::<String>::new());
+    for l in who
+        .lines()
+        .filter(|l| l.contains('@') && !l.starts_with('#'))
+    {
+        let addr = l.split(" (").next().unwrap_or(l).trim().to_string();
+        if to.contains(&addr) || cc.contains(&addr) {
+            continue;
         }
-        let text = util::read(&cover)?;
-        if let Some(i) = text.find("\nSubject: ") {
-            let headers = format!("\nTo: {}\nCc: {}", to.join(",\n    "), cc.join(",\n    "));
-            util::write(&cover, &format!("{}{}{}", &text[..i], headers, &text[i..]))?;
+        if l.contains("(maintainer:") {
+            to.push(addr);
+        } else {
+            cc.push(addr);
         }
     }
-    // The work tree now matches the series: record it so that `apply` does not reset it.
-    let patches = series_patches(b)?;
-    let stamp = format!("{}:{}", util::stamp(&patches)?, head(&tree)?);
-    util::write(&tree.join(".git/fdsame-series-stamp"), &stamp)?;
-    eprintln!(
-        "xtask: exported {} patches to {}",
-        patches.len(),
-        dir.display()
-    );
+    let text = util::read(cover)?;
+    if let Some(i) = text.find("\nSubject: ") {
+        let headers = format!("\nTo: {}\nCc: {}", to.join(",\n    "), cc.join(",\n    "));
+        util::write(cover, &format!("{}{}{}", &text[..i], headers, &text[i..]))?;
+    }
     Ok(())
 }
 
@@ -832,8 +874,8 @@ pub fn sparse() -> Result<PathBuf> {
             ])
             .current_dir(&src),
     )
-    .map_err(|e| {
-        format!("{e} (sparse {SPARSE_VERSION} may have left sid: pin the version it has now)")
+    .with_context(|| {
+        format!("sparse {SPARSE_VERSION} may have left sid: pin the version it has now")
     })?;
     util::run(&mut util::sh(&format!(
         "cd {} && tar xf sparse_*.orig.tar.* && cd sparse-*/ && make -s -j2 sparse && mkdir -p {} && cp sparse {}",

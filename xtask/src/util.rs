@@ -1,10 +1,12 @@
-//! Small helpers: running commands, paths, hashing.
+//! Small helpers: the one way to run a process (`run`, `output`, `capture`: each error names
+//! the command), file-system calls whose errors name the path, paths, hashing.
 
+use anyhow::{bail, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
-pub type Result<T> = std::result::Result<T, String>;
+pub use anyhow::Result;
 
 /// The repository's top directory (the parent of `xtask/`).
 pub fn root() -> PathBuf {
@@ -31,16 +33,15 @@ pub fn describe(cmd: &Command) -> String {
 /// Runs a command with inherited stdio; an error names the command.
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = status(cmd)?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{}` failed: {status}", describe(cmd)))
+    if !status.success() {
+        bail!("`{}` failed: {status}", describe(cmd));
     }
+    Ok(())
 }
 
 pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
     cmd.status()
-        .map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))
+        .with_context(|| format!("cannot run `{}`", describe(cmd)))
 }
 
 /// Runs a command and returns its stdout; stderr is passed through.
@@ -48,9 +49,9 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))?;
+        .with_context(|| format!("cannot run `{}`", describe(cmd)))?;
     if !out.status.success() {
-        return Err(format!("`{}` failed: {}", describe(cmd), out.status));
+        bail!("`{}` failed: {}", describe(cmd), out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -59,7 +60,7 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 pub fn capture(cmd: &mut Command) -> Result<(bool, String)> {
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", describe(cmd)))?;
+        .with_context(|| format!("cannot run `{}`", describe(cmd)))?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     Ok((out.status.success(), text))
@@ -73,51 +74,50 @@ pub fn sh(script: &str) -> Command {
 
 // File-system calls whose errors name the path: "cannot read /x/y: No such file or directory".
 
-/// `err` as the error of `what` (a verb: "read", "create") on `path`.
-pub fn fs_error(what: &str, path: &Path, err: std::io::Error) -> String {
-    format!("cannot {what} {}: {err}", path.display())
+/// The context of a failed file-system call: "cannot read /x/y".
+pub fn cannot(what: &str, path: &Path) -> String {
+    format!("cannot {what} {}", path.display())
 }
 
 pub fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(p) = path.parent() {
         mkdir_p(p)?;
     }
-    fs::write(path, text).map_err(|e| fs_error("write", path, e))
+    fs::write(path, text).with_context(|| cannot("write", path))
 }
 
 pub fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| fs_error("read", path, e))
+    fs::read_to_string(path).with_context(|| cannot("read", path))
 }
 
 /// `mkdir -p`.
 pub fn mkdir_p(path: &Path) -> Result<()> {
-    fs::create_dir_all(path).map_err(|e| fs_error("create directory", path, e))
+    fs::create_dir_all(path).with_context(|| cannot("create directory", path))
 }
 
 /// Copies `from` to `to`; the error names both.
 pub fn copy(from: &Path, to: &Path) -> Result<()> {
     fs::copy(from, to)
         .map(|_| ())
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
 }
 
 /// Renames `from` to `to`; the error names both.
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", from.display(), to.display()))
+        .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
 }
 
 pub fn remove_file(path: &Path) -> Result<()> {
-    fs::remove_file(path).map_err(|e| fs_error("remove", path, e))
+    fs::remove_file(path).with_context(|| cannot("remove", path))
 }
 
 pub fn canonicalize(path: &Path) -> Result<PathBuf> {
-    path.canonicalize()
-        .map_err(|e| fs_error("resolve", path, e))
+    path.canonicalize().with_context(|| cannot("resolve", path))
 }
 
 pub fn current_dir() -> Result<PathBuf> {
-    std::env::current_dir().map_err(|e| format!("cannot get the current directory: {e}"))
+    std::env::current_dir().context("cannot get the current directory")
 }
 
 /// Quotes `s` for sh: `'...'`, with each `'` written as `'\''`.
@@ -141,7 +141,7 @@ pub fn first_lines(text: &str, n: usize) -> String {
 pub fn stamp(files: &[PathBuf]) -> Result<String> {
     let mut h: u64 = 0xcbf29ce484222325;
     for f in files {
-        let bytes = fs::read(f).map_err(|e| fs_error("read", f, e))?;
+        let bytes = fs::read(f).with_context(|| cannot("read", f))?;
         for b in f
             .file_name()
             .unwrap_or_default()
@@ -158,7 +158,7 @@ pub fn stamp(files: &[PathBuf]) -> Result<String> {
 
 pub fn sorted_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| fs_error("read directory", dir, e))?
+        .with_context(|| cannot("read directory", dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == ext))
         .collect();
@@ -190,12 +190,18 @@ mod tests {
 
     #[test]
     fn fs_errors_name_the_path() {
-        let e = read(Path::new("/nonexistent/xtask/file")).unwrap_err();
+        let e = format!(
+            "{:#}",
+            read(Path::new("/nonexistent/xtask/file")).unwrap_err()
+        );
         assert!(
             e.starts_with("cannot read /nonexistent/xtask/file: No such file or directory"),
             "{e}"
         );
-        let e = copy(Path::new("/nonexistent/a"), Path::new("/nonexistent/b")).unwrap_err();
+        let e = format!(
+            "{:#}",
+            copy(Path::new("/nonexistent/a"), Path::new("/nonexistent/b")).unwrap_err()
+        );
         assert!(
             e.starts_with("cannot copy /nonexistent/a to /nonexistent/b: "),
             "{e}"

@@ -7,42 +7,37 @@
 //! udev under TCG; this runner is one init script and boots to the command in ~2 s.
 
 use crate::util::{self, Result};
+use anyhow::bail;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox mkdir -p /proc /sys /dev /host /bin /sbin
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-for a in $(cat /proc/cmdline); do case "$a" in xtask.out=*) OUT="${a#xtask.out=}";; xtask.root=*) ROOT="${a#xtask.root=}";; esac; done
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host || { echo "XTASK: cannot mount the host root"; reboot -f; }
-mount -t proc proc /host/proc
-mount -t sysfs sysfs /host/sys
-mount -t devtmpfs devtmpfs /host/dev
-# The guest's /tmp is its own; the host's stays visible read-only at /run/host-tmp, and a
-# repository that lives under the host's /tmp is bound back at its own path.
-mount -t tmpfs tmpfs /host/run
-mkdir -p /host/run/host-tmp
-mount -o bind,ro /host/tmp /host/run/host-tmp
-mount -t tmpfs tmpfs /host/tmp
-case "$ROOT" in /tmp/*) mkdir -p "/host$ROOT" && mount -o bind "/host/run/host-tmp/${ROOT#/tmp/}" "/host$ROOT";; esac
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xtaskout "/host$OUT" || { echo "XTASK: cannot mount $OUT"; reboot -f; }
-mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
-mkdir -p /host/dev/pts /host/dev/shm
-mount -t tmpfs tmpfs /host/dev/shm
-chmod 0666 /host/dev/dri/renderD* /host/dev/dma_heap/* /host/dev/udmabuf 2>/dev/null
-cd /
-HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin chroot /host /bin/sh "$OUT/cmd.sh" > "/host$OUT/out.txt" 2>&1
-echo $? > "/host$OUT/status"
-dmesg > "/host$OUT/dmesg.txt"
-sync
-echo "XTASK: done, status $(cat /host$OUT/status)"
-reboot -f
-"#;
+/// The initramfs init: mounts, chroot, runs `cmd.sh` of the run directory.
+const INIT: &str = include_str!("../guest/init.sh");
+
+/// The functions the guest scripts call (sourced at the start of each: [`script`]).
+const LIB: &str = include_str!("../guest/lib.sh");
+
+/// A guest script: the functions of `guest/lib.sh`, then `calls` (lines that call them or any
+/// command, their arguments quoted with [`call`]).
+pub fn script(calls: &[String]) -> String {
+    let mut s = String::from(LIB);
+    for c in calls {
+        s.push_str(c);
+        s.push('\n');
+    }
+    s
+}
+
+/// One line of a guest script: `words` quoted for sh.
+pub fn call<S: AsRef<str>>(words: &[S]) -> String {
+    let w: Vec<String> = words
+        .iter()
+        .map(|w| util::shell_quote(w.as_ref()))
+        .collect();
+    w.join(" ")
+}
 
 /// Builds (once, or when the init script changed) the initramfs: busybox and the init script.
 pub fn initramfs() -> Result<PathBuf> {
@@ -51,7 +46,7 @@ pub fn initramfs() -> Result<PathBuf> {
     let stamp = dir.join("initramfs.stamp");
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
-        return Err("/bin/busybox is missing: apt-get install busybox-static".into());
+        bail!("/bin/busybox is missing: apt-get install busybox-static");
     }
     if img.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(INIT) {
         return Ok(img);
@@ -117,7 +112,7 @@ pub fn run(opts: &VmOpts, script: &str) -> Result<VmRun> {
         opts.cmdline
     );
     if append.len() > 2000 {
-        return Err("kernel command line too long (pass scripts, not commands)".into());
+        bail!("kernel command line too long (pass scripts, not commands)");
     }
     let serial = dir.join("serial.log");
     let mut q = Command::new("timeout");
@@ -196,43 +191,16 @@ impl VmRun {
     }
 }
 
-/// The start of a guest script for a modular kernel: loads `modules` with the host's kmod
-/// `modprobe -d MODROOT` (the flavour's `make modules_install`, whose depmod brings in each one's
-/// dependencies, drm's for vkms), with an empty configuration directory so that the host's
-/// /etc/modprobe.d has no say; then waits, at most 10 s, for `nodes` (devtmpfs creates them as
-/// the drivers register) and opens the render and dma-buf nodes to all as the init script does at
-/// boot. Prints `XTASK-MODULE ok NAME` or `XTASK-MODULE failed NAME: MESSAGE` per module.
-pub fn modprobe_script(modroot: &Path, modules: &[&str], nodes: &[&str]) -> String {
-    let q = util::shell_quote;
-    let modules: Vec<String> = modules.iter().map(|m| q(m)).collect();
-    let nodes: Vec<String> = nodes.iter().map(|n| q(n)).collect();
-    format!(
-        r#"mkdir -p /tmp/xtask-modprobe.d
-for m in {modules}; do
-  if msg=$(modprobe -C /tmp/xtask-modprobe.d -d {root} "$m" 2>&1); then
-    echo "XTASK-MODULE ok $m"
-  else
-    echo "XTASK-MODULE failed $m: $(echo "$msg" | tr '\n' ' ')"
-  fi
-done
-xtask_i=0
-while [ $xtask_i -lt 100 ]; do
-  xtask_all=1
-  for n in {nodes}; do [ -e "$n" ] || xtask_all=0; done
-  [ $xtask_all = 1 ] && break
-  sleep 0.1
-  xtask_i=$((xtask_i + 1))
-done
-echo "XTASK-NODE-WAIT $xtask_i"
-chmod 0666 /dev/dri/renderD* /dev/dma_heap/* /dev/udmabuf 2>/dev/null
-"#,
-        modules = modules.join(" "),
-        root = q(&modroot.to_string_lossy()),
-        nodes = nodes.join(" "),
-    )
+/// The calls that start a guest script on a modular kernel: `load_modules` (guest/lib.sh) with
+/// the flavour's module root, then `wait_nodes` for `nodes`.
+pub fn modprobe_calls(modroot: &Path, modules: &[&str], nodes: &[&str]) -> Vec<String> {
+    let root = modroot.to_string_lossy();
+    let load = [&["load_modules", &root][..], modules].concat();
+    let wait = [&["wait_nodes"][..], nodes].concat();
+    vec![call(&load), call(&wait)]
 }
 
-/// What [`modprobe_script`] printed: each module that had its turn, with `Err(modprobe's
+/// What `load_modules` ([`modprobe_calls`]) printed: each module that had its turn, with `Err(modprobe's
 /// message)` when it did not load.
 pub fn modprobe_results(output: &str) -> Vec<(String, std::result::Result<(), String>)> {
     output
@@ -298,13 +266,18 @@ mod tests {
 
     #[test]
     fn modprobe_lines() {
-        let s = modprobe_script(
+        let s = modprobe_calls(
             Path::new("/b/mod root"),
             &["vkms", "x"],
             &["/dev/dri/card0"],
         );
-        assert!(s.contains("for m in 'vkms' 'x'; do"));
-        assert!(s.contains("-d '/b/mod root' \"$m\""));
+        assert_eq!(
+            s,
+            [
+                "'load_modules' '/b/mod root' 'vkms' 'x'",
+                "'wait_nodes' '/dev/dri/card0'"
+            ]
+        );
         let out = "XTASK-MODULE ok vkms\nXTASK-MODULE failed x: modprobe: FATAL: Module x not found in directory /b/lib/modules/7.3.4 \nother\n";
         assert_eq!(
             modprobe_results(out),
@@ -319,5 +292,78 @@ mod tests {
                 )
             ]
         );
+    }
+
+    /// A guest script (guest/lib.sh and the calls) parses as POSIX sh, with `dash -n` (the
+    /// guest's /bin/sh).
+    #[test]
+    fn guest_script_parses() {
+        let mut calls = modprobe_calls(Path::new("/m"), &["vgem"], &["/dev/dri/card0"]);
+        calls.push(call(&["run_group", "it's", "/bin/true", "--x"]));
+        let dir = std::env::temp_dir().join(format!("xtask-vm-{}", std::process::id()));
+        util::write(&dir.join("cmd.sh"), &script(&calls)).unwrap();
+        let out = Command::new("dash")
+            .arg("-n")
+            .arg(dir.join("cmd.sh"))
+            .output()
+            .unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs guest/lib.sh's functions with `calls` under dash; (status, output).
+    fn lib_sh(calls: &[String]) -> (bool, String) {
+        let out = Command::new("dash")
+            .arg("-c")
+            .arg(script(calls))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), text)
+    }
+
+    /// run_group frames a command's output with its exit status, as the summary reads it.
+    #[test]
+    fn run_group_reports_the_status() {
+        let (_, out) = lib_sh(&[
+            call(&[
+                "run_group",
+                "g ok",
+                "echo",
+                "test result: ok. 1 passed; 0 failed; 0 ignored",
+            ]),
+            call(&["run_group", "g bad", "false"]),
+        ]);
+        assert!(
+            out.contains("XTASK-BEGIN g ok\ntest result: ok.") && out.contains("XTASK-END g ok 0")
+        );
+        assert!(out.contains("XTASK-END g bad 1"), "{out}");
+        let mut s = crate::results::Summary::default();
+        s.add_guest_block("g ok", &out);
+        s.add_guest_block("g bad", &out);
+        assert_eq!(
+            s.render().lines().last(),
+            Some("total: 1 passed, 1 failed, 0 skipped")
+        );
+    }
+
+    /// check_nodes says which nodes exist; load_modules reports a module that does not load.
+    #[test]
+    fn check_nodes_and_a_failed_modprobe() {
+        let (_, out) = lib_sh(&[
+            call(&["check_nodes", "/dev/null", "/nonexistent/node"]),
+            call(&["load_modules", "/nonexistent/modroot", "no_such_module"]),
+        ]);
+        assert!(
+            out.contains("XTASK-NODE /dev/null\nXTASK-MISSING /nonexistent/node"),
+            "{out}"
+        );
+        let r = modprobe_results(&out);
+        assert_eq!(r.len(), 1, "{out}");
+        assert!(r[0].0 == "no_such_module" && r[0].1.is_err(), "{r:?}");
     }
 }

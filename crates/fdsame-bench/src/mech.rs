@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use fdsame::{Answer, Mechanism};
 use rustix::ioctl::{ioctl, Updater};
 
-use crate::sys::{self, errno, os_err, F_DUPFD_QUERY, KCMP_FILE};
+use crate::sys::{self, errno, os_err};
 
 /// Row 1: `DRM_IOCTL_FILE_SAME` on DRM fd `a` with `fd = b`: `Ok(true)` when the result is
 /// exactly `expect` (every bit, so a changed or partial answer never counts as timed).
@@ -89,76 +89,24 @@ pub fn fdsame_compare(
     Ok(fdsame_compare_answer(a, b)? == *expect)
 }
 
-/// Row 3: `fcntl(a, F_DUPFD_QUERY, b)`: 1 = same file description.
+/// Row 3: `fcntl(a, F_DUPFD_QUERY, b)` (`fdsame::sys`): 1 = same file description.
 pub fn f_dupfd_query(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
-    // SAFETY: plain fcntl.
-    let r = unsafe { libc::fcntl(a.as_raw_fd(), F_DUPFD_QUERY, b.as_raw_fd()) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r == 1)
-    }
+    fdsame::sys::f_dupfd_query(a, b).map_err(os_err)
 }
 
-/// Row 4: `kcmp(pid, pid, KCMP_FILE, a, b)` through `syscall(2)`: 0 = same.
-pub fn kcmp(pid: libc::pid_t, a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
-    // SAFETY: plain syscall with integer arguments.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_kcmp,
-            pid as libc::c_long,
-            pid as libc::c_long,
-            KCMP_FILE,
-            a.as_raw_fd() as libc::c_long,
-            b.as_raw_fd() as libc::c_long,
-        )
-    };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r == 0)
-    }
+/// Row 4: `kcmp(pid, pid, KCMP_FILE, a, b)` (`fdsame::sys`, which asks `getpid()` each time,
+/// as Mesa's `os_same_file_description()` does): 0 = same.
+pub fn kcmp(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
+    fdsame::sys::kcmp_file(a, b).map_err(os_err)
 }
 
-/// Row 5: Mesa's epoll fallback of `os_same_file_description()` (src/util/os_file.c, the Linux
-/// branch used when kcmp is not compiled in), step for step:
-/// `efd = epoll_create1(EPOLL_CLOEXEC)`; `tmp = fcntl(a, F_DUPFD_CLOEXEC, 0)`
-/// (`os_dupfd_cloexec`); `epoll_ctl(efd, ADD, tmp, {0})`; `dup2(b, tmp)`;
-/// `epoll_ctl(efd, ADD, tmp, {0})` failing with EEXIST means same (the epoll key is
-/// (file, fd), and the first registration survives the dup2 because `a` keeps the file
-/// alive); `close(tmp)`; `close(efd)`.
+/// Row 5: Mesa's epoll fallback of `os_same_file_description()` (`fdsame::sys`, step for step
+/// Mesa's). A file that cannot be polled is an error here (`EPERM`, as the first
+/// `epoll_ctl` gives): the trick cannot answer for it.
 pub fn mesa_epoll(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
-    let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
-    // SAFETY: plain syscalls; `a` and `b` are borrowed for the call, `efd` and `tmp` are ours.
-    unsafe {
-        let efd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-        if efd < 0 {
-            return Err(errno());
-        }
-        let mut evt = libc::epoll_event { events: 0, u64: 0 };
-        let tmp = libc::fcntl(a, libc::F_DUPFD_CLOEXEC, 0);
-        let result = (|| {
-            if tmp < 0 {
-                return Err(errno());
-            }
-            if libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, tmp, &mut evt) != 0 {
-                return Err(errno());
-            }
-            if libc::dup2(b, tmp) < 0 {
-                return Err(errno());
-            }
-            if libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, tmp, &mut evt) != 0 {
-                let e = errno();
-                return if e == libc::EEXIST { Ok(true) } else { Err(e) };
-            }
-            Ok(false)
-        })();
-        if tmp >= 0 {
-            libc::close(tmp);
-        }
-        libc::close(efd);
-        result
-    }
+    fdsame::sys::epoll_same_file(a, b)
+        .map_err(os_err)?
+        .ok_or(libc::EPERM)
 }
 
 /// (st_dev, st_ino, st_rdev, st_mode) of an fd.

@@ -1,26 +1,16 @@
-//! Thin system helpers: DRM setup through drm-ffi, the dma-heap, V4L2 and udmabuf ioctls (their
-//! structs from crate `test-uapi`, shared with rust-tests: no maintained crate among the
-//! dependencies provides them), errno names, uname, the UTC date. Every descriptor is passed as a
+//! Thin system helpers: DRM setup through drm-ffi, the dma-heap, V4L2 and udmabuf fixtures of
+//! crate `test-uapi` (shared with rust-tests) with their errno, errno names, uname, the UTC date. Every descriptor is passed as a
 //! `BorrowedFd`.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use rustix::ioctl::{opcode, Opcode};
-// The dma-heap, V4L2 and udmabuf structs, declared once (layouts asserted) in crate test-uapi.
+// The dma-heap, V4L2 and udmabuf fixtures, shared with rust-tests (crate test-uapi).
 use test_uapi::{
-    dma_heap_allocation_data as DmaHeapAllocationData, udmabuf_create as UdmabufCreate,
-    v4l2_capability as V4l2Capability, v4l2_exportbuffer as V4l2ExportBuffer,
-    v4l2_requestbuffers as V4l2RequestBuffers, DMA_HEAP_IOCTL_ALLOC, UDMABUF_CREATE,
-    UDMABUF_FLAGS_CLOEXEC, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
-    V4L2_CAP_DEVICE_CAPS, V4L2_CAP_VIDEO_M2M_MPLANE, V4L2_MEMORY_MMAP, VIDIOC_EXPBUF,
-    VIDIOC_QUERYCAP, VIDIOC_REQBUFS,
+    fixtures, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
+    V4L2_CAP_DEVICE_CAPS, V4L2_CAP_VIDEO_M2M_MPLANE,
 };
-
-/// `fcntl` command of Linux 6.10: is `arg` a dup of `fd`? Not in libc yet.
-pub const F_DUPFD_QUERY: libc::c_int = 1027;
-/// `KCMP_FILE` of `<linux/kcmp.h>`.
-pub const KCMP_FILE: libc::c_long = 0;
 
 /// `DRM_IOCTL_VERSION`, for the single-ioctl floor row (drm-ffi's `get_version()` issues it
 /// twice): drm-sys' `struct drm_version`, the number computed from it as `DRM_IOWR` does.
@@ -129,34 +119,13 @@ pub fn vgem_dumb_dmabuf(drm: BorrowedFd<'_>) -> Result<OwnedFd, i32> {
 
 /// Allocate a dma-buf of `len` bytes from an open dma-heap.
 pub fn heap_alloc(heap: BorrowedFd<'_>, len: u64) -> Result<OwnedFd, i32> {
-    let mut a = DmaHeapAllocationData {
-        len,
-        fd: 0,
-        fd_flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
-        heap_flags: 0,
-    };
-    // SAFETY: layout matches the uAPI; the returned fd is owned by us.
-    unsafe {
-        rustix::ioctl::ioctl(
-            heap,
-            rustix::ioctl::Updater::<{ DMA_HEAP_IOCTL_ALLOC }, _>::new(&mut a),
-        )
-        .map_err(|e| e.raw_os_error())?;
-        Ok(OwnedFd::from_raw_fd(a.fd as RawFd))
-    }
+    fixtures::heap_alloc(heap, len).map_err(os_err)
 }
 
 /// `VIDIOC_QUERYCAP`: the driver name and the capture buffer type of a V4L2 node
 /// (multi-planar when the node says `V4L2_CAP_VIDEO_M2M_MPLANE`).
 pub fn v4l2_driver(fd: BorrowedFd<'_>) -> Result<(String, u32), i32> {
-    // SAFETY: the struct matches the ioctl's layout (checked above); it is plain data.
-    let cap: V4l2Capability = unsafe {
-        rustix::ioctl::ioctl(
-            fd,
-            rustix::ioctl::Getter::<{ VIDIOC_QUERYCAP }, V4l2Capability>::new(),
-        )
-        .map_err(|e| e.raw_os_error())?
-    };
+    let cap = fixtures::v4l2_querycap(fd).map_err(os_err)?;
     let end = cap.driver.iter().position(|&b| b == 0).unwrap_or(16);
     let name = String::from_utf8_lossy(&cap.driver[..end]).into_owned();
     let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
@@ -174,46 +143,13 @@ pub fn v4l2_driver(fd: BorrowedFd<'_>) -> Result<(String, u32), i32> {
 
 /// `VIDIOC_REQBUFS` of `count` MMAP buffers on queue `type_`; how many were allocated.
 pub fn v4l2_reqbufs(fd: BorrowedFd<'_>, type_: u32, count: u32) -> Result<u32, i32> {
-    let mut rb = V4l2RequestBuffers {
-        count,
-        type_,
-        memory: V4L2_MEMORY_MMAP,
-        ..Default::default()
-    };
-    // SAFETY: layout checked above.
-    unsafe {
-        rustix::ioctl::ioctl(
-            fd,
-            rustix::ioctl::Updater::<{ VIDIOC_REQBUFS }, _>::new(&mut rb),
-        )
-        .map_err(|e| e.raw_os_error())?;
-    }
-    Ok(rb.count)
+    fixtures::v4l2_reqbufs(fd, type_, count).map_err(os_err)
 }
 
 /// `VIDIOC_EXPBUF` of plane `plane` of buffer `index` on queue `type_`: a new dma-buf on every
-/// call (vb2_core_expbuf() calls dma_buf_export() each time).
+/// call.
 pub fn v4l2_expbuf(fd: BorrowedFd<'_>, type_: u32, index: u32, plane: u32) -> Result<OwnedFd, i32> {
-    let mut eb = V4l2ExportBuffer {
-        type_,
-        index,
-        plane,
-        flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
-        fd: -1,
-        ..Default::default()
-    };
-    // SAFETY: layout checked above; the returned fd is owned by us.
-    unsafe {
-        rustix::ioctl::ioctl(
-            fd,
-            rustix::ioctl::Updater::<{ VIDIOC_EXPBUF }, _>::new(&mut eb),
-        )
-        .map_err(|e| e.raw_os_error())?;
-        if eb.fd < 0 {
-            return Err(libc::EBADF);
-        }
-        Ok(OwnedFd::from_raw_fd(eb.fd))
-    }
+    fixtures::v4l2_expbuf(fd, type_, index, plane).map_err(os_err)
 }
 
 /// The page size.
@@ -223,24 +159,7 @@ pub fn page_size() -> usize {
 
 /// A memfd of `pages` pages sealed with `F_SEAL_SHRINK`, as `UDMABUF_CREATE` requires.
 pub fn sealed_memfd(pages: usize) -> Result<OwnedFd, i32> {
-    // SAFETY: plain syscalls; the returned fd is owned by us.
-    unsafe {
-        let fd = libc::memfd_create(
-            c"fdsame-bench-udmabuf".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        );
-        if fd < 0 {
-            return Err(errno());
-        }
-        let fd = OwnedFd::from_raw_fd(fd);
-        if libc::ftruncate(fd.as_raw_fd(), (pages * page_size()) as libc::off_t) != 0 {
-            return Err(errno());
-        }
-        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) != 0 {
-            return Err(errno());
-        }
-        Ok(fd)
-    }
+    fixtures::sealed_memfd(pages).map_err(os_err)
 }
 
 /// `UDMABUF_CREATE` on the open `/dev/udmabuf` `dev`: a udmabuf over pages
@@ -251,25 +170,7 @@ pub fn udmabuf_range(
     first: usize,
     pages: usize,
 ) -> Result<OwnedFd, i32> {
-    let mut c = UdmabufCreate {
-        memfd: memfd.as_raw_fd() as u32,
-        flags: UDMABUF_FLAGS_CLOEXEC,
-        offset: (first * page_size()) as u64,
-        size: (pages * page_size()) as u64,
-    };
-    // SAFETY: `c` is a valid `struct udmabuf_create`; UDMABUF_CREATE returns the new fd as the
-    // ioctl's return value, which we then own.
-    unsafe {
-        let r = libc::ioctl(
-            dev.as_raw_fd(),
-            UDMABUF_CREATE as _,
-            &mut c as *mut UdmabufCreate,
-        );
-        if r < 0 {
-            return Err(errno());
-        }
-        Ok(OwnedFd::from_raw_fd(r))
-    }
+    fixtures::udmabuf_range(dev, memfd, first, pages).map_err(os_err)
 }
 
 /// The size of a dma-buf (`lseek(fd, 0, SEEK_END)`, which dma-bufs answer with their size).
@@ -413,15 +314,9 @@ mod tests {
     }
 
     #[test]
-    fn struct_sizes_and_numbers() {
-        assert_eq!(std::mem::size_of::<DmaHeapAllocationData>(), 24);
-        // DRM_IOWR(0x00, struct drm_version) as in drm.h: 0xc0406400.
+    fn drm_version_number() {
+        // DRM_IOWR(0x00, struct drm_version) as in drm.h: 0xc0406400. (The dma-heap, V4L2 and
+        // udmabuf numbers are asserted at compile time in crate test-uapi.)
         assert_eq!(DRM_IOCTL_VERSION as u64, 0xc040_6400);
-        assert_eq!(DMA_HEAP_IOCTL_ALLOC as u64, 0xc018_4800);
-        // From videodev2.h and udmabuf.h on x86-64.
-        assert_eq!(VIDIOC_QUERYCAP as u64, 0x8068_5600);
-        assert_eq!(VIDIOC_REQBUFS as u64, 0xc014_5608);
-        assert_eq!(VIDIOC_EXPBUF as u64, 0xc040_5610);
-        assert_eq!(UDMABUF_CREATE as u64, 0x4018_7542);
     }
 }

@@ -4,15 +4,16 @@
 //! `VIDIOC_QUERYCAP`, `VIDIOC_REQBUFS` and `VIDIOC_EXPBUF` (include/uapi/linux/videodev2.h).
 //!
 //! Declared once here, with their sizes, the offsets the users rely on and the ioctl numbers
-//! checked at compile time against the values of the C headers (x86-64). Data only: the
-//! wrappers that issue the ioctls stay with their users (panicking helpers in rust-tests,
-//! errno-returning ones in the bench).
+//! checked at compile time against the values of the C headers (x86-64). [`fixtures`] issues
+//! them: fallible constructors that rust-tests `expect` and the bench reports as n/a.
 
 #![allow(non_camel_case_types)]
 
 use std::mem::{offset_of, size_of};
 
 use rustix::ioctl::{opcode, Opcode};
+
+pub mod fixtures;
 
 /// `struct dma_heap_allocation_data`.
 #[repr(C)]

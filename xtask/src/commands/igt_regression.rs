@@ -20,33 +20,18 @@
 //!   does not run patched is a regression, as is a kernel WARN/BUG (etc.) line seen only on the
 //!   patched kernel. The table also goes to `build/igt-regression.md`.
 
-use crate::flags::Flags;
+use crate::flags;
 use crate::igt::{self, IgtSummary};
 use crate::kernel::{self, Flavor};
 use crate::util::{self, Result};
 use crate::vm;
+use anyhow::{anyhow, Context};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const USAGE: &str = "\
-cargo xtask igt-regression [OPTIONS]
-
-Runs the IGT tests of tests/igt/regression.txt (Debian sid's igt-gpu-tools, in a debootstrapped
-root under build/igt-sid) on the unpatched and the patched kernel and compares them. Exits
-non-zero when the series introduces a failure. Not part of `cargo xtask test`: sid moves.
-";
-
-/// This command's help: what it does, then its flags (declared in crate::flags).
-pub fn usage() -> String {
-    format!(
-        "{USAGE}\nOptions:\n{}",
-        crate::flags::options_help(&["igt-regression"])
-    )
-}
 
 /// The packages the sid root gets on top of minbase: the tools (igt_runner, igt_results) and
 /// the test binaries (/usr/libexec/igt-gpu-tools).
@@ -71,16 +56,16 @@ struct Opts {
 }
 
 impl Opts {
-    fn from_flags(f: &Flags) -> Opts {
+    fn from_flags(f: &flags::IgtRegression) -> Opts {
         Opts {
-            base: f.base().to_string(),
+            base: f.base.base.clone(),
             refresh: f.refresh,
             list: f
                 .list
                 .clone()
                 .unwrap_or_else(|| util::root().join("tests/igt/regression.txt")),
-            budget: f.budget.unwrap_or(900),
-            per_test: f.per_test_timeout.unwrap_or(120),
+            budget: f.budget,
+            per_test: f.per_test_timeout,
             only: f.only.map(|o| o.name().to_string()),
             no_build: f.no_build,
             build_kernels: f.build_kernels,
@@ -88,7 +73,7 @@ impl Opts {
     }
 }
 
-pub fn run(f: &Flags) -> Result<bool> {
+pub fn run(f: &flags::IgtRegression) -> Result<bool> {
     let o = Opts::from_flags(f);
     let b = kernel::base(&o.base)?;
     if o.build_kernels {
@@ -115,7 +100,7 @@ pub fn run(f: &Flags) -> Result<bool> {
     let list = parse_list(&util::read(&o.list)?)?;
     let tests = expand_list(&list, &mut |bin| list_subtests(&sid.dir, bin))?;
     if tests.is_empty() {
-        return Err(format!("{} selects no test", o.list.display()));
+        return Err(anyhow!("{} selects no test", o.list.display()));
     }
     eprintln!(
         "xtask: {} selects {} tests ({} excluded entries)",
@@ -127,19 +112,8 @@ pub fn run(f: &Flags) -> Result<bool> {
     // 3. The kernels (in a child process: it takes and then drops the build lock).
     let images = util::build_dir().join("igt-regression");
     if !o.no_build {
-        let t = Instant::now();
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find the xtask executable: {e}"))?;
-        util::run(Command::new(exe).args([
-            "igt-regression",
-            "--build-kernels",
-            "--base",
-            &o.base,
-        ]))?;
-        timings.push((
-            "kernels (unpatched + patched)".into(),
-            t.elapsed().as_secs_f64(),
-        ));
+        let secs = build_in_child(&o.base)?;
+        timings.push(("kernels (unpatched + patched)".into(), secs));
     }
 
     // 4. One boot per kernel.
@@ -151,7 +125,7 @@ pub fn run(f: &Flags) -> Result<bool> {
     for kind in &kinds {
         let img = images.join(format!("bzImage-{kind}"));
         if !img.exists() {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} is missing (run without --no-build)",
                 img.display()
             ));
@@ -163,6 +137,24 @@ pub fn run(f: &Flags) -> Result<bool> {
     }
     timings.push(("total".into(), t0.elapsed().as_secs_f64()));
 
+    let mut md = header(&sid, b, &timings);
+    match &o.only {
+        Some(k) => one_kernel(md, k, &runs[k.as_str()]),
+        None => compared(&mut md, &runs, &list.excluded),
+    }
+}
+
+/// Both kernels, built by a child process (it takes and then drops the build lock); seconds.
+fn build_in_child(base: &str) -> Result<f64> {
+    let t = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the xtask executable")?;
+    let args = ["igt-regression", "--build-kernels", "--base", base];
+    util::run(Command::new(exe).args(args))?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// The table's header: IGT's version, the base, the time of each step.
+fn header(sid: &SidRoot, b: &kernel::Base, timings: &[(String, f64)]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -170,38 +162,47 @@ pub fn run(f: &Flags) -> Result<bool> {
         sid.igt_version, b.package, b.version
     );
     let _ = writeln!(md);
-    for (what, secs) in &timings {
+    for (what, secs) in timings {
         let _ = writeln!(md, "* {what}: {}", minutes(*secs));
     }
     let _ = writeln!(md);
 
-    if let Some(k) = &o.only {
-        let r = &runs[k.as_str()];
-        let _ = writeln!(md, "| test | {k} |\n| --- | --- |");
-        for (name, res) in &r.summary.tests {
-            let _ = writeln!(
-                md,
-                "| {} | {res} |",
-                name.strip_prefix("igt@").unwrap_or(name)
-            );
-        }
+    md
+}
+
+/// `--only`: one kernel's results, no comparison.
+fn one_kernel(mut md: String, k: &str, r: &GuestRun) -> Result<bool> {
+    let _ = writeln!(md, "| test | {k} |\n| --- | --- |");
+    for (name, res) in &r.summary.tests {
         let _ = writeln!(
             md,
-            "\n{k}: {} pass, {} fail, {} skip, {} other; kernel log problems: {}",
-            r.summary.pass,
-            r.summary.fail,
-            r.summary.skip,
-            r.summary.other,
-            r.problems.len()
+            "| {} | {res} |",
+            name.strip_prefix("igt@").unwrap_or(name)
         );
-        for p in &r.problems {
-            let _ = writeln!(md, "    {p}");
-        }
-        print!("{md}");
-        util::write(&util::build_dir().join("igt-regression.md"), &md)?;
-        return Ok(r.summary.ok());
     }
+    let _ = writeln!(
+        md,
+        "\n{k}: {} pass, {} fail, {} skip, {} other; kernel log problems: {}",
+        r.summary.pass,
+        r.summary.fail,
+        r.summary.skip,
+        r.summary.other,
+        r.problems.len()
+    );
+    for p in &r.problems {
+        let _ = writeln!(md, "    {p}");
+    }
+    print!("{md}");
+    util::write(&util::build_dir().join("igt-regression.md"), &md)?;
+    Ok(r.summary.ok())
+}
 
+/// Both kernels, compared test by test: a regression or a new kernel-log problem fails.
+fn compared(
+    md: &mut String,
+    runs: &BTreeMap<&str, GuestRun>,
+    excluded: &[(String, String)],
+) -> Result<bool> {
     let (u, p) = (&runs["unpatched"], &runs["patched"]);
     let cmp = compare(&u.summary, &p.summary);
     let new_problems = new_kernel_problems(&u.problems, &p.problems);
@@ -210,10 +211,10 @@ pub fn run(f: &Flags) -> Result<bool> {
         &u.summary,
         &p.summary,
         &new_problems,
-        &list.excluded,
+        excluded,
     ));
     print!("{md}");
-    util::write(&util::build_dir().join("igt-regression.md"), &md)?;
+    util::write(&util::build_dir().join("igt-regression.md"), md)?;
     eprintln!(
         "xtask: table written to {}",
         util::build_dir().join("igt-regression.md").display()
@@ -258,7 +259,7 @@ fn chroot(dir: &Path) -> Command {
 fn installed_version(dir: &Path, package: &str) -> Result<String> {
     let v = util::output(chroot(dir).args(["dpkg-query", "-W", "-f=${Version}", package]))?;
     if v.trim().is_empty() {
-        return Err(format!("{package} is not installed in {}", dir.display()));
+        return Err(anyhow!("{package} is not installed in {}", dir.display()));
     }
     Ok(v.trim().to_string())
 }
@@ -276,6 +277,31 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             }
         }
     }
+    let tmp = debootstrap_sid()?;
+    install_igt(&tmp)?;
+    let igt_version = installed_version(&tmp, "igt-gpu-tools")?;
+    let tests_version = installed_version(&tmp, "igt-gpu-tools-tests")?;
+    // Leave no archive address behind: the sources and the downloaded lists name it.
+    util::run(chroot(&tmp).args(["apt-get", "clean"]))?;
+    util::run(&mut util::sh(&format!(
+        "rm -rf {0}/var/lib/apt/lists/* {0}/etc/apt/sources.list {0}/etc/apt/sources.list.d/*",
+        tmp.display()
+    )))?;
+    util::mkdir_p(&tmp.join(OUT_MOUNT.trim_start_matches('/')))?;
+    util::write(
+        &tmp.join(".xtask-igt-stamp"),
+        &format!("{RECIPE}\nigt-gpu-tools {igt_version}\nigt-gpu-tools-tests {tests_version}\n"),
+    )?;
+    if dir.exists() {
+        util::run(Command::new("rm").arg("-rf").arg(&dir))?;
+    }
+    util::rename(&tmp, &dir)?;
+    Ok(SidRoot { dir, igt_version })
+}
+
+/// `debootstrap --variant=minbase sid` into a temporary directory, returned (debootstrap is
+/// installed on the host first when missing).
+fn debootstrap_sid() -> Result<PathBuf> {
     if !util::which("debootstrap") {
         eprintln!("xtask: installing debootstrap on the host");
         util::run(Command::new("apt-get").args(["install", "-y", "-q", "debootstrap"]))?;
@@ -297,11 +323,16 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .arg(&archive),
     )?;
     if !ok {
-        return Err(format!(
+        return Err(anyhow!(
             "debootstrap failed:\n{}",
             util::last_lines(&text, 30)
         ));
     }
+    Ok(tmp)
+}
+
+/// IGT's packages in the sid root `tmp`, with no service started.
+fn install_igt(tmp: &Path) -> Result<()> {
     // No service may start in the chroot; the archive may be a frozen snapshot whose Release
     // has expired (the host's apt is configured the same way).
     util::write(&tmp.join("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n")?;
@@ -311,42 +342,25 @@ fn ensure_root(refresh: bool) -> Result<SidRoot> {
             .arg(tmp.join("usr/sbin/policy-rc.d")),
     )?;
     let apt = ["-q", "-y", "-o", "Acquire::Check-Valid-Until=false"];
-    util::run(chroot(&tmp).arg("apt-get").args(apt).arg("update"))?;
+    util::run(chroot(tmp).arg("apt-get").args(apt).arg("update"))?;
     eprintln!(
         "xtask: apt-get install {} in the sid root",
         PACKAGES.join(" ")
     );
     let (ok, text) = util::capture(
-        chroot(&tmp)
+        chroot(tmp)
             .arg("apt-get")
             .args(apt)
             .args(["install", "--no-install-recommends"])
             .args(PACKAGES),
     )?;
     if !ok {
-        return Err(format!(
+        return Err(anyhow!(
             "apt-get install in the sid root failed:\n{}",
             util::last_lines(&text, 30)
         ));
     }
-    let igt_version = installed_version(&tmp, "igt-gpu-tools")?;
-    let tests_version = installed_version(&tmp, "igt-gpu-tools-tests")?;
-    // Leave no archive address behind: the sources and the downloaded lists name it.
-    util::run(chroot(&tmp).args(["apt-get", "clean"]))?;
-    util::run(&mut util::sh(&format!(
-        "rm -rf {0}/var/lib/apt/lists/* {0}/etc/apt/sources.list {0}/etc/apt/sources.list.d/*",
-        tmp.display()
-    )))?;
-    util::mkdir_p(&tmp.join(OUT_MOUNT.trim_start_matches('/')))?;
-    util::write(
-        &tmp.join(".xtask-igt-stamp"),
-        &format!("{RECIPE}\nigt-gpu-tools {igt_version}\nigt-gpu-tools-tests {tests_version}\n"),
-    )?;
-    if dir.exists() {
-        util::run(Command::new("rm").arg("-rf").arg(&dir))?;
-    }
-    util::rename(&tmp, &dir)?;
-    Ok(SidRoot { dir, igt_version })
+    Ok(())
 }
 
 /// `binary --list-subtests`, run in the sid root on the host. None when the binary is missing.
@@ -415,13 +429,13 @@ fn parse_list(text: &str) -> Result<TestList> {
         };
         let sel = sel.strip_prefix("igt@").unwrap_or(sel);
         if !valid_selector(sel) {
-            return Err(format!("test list line {}: bad selector `{sel}`", n + 1));
+            return Err(anyhow!("test list line {}: bad selector `{sel}`", n + 1));
         }
         match reason {
-            Some("") => return Err(format!("test list line {}: `!{sel}` needs a reason", n + 1)),
+            Some("") => return Err(anyhow!("test list line {}: `!{sel}` needs a reason", n + 1)),
             Some(r) => l.excluded.push((sel.to_string(), r.to_string())),
             None if line.split_whitespace().count() > 1 => {
-                return Err(format!("test list line {}: one selector per line", n + 1))
+                return Err(anyhow!("test list line {}: one selector per line", n + 1))
             }
             None => l.include.push(sel.to_string()),
         }
@@ -476,7 +490,7 @@ fn expand_list(
             cache.insert(bin.to_string(), subtests(bin)?);
         }
         let Some(subs) = &cache[bin] else {
-            return Err(format!(
+            return Err(anyhow!(
                 "test list: no IGT test binary `{bin}` in the installed igt-gpu-tools-tests"
             ));
         };
@@ -536,42 +550,21 @@ struct GuestRun {
     problems: Vec<String>,
 }
 
-fn guest_script(sid: &Path, out: &Path, o: &Opts) -> String {
+/// The guest's call of `xtask/guest/igt-regression.sh`: igt_runner in the sid root.
+fn guest_call(sid: &Path, out: &Path, o: &Opts) -> String {
     let hard = o.budget + o.per_test + 120;
-    format!(
-        r#"SID={sid}
-OUT={out}
-echo "XTASK-KERNEL $(uname -r)"
-mount -t proc proc "$SID/proc" || exit 10
-mount -t sysfs sysfs "$SID/sys" || exit 10
-mount -t debugfs debugfs "$SID/sys/kernel/debug" 2>/dev/null
-mount --rbind /dev "$SID/dev" || exit 10
-mount -t tmpfs tmpfs "$SID/tmp" || exit 10
-mount -t tmpfs tmpfs "$SID/run" || exit 10
-mount --bind "$OUT" "$SID{mnt}" || exit 10
-ls -l /dev/dri
-cat /sys/class/drm/card*/device/uevent 2>/dev/null | grep DRIVER
-start=$(date +%s)
-# As the kernel's drm CI does: DRIVER_ANY (every kms_* and core_* test) excludes vgem, and
-# without a forced driver IGT 2.x does not take vkms for it either.
-IGT_FORCE_DRIVER=vkms chroot "$SID" /usr/bin/timeout -k 20 {hard} /usr/bin/igt_runner --overwrite \
-  --per-test-timeout {per_test} --overall-timeout {budget} \
-  --test-list {mnt}/selected.testlist {root} {mnt}/igt
-echo "XTASK-RUNNER-STATUS $?"
-if [ ! -s "$OUT/igt/results.json" ]; then
-  echo "XTASK: no results.json, assembling one from the partial run"
-  chroot "$SID" /usr/bin/igt_results {mnt}/igt
-fi
-echo "XTASK-SECONDS $(( $(date +%s) - start ))"
-sync
-"#,
-        sid = sid.display(),
-        out = out.display(),
-        mnt = OUT_MOUNT,
-        root = TEST_ROOT,
-        per_test = o.per_test,
-        budget = o.budget,
-    )
+    let script = util::root().join("xtask/guest/igt-regression.sh");
+    let words = [
+        script.to_string_lossy().into_owned(),
+        sid.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+        OUT_MOUNT.into(),
+        TEST_ROOT.into(),
+        hard.to_string(),
+        o.per_test.to_string(),
+        o.budget.to_string(),
+    ];
+    format!("sh {}", vm::call(&words))
 }
 
 fn run_guest(
@@ -587,7 +580,7 @@ fn run_guest(
     let list: String = tests.iter().map(|t| format!("{t}\n")).collect();
     let script = format!(
         "mkdir -p {d} && cat > {d}/selected.testlist <<'XTASK_EOF'\n{list}XTASK_EOF\n{}",
-        guest_script(&sid.dir, &dir, o),
+        guest_call(&sid.dir, &dir, o),
         d = dir.display()
     );
     eprintln!(
@@ -617,7 +610,7 @@ fn run_guest(
     let summary = match fs::read_to_string(&results) {
         Ok(text) => igt::parse_results_json(&text)?,
         Err(_) => {
-            return Err(format!(
+            return Err(anyhow!(
                 "{kind}: no {} written; the guest said:\n{}",
                 results.display(),
                 util::last_lines(&r.output, 30)

@@ -1,6 +1,7 @@
 //! One module per command of `cargo xtask` (see `cargo xtask help`), and what several of them
 //! share: the kernel image to boot, the guest's modules and device nodes.
 
+use anyhow::bail;
 mod bench;
 mod check;
 mod demo;
@@ -9,46 +10,64 @@ mod kernel;
 mod test;
 mod vm;
 
-use crate::flags::Flags;
+use crate::flags::{self, Cmd};
 use crate::kernel::{Base, Flavor};
 use crate::util::Result;
+
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// Runs command `cmd` with its parsed flags: Ok(true) all passed, Ok(false) something failed.
-pub fn run(cmd: &str, f: &Flags) -> Result<bool> {
+/// Runs a command: Ok(true) all passed, Ok(false) something failed.
+pub fn run(cmd: &Cmd) -> Result<bool> {
     match cmd {
-        "kernel" => kernel::kernel(f),
-        "tree" => kernel::tree(f),
-        "export" => kernel::export(f),
-        "check" => check::run(f),
-        "vm" => vm::run(f),
-        "test" => test::run(f),
-        "demo" => demo::run(f),
-        "bench" => bench::run(f),
-        "igt-regression" => igt_regression::run(f),
-        other => Err(format!("unknown command `{other}`")),
+        Cmd::Kernel(k) => kernel::kernel(k),
+        Cmd::Tree(b) => kernel::tree(b),
+        Cmd::Export(b) => kernel::export(b),
+        Cmd::Check(b) => check::run(b),
+        Cmd::Vm(g) => vm::run(g),
+        Cmd::Test(k) => test::run(k),
+        Cmd::Demo(k) => demo::run(k),
+        Cmd::Bench(g) => bench::run(g),
+        Cmd::IgtRegression(f) => igt_regression::run(f),
     }
 }
 
-/// The help of igt-regression, which has its own page.
-pub fn igt_regression_usage() -> String {
-    igt_regression::usage()
-}
-
-/// The modules the guest loads on a modular kernel: the drivers under test (vgem before vkms, the
-/// built-in link order, so that card0 is vgem's as in the built-in kernel), then the KUnit test
-/// modules of the series (their suites run as they load: kunit.enable=1). bochs and virtio_gpu
-/// drive the PCI display devices of [`crate::vm::PCI_GPUS`].
+/// The drivers the guest loads on a modular kernel (vgem before vkms, the built-in link order, so
+/// that card0 is vgem's as in the built-in kernel); `test` then loads the KUnit test modules of
+/// `linux/kunit-suites.txt` (their suites run as they load: kunit.enable=1). bochs and
+/// virtio_gpu drive the PCI display devices of [`crate::vm::PCI_GPUS`].
 pub const DRIVER_MODULES: &[&str] = &["vgem", "vkms", "vim2m", "bochs", "virtio_gpu"];
-pub const KUNIT_MODULES: &[&str] = &["drm_file_same_test", "dmabuf_kunit"];
 
-/// On a modular kernel, the start of every guest script: load `modules`, wait for the nodes.
-pub fn modules_prelude(b: &Base, f: Flavor, modules: &[&str]) -> String {
+/// On a modular kernel, the first calls of every guest script: load `modules`, wait for the
+/// nodes.
+pub fn modules_prelude(b: &Base, f: Flavor, modules: &[&str]) -> Vec<String> {
     if f.modular() {
-        crate::vm::modprobe_script(&crate::kernel::mod_root(b, f), modules, GUEST_NODES)
+        crate::vm::modprobe_calls(&crate::kernel::mod_root(b, f), modules, GUEST_NODES)
     } else {
-        String::new()
+        vec![]
     }
+}
+
+/// What `vm`, `demo` and `bench` share: boots the patched kernel of `a` (built unless
+/// --no-build), loads the drivers on a modular kernel and runs `calls` (see [`crate::vm::script`]).
+pub fn boot(
+    a: &flags::Kernel,
+    name: &str,
+    memory_mb: u32,
+    calls: &[String],
+) -> Result<crate::vm::VmRun> {
+    let b = crate::kernel::base(a.base())?;
+    let img = kernel_image(a, b, a.flavor())?;
+    let mut all = modules_prelude(b, a.flavor(), DRIVER_MODULES);
+    all.extend_from_slice(calls);
+    let opts = crate::vm::VmOpts {
+        kernel: &img,
+        cmdline: a.flavor().boot_args(),
+        timeout: Duration::from_secs(900),
+        memory_mb,
+        name,
+    };
+    crate::vm::run(&opts, &crate::vm::script(&all))
 }
 
 /// Devices every guest test needs; a missing one fails the run.
@@ -66,13 +85,13 @@ pub const GUEST_NODES: &[&str] = &[
 ];
 
 /// The patched kernel: built (incrementally) unless --no-build asks for the one already there.
-pub fn kernel_image(a: &Flags, b: &Base, f: Flavor) -> Result<PathBuf> {
+pub fn kernel_image(a: &flags::Kernel, b: &Base, f: Flavor) -> Result<PathBuf> {
     if !a.no_build {
         return crate::kernel::build(b, f);
     }
     let img = crate::kernel::obj_dir(b, f).join("arch/x86/boot/bzImage");
     if !img.exists() {
-        return Err(format!("--no-build: {} does not exist", img.display()));
+        bail!("--no-build: {} does not exist", img.display());
     }
     eprintln!("xtask: --no-build: booting {} as it is", img.display());
     Ok(img)

@@ -1,36 +1,21 @@
 //! `cargo xtask vm -- CMD...`: boot the patched kernel and run CMD as root in the guest (the VM
 //! itself is [`crate::vm`]).
 
-use super::{kernel_image, modules_prelude, DRIVER_MODULES};
-use crate::flags::Flags;
-use crate::util::{self, shell_quote, Result};
-use crate::{kernel, vm};
-use std::time::Duration;
+use super::boot;
+use crate::util::{self, Result};
+use crate::{flags, vm};
+use anyhow::bail;
 
-pub fn run(a: &Flags) -> Result<bool> {
-    if a.rest.is_empty() {
-        return Err("vm needs a command after --".into());
+pub fn run(g: &flags::Guest) -> Result<bool> {
+    if g.rest.is_empty() {
+        bail!("vm needs a command after --");
     }
-    let b = kernel::base(a.base())?;
-    let img = kernel_image(a, b, a.flavor())?;
-    let cwd = util::current_dir()?;
-    let words: Vec<String> = a.rest.iter().map(|w| shell_quote(w)).collect();
-    let script = format!(
-        "{}cd {} || exit 125\n{}\n",
-        modules_prelude(b, a.flavor(), DRIVER_MODULES),
-        shell_quote(&cwd.to_string_lossy()),
-        words.join(" ")
-    );
-    let r = vm::run(
-        &vm::VmOpts {
-            kernel: &img,
-            cmdline: a.flavor().boot_args(),
-            timeout: Duration::from_secs(900),
-            memory_mb: 2048,
-            name: "adhoc",
-        },
-        &script,
-    )?;
+    let cwd = util::current_dir()?.to_string_lossy().into_owned();
+    let calls = [
+        format!("cd {} || exit 125", vm::call(&[cwd])),
+        vm::call(&g.rest),
+    ];
+    let r = boot(&g.kernel, "adhoc", 2048, &calls)?;
     print!("{}", r.output);
     Ok(r.clean())
 }
