@@ -413,3 +413,47 @@ FUSE(NoStatfs(), sys.argv[1], foreground=True, nothreads=True)
     assert_eq!(json(&out)["a"]["kind"], "other");
     assert_eq!(pcode, 1, "two opens of one path: {pout}{perr}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Third round of new-user checks.
+
+/// Inside `unshare --pid --fork` (the parent's /proc kept), a live process of the parent
+/// namespace, or a kernel thread, has no pid in fdsame's namespace: fdsame says so, and
+/// never that it exited.
+#[test]
+fn a_live_process_outside_fdsames_pid_namespace_is_not_said_to_have_exited() {
+    if !can_unshare() {
+        println!("SKIPPED: needs root and unshare --pid");
+        return;
+    }
+    let sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = sleeper.id();
+    let arg = format!("/proc/{pid}/fd/1");
+    for (target, json_too) in [
+        (arg.as_str(), false),
+        (arg.as_str(), true),
+        ("/proc/2/fd/0", true),
+    ] {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", env!("CARGO_BIN_EXE_fdsame")]);
+        if json_too {
+            cmd.arg("--json");
+        }
+        let (code, out, err) = run(cmd.args([target, target]));
+        assert_eq!(code, 3, "{target}: {out}{err}");
+        assert!(
+            err.contains("running, but not visible from fdsame's pid namespace"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("exited") && !out.contains("exited"),
+            "{out}{err}"
+        );
+        if json_too {
+            let v = json(&out);
+            assert_eq!(v["exit"], 3);
+            assert!(v["error"].as_str().unwrap().contains("not visible"), "{v}");
+        }
+    }
+    kill(sleeper);
+}
