@@ -58,8 +58,10 @@ ARGUMENTS A and B:
   O_RDWR|O_NONBLOCK (O_RDONLY when refused) so that the DRM ioctl can be issued on it. A
   path is a new open: never the same file, DRM client or dma-buf as anything. fstat and
   statfs of a file on a stuck FUSE or network file system wait for its server: fdsame
-  blocks as long as they do. A path named `ps` must be written ./ps; files and a
-  subcommand together are a usage error.
+  blocks as long as they do. A path named `ps` or `help` must be written ./ps or ./help
+  (`ps` and `help` are the subcommands); files and a subcommand together are a usage error
+  (exit 2), and so are --level and --mechanism with a subcommand. `fdsame help [ps|help]`
+  prints this help or a subcommand's, as text (also with --json).
 
 SIDE EFFECTS:
   DRM_IOCTL_FILE_SAME is issued on a DRM descriptor of fdsame's own when there is one,
@@ -149,7 +151,9 @@ pub(crate) const JSON_VERSION: u32 = 1;
     about = "Are these two file descriptors the same thing? DRM and dma-buf aware.",
     after_help = AFTER_HELP,
     subcommand_negates_reqs = true,
-    override_usage = "fdsame [OPTIONS] <A> <B>\n       fdsame [--json] ps [PIDS]..."
+    disable_help_subcommand = true,
+    override_usage = "fdsame [OPTIONS] <A> <B>\n       fdsame [--json] ps [PIDS]...\n       \
+                      fdsame help [ps|help]"
 )]
 struct Cli {
     /// First file: a descriptor (/proc/PID/fd/N, /dev/fd/N) or a path.
@@ -180,6 +184,42 @@ enum Command {
         #[arg(value_parser = parse_pid, allow_negative_numbers = true)]
         pids: Vec<i32>,
     },
+    /// This help, or the help of a subcommand (help is text, also with --json).
+    Help {
+        /// The subcommand (ps, help); a file named `help` or `ps` is ./help, ./ps.
+        subcommand: Option<OsString>,
+    },
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Ps { .. } => "ps",
+            Command::Help { .. } => "help",
+        }
+    }
+}
+
+/// `fdsame help [SUBCOMMAND]`: the help text, or a usage error naming the subcommands.
+fn help_cmd(sub: Option<&OsStr>, as_json: bool) -> Outcome {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let Some(name) = sub else {
+        return Outcome::text(cmd.render_long_help().to_string());
+    };
+    match name.to_str().and_then(|n| cmd.find_subcommand_mut(n)) {
+        Some(sc) => Outcome::text(sc.render_long_help().to_string()),
+        None => failure(
+            exit::USAGE,
+            format!(
+                "help: no subcommand {:?}: the subcommands are ps and help (help compares \
+                 no files: a file named help is ./help, as in `fdsame ./help B`)",
+                text::shown(name)
+            ),
+            as_json,
+        ),
+    }
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -323,23 +363,23 @@ fn run() -> u8 {
             };
         }
     };
-    if cli.command.is_some() && (cli.a.is_some() || cli.b.is_some()) {
-        let msg = "files to compare and a subcommand together: give one or the other (a file \
-                   named `ps` is ./ps)";
-        return failure(exit::USAGE, msg.into(), cli.json).emit();
+    if let Some(c) = &cli.command {
+        if cli.a.is_some() || cli.b.is_some() {
+            let msg = format!(
+                "files to compare and the subcommand {} together: give one or the other (a \
+                 file named `ps` or `help` is ./ps, ./help)",
+                c.name()
+            );
+            return failure(exit::USAGE, msg, cli.json).emit();
+        }
+        if !cli.levels.is_empty() || cli.mechanism.is_some() {
+            let msg = format!("--level and --mechanism do not apply to {}", c.name());
+            return failure(exit::USAGE, msg, cli.json).emit();
+        }
     }
     let o = match cli.command {
-        Some(Command::Ps { ref pids }) => {
-            if !cli.levels.is_empty() || cli.mechanism.is_some() {
-                return failure(
-                    exit::USAGE,
-                    "--level and --mechanism do not apply to ps".into(),
-                    cli.json,
-                )
-                .emit();
-            }
-            ps::run(pids, cli.json)
-        }
+        Some(Command::Ps { ref pids }) => ps::run(pids, cli.json),
+        Some(Command::Help { ref subcommand }) => help_cmd(subcommand.as_deref(), cli.json),
         None => {
             let (Some(a), Some(b)) = (&cli.a, &cli.b) else {
                 let msg = "two files to compare, or a subcommand; see --help";
@@ -361,6 +401,14 @@ fn run() -> u8 {
 }
 
 impl Outcome {
+    /// Text for stdout, exit 0.
+    fn text(out: String) -> Outcome {
+        Outcome {
+            out,
+            code: exit::SAME,
+        }
+    }
+
     fn emit(&self) -> u8 {
         emit(&self.out, self.code)
     }

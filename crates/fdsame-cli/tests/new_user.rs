@@ -457,3 +457,52 @@ fn a_live_process_outside_fdsames_pid_namespace_is_not_said_to_have_exited() {
     }
     kill(sleeper);
 }
+
+/// `help` is a subcommand like `ps`: with files, or with --level/--mechanism, a usage error
+/// (exit 2, the error object under --json); alone, the help; `help X` for a subcommand X,
+/// else a usage error that says how to name a file called help.
+#[test]
+fn help_with_files_is_a_usage_error_like_ps() {
+    for args in [
+        &["/dev/fd/0", "/dev/fd/1", "help"][..],
+        &["/dev/fd/0", "help", "ps"],
+        &["-l", "file", "help"],
+        &["-m", "kcmp", "help"],
+        &["/dev/fd/0", "/dev/fd/1", "ps"],
+    ] {
+        let (code, out, err) = run(fdsame().args(args).stdin(Stdio::null()));
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains("fdsame: "), "{args:?}: {err}");
+        let (code, out, _) = run(fdsame().arg("--json").args(args).stdin(Stdio::null()));
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(json(&out)["exit"], 2, "{args:?}: {out}");
+    }
+    let (code, out, _) = run(fdsame().args(["/dev/fd/0", "help"]).stdin(Stdio::null()));
+    assert_eq!(code, 2, "{out}");
+    for (args, want) in [
+        (&["help"][..], "fdsame help [ps|help]"),
+        (&["help", "ps"], "Usage: fdsame ps"),
+        (&["help", "help"], "Usage: fdsame help"),
+        (&["--json", "help"], "Usage: fdsame"),
+    ] {
+        let (code, out, err) = run(fdsame().args(args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains(want), "{args:?}: {out}");
+    }
+    let (code, out, err) = run(fdsame().args(["help", "./help"]));
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("no subcommand") && err.contains("./help"),
+        "{err}"
+    );
+    // The help says how a file named help or ps is written.
+    let (_, out, _) = run(fdsame().arg("--help"));
+    assert!(out.contains("./ps or ./help"), "{out}");
+    // ./help is a file.
+    let f = tmpfile("help");
+    let (code, out, err) = run(fdsame()
+        .current_dir(f.parent().unwrap())
+        .args(["./help", "./help"]));
+    assert_eq!(code, 1, "{out}{err}");
+}
