@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fdsame::{Answer, Level, Mechanism, Options, Sameness};
+use fdsame::{Answer, DeclineReason, Declined, Level, Mechanism, Options, Sameness};
 use serde::Serialize;
 
 mod procfs;
@@ -56,7 +56,8 @@ ARGUMENTS A and B:
   Any other path is looked up with O_PATH and never opened (a FIFO, a tty, a watchdog is
   not opened: nothing happens to the device), except a DRM device node, which is opened
   O_RDWR|O_NONBLOCK (O_RDONLY when refused) so that the DRM ioctl can be issued on it. A
-  path is a new open: never the same file, DRM client or dma-buf as anything. fstat and
+  path is a new open: never the same file, DRM client or dma-buf as anything, whatever the
+  mechanism (\"answered by: the arguments\" when no mechanism could tell). fstat and
   statfs of a file on a stuck FUSE or network file system wait for its server: fdsame
   blocks as long as they do. A path named `ps` or `help` must be written ./ps or ./help
   (`ps` and `help` are the subcommands); files and a subcommand together are a usage error
@@ -76,23 +77,33 @@ SIDE EFFECTS:
   reads /proc/PID/fd, fdinfo and links, stats targets with AT_STATX_DONT_SYNC (a stuck
   network mount answers from its cache), and obtains only DRM and dma-buf descriptors.
 
-LEVELS (--level, repeatable; default: file; names, short names and case as you like):
+LEVELS (--level, repeatable; default: file; the name or the short name in brackets, in
+any case, with - or _: drm-client, client, DRM_CLIENT):
   file             the same open file description (dup, fork, SCM_RIGHTS, pidfd_getfd)
-  drm-client       the same DRM client (struct drm_file): GEM handles valid on both
-  drm-device       the same DRM device, any node (card or render), any open
-  dma-buf-object   the same dma-buf
-  dma-buf-storage  the same memory behind two dma-bufs, as their exporter compares it
+  drm-client       (client) the same DRM client (struct drm_file): GEM handles valid on
+                   both
+  drm-device       (device) the same DRM device, any node (card or render), any open
+  dma-buf-object   (object) the same dma-buf
+  dma-buf-storage  (storage) the same memory behind two dma-bufs, as their exporter
+                   compares it
   Each is same, different, unknown, or not-applicable: a level that does not apply to
-  one of the kinds of file (a pipe's DRM client); it does not hold.
+  one of the kinds of file (a pipe's DRM client); it does not hold (exit 1, \"verdict: not
+  applicable\").
 
 MECHANISMS (--mechanism; default: the best this kernel has, in this order):
   drm-ioctl, dma-buf-ioctl, f-dupfd-query, kcmp, epoll, fstat, fdinfo, sysfs
+  A forced mechanism that cannot compare these kinds of file is a usage error (exit 2),
+  whether the kinds tell beforehand or running it does: drm-ioctl without a DRM device
+  file, dma-buf-ioctl without a dma-buf, either ioctl on a path (O_PATH), fdinfo and sysfs
+  without two DRM device files, epoll when neither file can be polled (regular files,
+  directories, paths). When no mechanism can tell, the text and `declined` say why.
 
 EXIT STATUS (the same with and without --json):
   0  compared, and every asked level is the same (ps: printed, every named process
      inspected)
   1  compared, and an asked level is different or not-applicable
-  2  usage error (also: a --mechanism that cannot compare these kinds of file)
+  2  usage error (also: a --mechanism that cannot compare these kinds of file, see
+     MECHANISMS)
   3  a file descriptor could not be obtained: no such file, a descriptor the caller does
      not hold, no such process, pidfd_getfd refused (ps: a named process or one of its
      descriptors could not be inspected, or fdsame's descriptor limit stopped it)
@@ -109,9 +120,15 @@ JSON (--json; schema version 1, the `version` field; fields are only ever added)
   compare: {version, a, b, levels, mechanism, client_mechanism, device_mechanism,
     forced_mechanism, declined, asked, holds, exit}
     a, b: {arg, obtained_by, kind (drm | dma-buf | o-path | other), kind_detail, target,
-      foreign, pid, fd}   (pid, fd: the process's and its descriptor's number, or null)
+      foreign, new_open, pid, fd}   (pid, fd: the process's and its descriptor's number,
+      or null; new_open: a path fdsame looked up or opened itself)
     levels: {file, drm-client, drm-device, dma-buf-object, dma-buf-storage}: ANSWER
-    declined: null or {mechanism, errno, reason}: a mechanism that could not answer
+    mechanism: what answered the file level; null when nothing did, or when only the
+      new-open rule did (a or b new_open: the file level is different)
+    declined: null or {mechanism, errno, cause, reason}: a mechanism that could not
+      answer: a device that declined (cause \"device\": ENODEV, ECANCELED), or, when
+      nothing told the file level, the most telling one tried (cause \"refused\",
+      \"transient\", \"cannot-tell\" or \"unavailable\", in that order); reason: in words
     asked: the levels of --level; holds: every asked level is same; exit: the status
   ps: {version, drm_devices, dma_bufs, processes, totals, not_inspected, mechanisms,
     errors, exit}
@@ -440,6 +457,7 @@ struct SideJson<'a> {
     kind_detail: String,
     target: &'a Name,
     foreign: bool,
+    new_open: bool,
     pid: Option<i32>,
     fd: Option<i32>,
 }
@@ -453,6 +471,7 @@ impl<'a> SideJson<'a> {
             kind_detail: o.kind_detail(),
             target: &o.target,
             foreign: o.foreign,
+            new_open: o.new_open,
             pid: o.pid,
             fd: o.fd_number,
         }
@@ -464,6 +483,8 @@ impl<'a> SideJson<'a> {
 struct DeclinedJson {
     mechanism: Mechanism,
     errno: i32,
+    /// `device`, `unavailable`, `refused`, `cannot-tell`, `transient`.
+    cause: DeclineReason,
     reason: String,
 }
 
@@ -484,6 +505,28 @@ struct CompareJson<'a> {
     exit: u8,
 }
 
+/// The rule for paths, applied here once whatever the mechanism: a path fdsame looked up or
+/// opened itself is a new open, never the same file (nor, for a DRM device node, the same
+/// DRM client) as anything. Returns whether the rule decided the file level (no mechanism
+/// had).
+fn new_open_rule(s: &mut Sameness, a: &Obtained, b: &Obtained) -> bool {
+    if !(a.new_open || b.new_open) {
+        return false;
+    }
+    let decided = s.file != Answer::Different;
+    s.file = Answer::Different;
+    if decided {
+        s.mechanism = None;
+    }
+    if s.drm_client != Answer::NotApplicable {
+        // One struct drm_file per open: a new open is a new DRM client.
+        s.drm_client = Answer::Different;
+    }
+    // A path is never a dma-buf (refused when it names one): its dma-buf levels do not
+    // apply already.
+    decided
+}
+
 /// What the answer is for the asked levels.
 fn verdict(s: &Sameness, levels: &[Level]) -> u8 {
     let answers: Vec<Answer> = levels.iter().map(|l| s.level(*l)).collect();
@@ -496,12 +539,48 @@ fn verdict(s: &Sameness, levels: &[Level]) -> u8 {
     }
 }
 
-/// Why a mechanism declined, in words.
-fn declined_reason(errno: i32) -> String {
-    let e = std::io::Error::from_raw_os_error(errno);
-    match errno {
-        libc::ENODEV => format!("{e}: the DRM device was unplugged"),
-        libc::ECANCELED => format!("{e}: the device is wedged"),
+/// An errno as `EPERM: Operation not permitted` (the symbolic name for the common ones).
+fn errno_text(errno: i32) -> String {
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTTY => "ENOTTY",
+        libc::ENOENT => "ENOENT",
+        libc::EBADF => "EBADF",
+        libc::ENODEV => "ENODEV",
+        libc::ECANCELED => "ECANCELED",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOMEM => "ENOMEM",
+        libc::EAGAIN => "EAGAIN",
+        libc::EINTR => "EINTR",
+        _ => return std::io::Error::from_raw_os_error(errno).to_string(),
+    };
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
+    format!("{name}: {text}")
+}
+
+/// Why a mechanism could not answer, in words: what the errno means for it.
+fn declined_reason(d: &Declined) -> String {
+    let e = errno_text(d.errno);
+    match (d.reason, d.errno) {
+        (DeclineReason::Device, libc::ENODEV) => format!("{e}: the DRM device was unplugged"),
+        (DeclineReason::Device, libc::ECANCELED) => format!("{e}: the device is wedged"),
+        (DeclineReason::Refused, _) => format!(
+            "refused to this process ({e}): a seccomp filter, a container or a security \
+             module forbids it"
+        ),
+        (DeclineReason::Unavailable, _) => format!("not available on this kernel ({e})"),
+        (DeclineReason::CannotTell, _) if d.mechanism == Mechanism::Epoll => {
+            format!("neither file can be polled ({e}), and epoll compares only pollable files")
+        }
+        (DeclineReason::CannotTell, _) => {
+            format!("this kernel's version of it refuses an O_PATH descriptor ({e})")
+        }
+        (DeclineReason::Transient, _) => format!("could not run now ({e})"),
         _ => e.to_string(),
     }
 }
@@ -529,7 +608,7 @@ fn compare_cmd(
     if let Some(m) = mech {
         opts = opts.mechanism(m);
     }
-    let s = match opts.compare(&oa.fd, &ob.fd) {
+    let mut s = match opts.compare(&oa.fd, &ob.fd) {
         Ok(s) => s,
         Err(e) => {
             let code = match e.kind() {
@@ -539,6 +618,7 @@ fn compare_cmd(
             return failure(code, resolve::lib_error(&e), as_json);
         }
     };
+    let by_rule = new_open_rule(&mut s, &oa, &ob);
     let code = verdict(&s, levels);
     let out = if as_json {
         let v = CompareJson {
@@ -553,7 +633,8 @@ fn compare_cmd(
             declined: s.declined.map(|d| DeclinedJson {
                 mechanism: d.mechanism,
                 errno: d.errno,
-                reason: declined_reason(d.errno),
+                cause: d.reason,
+                reason: declined_reason(&d),
             }),
             asked: levels,
             holds: code == exit::SAME,
@@ -561,7 +642,7 @@ fn compare_cmd(
         };
         serde_json::to_string_pretty(&v).map_or_else(|e| e.to_string(), |t| t + "\n")
     } else {
-        compare_text([(a, &oa), (b, &ob)], &s, levels, mech, code)
+        compare_text([(a, &oa), (b, &ob)], &s, levels, mech, by_rule, code)
     };
     Outcome { out, code }
 }
@@ -572,6 +653,7 @@ fn compare_text(
     s: &Sameness,
     levels: &[Level],
     mech: Option<Mechanism>,
+    by_rule: bool,
     code: u8,
 ) -> String {
     use std::fmt::Write as _;
@@ -583,13 +665,29 @@ fn compare_text(
         let mark = if levels.contains(&l) { "*" } else { " " };
         let _ = writeln!(out, "{mark} {:<16}{}", l.name(), s.level(l));
     }
-    let _ = match (s.mechanism, mech) {
-        (Some(m), _) => writeln!(out, "answered by: {m}"),
-        (None, Some(m)) => writeln!(
+    let why = |d: &Declined| format!("{} could not answer: {}", d.mechanism, declined_reason(d));
+    let _ = match (s.mechanism, mech, &s.declined) {
+        (Some(m), _, _) => writeln!(out, "answered by: {m}"),
+        _ if by_rule => writeln!(
+            out,
+            "answered by: the arguments (a path is a new open: never the same file as \
+             anything)"
+        ),
+        (None, Some(Mechanism::Fstat), None) => writeln!(
+            out,
+            "answered by: nothing (fstat was asked: both are one inode, and fstat cannot tell \
+             two opens of one file apart)"
+        ),
+        (None, Some(m), None) => writeln!(
             out,
             "answered by: nothing ({m} was asked and cannot tell the file level here)"
         ),
-        (None, None) => writeln!(
+        (None, _, Some(d)) => writeln!(
+            out,
+            "answered by: nothing could tell the file level: {}",
+            why(d)
+        ),
+        (None, None, None) => writeln!(
             out,
             "answered by: nothing could tell the file level on this kernel"
         ),
@@ -600,17 +698,14 @@ fn compare_text(
     if let Some(m) = s.device_mechanism {
         let _ = writeln!(out, "drm-device level by: {m}");
     }
-    if let Some(d) = s.declined {
-        let _ = writeln!(
-            out,
-            "{} could not answer: {}",
-            d.mechanism,
-            declined_reason(d.errno)
-        );
+    if let (Some(d), true) = (&s.declined, s.mechanism.is_some() || by_rule) {
+        let _ = writeln!(out, "{}", why(d));
     }
+    let different = levels.iter().any(|l| s.level(*l) == Answer::Different);
     let verdict = match code {
         exit::SAME => "same",
-        exit::DIFFERENT => "not the same",
+        exit::DIFFERENT if different => "not the same",
+        exit::DIFFERENT => "not applicable to these kinds of file",
         _ => "unknown: the kernel cannot tell",
     };
     let asked: Vec<&str> = levels.iter().map(|l| l.name()).collect();

@@ -218,6 +218,9 @@ pub struct Obtained {
     pub how: &'static str,
     /// Another process's descriptor: no DRM ioctl is issued on it.
     pub foreign: bool,
+    /// A path fdsame looked up (`O_PATH`) or opened (a DRM device node) itself: a new open,
+    /// never the same file, DRM client or dma-buf as anything.
+    pub new_open: bool,
     pub pid: Option<i32>,
     pub fd_number: Option<i32>,
     /// What `/proc/self/fd/N` of the obtained descriptor reads (`pipe:[…]`, a path…).
@@ -269,6 +272,7 @@ impl Obtained {
             fd,
             how,
             foreign,
+            new_open: false,
             pid: None,
             fd_number: None,
             target,
@@ -384,7 +388,9 @@ fn open_path(path: &Path) -> Result<Obtained, String> {
                 "open O_RDONLY|O_NONBLOCK",
             ),
         };
-        return Obtained::new(fd, how, false);
+        let mut o = Obtained::new(fd, how, false)?;
+        o.new_open = true;
+        return Ok(o);
     }
     if let Ok(fs) = rustix::fs::fstatfs(&opath) {
         #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every architecture
@@ -398,6 +404,7 @@ fn open_path(path: &Path) -> Result<Obtained, String> {
     }
     let mut o = Obtained::new(opath, "O_PATH", false)?;
     o.file_type = Some(file_type_name(ft));
+    o.new_open = true;
     Ok(o)
 }
 

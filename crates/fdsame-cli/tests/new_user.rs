@@ -506,3 +506,189 @@ fn help_with_files_is_a_usage_error_like_ps() {
         .args(["./help", "./help"]));
     assert_eq!(code, 1, "{out}{err}");
 }
+
+/// Whether strace(1) is here (for fault injection).
+fn has_strace() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// fdsame under strace, its fcntl(F_DUPFD_QUERY) failing EINVAL (a kernel before 6.10) and
+/// kcmp EPERM (a seccomp filter), comparing two opens of one file as fds 3 and 4.
+fn without_dupfd_query_and_kcmp(extra: &[&str]) -> (i32, String, String) {
+    let f = tmpfile("injected");
+    let open = || std::fs::File::open(&f).unwrap();
+    let (a, b) = (open(), open());
+    let args = ["/dev/fd/3", "/dev/fd/4"];
+    let with_fds = |cmd: &mut Command| {
+        let (x, y) = (a.as_raw_fd(), b.as_raw_fd());
+        // SAFETY: dup2 between fork and exec, onto 3 and 4; `x < y`, so copying `x` first
+        // never overwrites `y`. A descriptor already in place only loses CLOEXEC.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (from, to) in [(x, 3), (y, 4)] {
+                    if from == to {
+                        libc::fcntl(to, libc::F_SETFD, 0);
+                    } else if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    };
+    assert!(
+        a.as_raw_fd() >= 3 && a.as_raw_fd() < b.as_raw_fd(),
+        "fd layout"
+    );
+    // Which fcntl call is F_DUPFD_QUERY (0x403): counted in a dry run.
+    let mut dry = Command::new("strace");
+    dry.args(["-f", "-e", "trace=fcntl", env!("CARGO_BIN_EXE_fdsame")])
+        .args(extra)
+        .args(args);
+    with_fds(&mut dry);
+    let (_, _, trace) = run(&mut dry);
+    let n = trace
+        .lines()
+        .filter(|l| l.contains("fcntl("))
+        .position(|l| l.contains("0x403") || l.contains("F_DUPFD_QUERY"))
+        .expect("no F_DUPFD_QUERY in the trace")
+        + 1;
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-o", "/dev/null", "-e", "trace=fcntl,kcmp"])
+        .arg(format!("-einject=fcntl:error=EINVAL:when={n}"))
+        .args([
+            "-e",
+            "inject=kcmp:error=EPERM",
+            env!("CARGO_BIN_EXE_fdsame"),
+        ])
+        .args(extra)
+        .args(args);
+    with_fds(&mut cmd);
+    run(&mut cmd)
+}
+
+/// With F_DUPFD_QUERY missing and kcmp refused, nothing tells the file level of two opens
+/// of one regular file: `declined` names kcmp, refused, EPERM, and the text says so.
+#[test]
+fn when_nothing_answers_the_real_cause_is_said() {
+    if !has_strace() {
+        println!("SKIPPED: needs strace");
+        return;
+    }
+    let (code, out, err) = without_dupfd_query_and_kcmp(&[]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.contains("answered by: nothing could tell the file level: kcmp could not answer: refused to this process (EPERM"),
+        "{out}"
+    );
+    let (code, out, err) = without_dupfd_query_and_kcmp(&["--json"]);
+    assert_eq!(code, 4, "{out}{err}");
+    let v = json(&out);
+    let d = &v["declined"];
+    assert_eq!(d["mechanism"], "kcmp", "{v}");
+    assert_eq!(d["errno"], libc::EPERM, "{v}");
+    assert_eq!(d["cause"], "refused", "{v}");
+    assert!(d["reason"].as_str().unwrap().contains("EPERM"), "{v}");
+}
+
+/// A forced mechanism that cannot compare these kinds of file is exit 2 for every
+/// mechanism, whether the kinds tell beforehand (sysfs, fdinfo, the ioctls) or running it
+/// does (epoll of two regular files); JSON too.
+#[test]
+fn a_forced_mechanism_that_cannot_compare_is_exit_2_everywhere() {
+    let f = tmpfile("forced");
+    let open = || Stdio::from(std::fs::File::open(&f).unwrap());
+    for m in ["sysfs", "fdinfo", "epoll", "drm-ioctl", "dma-buf-ioctl"] {
+        for json_too in [false, true] {
+            let mut cmd = fdsame();
+            if json_too {
+                cmd.arg("--json");
+            }
+            let (code, out, err) = run(cmd
+                .args(["-m", m, "/dev/stdin", "/dev/stdout"])
+                .stdin(open())
+                .stdout(Stdio::piped()));
+            // stdout is the pipe of the output: epoll can poll it, and answers.
+            if m == "epoll" {
+                assert_eq!(code, 1, "{m}: {out}{err}");
+                continue;
+            }
+            assert_eq!(code, 2, "{m}: {out}{err}");
+            assert!(err.contains("cannot compare these files"), "{m}: {err}");
+            if json_too {
+                assert_eq!(json(&out)["exit"], 2);
+            }
+        }
+    }
+    // Two regular files: epoll cannot compare them.
+    let p = f.to_str().unwrap();
+    let (code, out, err) = run(fdsame()
+        .args(["-m", "epoll", "/dev/stdin", p])
+        .stdin(open()));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("neither file can be polled"), "{err}");
+}
+
+/// "A path is never the same file as anything" holds for every mechanism that can run:
+/// fstat of one inode by a descriptor and a path, fstat and kcmp of one path twice, epoll
+/// of a pipe and a path (either order).
+#[test]
+fn a_path_is_a_new_open_for_every_mechanism() {
+    let f = tmpfile("path-rule");
+    let p = f.to_str().unwrap();
+    let open = || Stdio::from(std::fs::File::open(&f).unwrap());
+    for (m, a, b) in [
+        ("fstat", "/dev/stdin", p),
+        ("fstat", p, p),
+        ("kcmp", p, p),
+        ("kcmp", "/dev/stdin", p),
+    ] {
+        for json_too in [false, true] {
+            let mut cmd = fdsame();
+            if json_too {
+                cmd.arg("--json");
+            }
+            let (code, out, err) = run(cmd.args(["-m", m, a, b]).stdin(open()));
+            assert_eq!(code, 1, "{m} {a} {b}: {out}{err}");
+            if json_too {
+                let v = json(&out);
+                assert_eq!(v["levels"]["file"], "different", "{v}");
+                assert_eq!(v["b"]["new_open"], true, "{v}");
+            } else {
+                assert!(out.contains("verdict (file): not the same"), "{out}");
+            }
+        }
+    }
+    let (code, out, _) = run(fdsame().args(["-m", "fstat", p, p]));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("answered by: the arguments (a path is a new open"),
+        "{out}"
+    );
+    for args in [["/dev/stdin", p], [p, "/dev/stdin"]] {
+        let (r, _w) = pipe();
+        let (code, out, err) = run(fdsame()
+            .args(["-m", "epoll"])
+            .args(args)
+            .stdin(Stdio::from(r)));
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+    }
+}
+
+/// A level that does not apply reads "not applicable", not "not the same".
+#[test]
+fn a_level_that_does_not_apply_reads_not_applicable() {
+    let (r, _w) = pipe();
+    let (code, out, _) = run(fdsame()
+        .args(["-l", "client", "/dev/stdin", "/dev/stdin"])
+        .stdin(Stdio::from(r)));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("verdict (drm-client): not applicable"),
+        "{out}"
+    );
+    assert!(!out.contains("not the same"), "{out}");
+}
