@@ -692,3 +692,28 @@ fn a_level_that_does_not_apply_reads_not_applicable() {
     );
     assert!(!out.contains("not the same"), "{out}");
 }
+
+/// The short level names work, and --help and the bad-level error list them.
+#[test]
+fn short_level_names_are_documented() {
+    let (_, help, _) = run(fdsame().arg("--help"));
+    for short in ["(client)", "(device)", "(object)", "(storage)"] {
+        assert!(help.contains(short), "{short}: {help}");
+    }
+    let (code, _, err) = run(fdsame().args(["-l", "nope", "/dev/null", "/dev/null"]));
+    assert_eq!(code, 2);
+    for name in ["drm-client (client)", "dma-buf-storage (storage)", "file"] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    for l in [
+        "client",
+        "device",
+        "object",
+        "storage",
+        "drm_client",
+        "FILE",
+    ] {
+        let (code, out, err) = run(fdsame().args(["-l", l, "/dev/null", "/dev/null"]));
+        assert_eq!(code, 1, "{l}: {out}{err}");
+    }
+}

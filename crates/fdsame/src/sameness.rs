@@ -202,15 +202,24 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown {} {:?}; one of: {}",
+            "unknown {} {:?}; one of: {} (any case, - or _)",
             self.what,
             self.input,
-            self.names.join(" ")
+            self.names.join(", ")
         )
     }
 }
 
 impl std::error::Error for ParseError {}
+
+/// The levels as a parse error lists them: each name with its short alias.
+const LEVEL_NAMES: [&str; 5] = [
+    "file",
+    "drm-client (client)",
+    "drm-device (device)",
+    "dma-buf-object (object)",
+    "dma-buf-storage (storage)",
+];
 
 impl FromStr for Level {
     type Err = ParseLevelError;
@@ -224,9 +233,7 @@ impl FromStr for Level {
             .iter()
             .copied()
             .find(|l| l.name() == norm || l.alias() == norm || squash(&format!("{l:?}")) == flat)
-            .ok_or_else(|| {
-                ParseError::new("level", s, Level::ALL.iter().map(|l| l.name()).collect())
-            })
+            .ok_or_else(|| ParseError::new("level", s, LEVEL_NAMES.to_vec()))
     }
 }
 
@@ -705,6 +712,22 @@ mod tests {
         assert_eq!((s.dma_buf_object, s.dma_buf_storage), (N, N));
         let s = Sameness::from_kinds(FdKind::DmaBuf, FdKind::Path);
         assert_eq!(s.dma_buf_storage, N);
+    }
+
+    /// The error lists every name with its short alias, so that the aliases are found.
+    #[test]
+    fn a_bad_level_lists_names_and_short_names() {
+        let e = "nope".parse::<Level>().unwrap_err().to_string();
+        for l in Level::ALL {
+            assert!(e.contains(l.name()), "{e}");
+            assert!(
+                e.contains(&format!("({})", l.alias())) || *l == Level::File,
+                "{e}"
+            );
+            assert_eq!(l.alias().parse::<Level>().unwrap(), *l);
+        }
+        assert_eq!("drm_client".parse::<Level>().unwrap(), Level::DrmClient);
+        assert_eq!("Storage".parse::<Level>().unwrap(), Level::DmaBufStorage);
     }
 
     #[test]
