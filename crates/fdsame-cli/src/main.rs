@@ -140,6 +140,11 @@ JSON (--json; schema version 1, the `version` field; fields are only ever added)
     totals: {drm_devices, drm_clients, dma_bufs, dma_buf_bytes, shared_dma_bufs,
       shared_dma_buf_bytes, processes_inspected, processes_not_inspected,
       fds_inspected, fds_not_inspected}
+    fds_inspected: descriptors (of every kind) whose link was read and classified, and,
+      for DRM and dma-buf ones, obtained; fds_not_inspected: descriptors listed but not
+      inspected (link or target unreadable, not obtained); one closed meanwhile is
+      neither. processes_inspected: processes whose descriptors were listed and that
+      have none, or at least one inspected; processes_not_inspected: the others
     not_inspected: [{pid, comm, fds, links, count, reason}]: a process (fds empty) or
       count descriptors of it (fds: their numbers) that could not be inspected
   error (usage errors included): {version, error, exit}

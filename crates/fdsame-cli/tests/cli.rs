@@ -308,7 +308,7 @@ fn ps_of_a_process_that_cannot_be_inspected_is_exit_3() {
             );
             assert_eq!(v["totals"]["processes_not_inspected"], 1);
         } else {
-            assert!(out.contains("not inspected: 1 processes"), "{out}");
+            assert!(out.contains("not inspected: 1 process,"), "{out}");
             assert!(out.contains("PTRACE_MODE_READ"), "{out}");
         }
     }
