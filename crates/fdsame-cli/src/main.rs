@@ -110,7 +110,7 @@ EXIT STATUS (the same with and without --json):
   4  the kernel could not answer: an asked level is unknown, or the forced mechanism is
      unavailable on this kernel, refused to this process, or failed
   5  an answer (0, 1 or 4) could not be written to standard output (closed, full, broken
-     pipe); an error keeps its own status
+     pipe); an error keeps its own status, and why it is one goes to standard error
   70 internal error (a bug in fdsame; please report it)
 
 JSON (--json; schema version 1, the `version` field; fields are only ever added):
@@ -298,10 +298,13 @@ pub(crate) fn warn(msg: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr(), "fdsame: {msg}");
 }
 
-/// What a command produced: the text for stdout, and the exit code.
+/// What a command produced: the text for stdout, the exit code, and what must reach stderr
+/// when stdout cannot be written and the status is an error (the reasons for it, which
+/// stdout would have carried).
 pub(crate) struct Outcome {
     pub out: String,
     pub code: u8,
+    pub unwritten: String,
 }
 
 /// Whether `code` is an answer, whose output is the point: a failure to write it is exit 5.
@@ -311,8 +314,9 @@ fn is_answer(code: u8) -> bool {
 }
 
 /// Writes `out` to stdout; an error (closed, full, broken pipe) is reported, and turns an
-/// answer's status into exit 5.
-fn emit(out: &str, code: u8) -> u8 {
+/// answer's status into exit 5; an error status stays, and `unwritten` (why it is an
+/// error) goes to stderr instead.
+fn emit(out: &str, code: u8, unwritten: &str) -> u8 {
     if out.is_empty() {
         return code;
     }
@@ -334,7 +338,15 @@ fn emit(out: &str, code: u8) -> u8 {
             ));
             exit::OUTPUT
         }
-        Some(_) => code,
+        Some(why) => {
+            if !unwritten.is_empty() {
+                warn(format_args!(
+                    "cannot write the output to standard output: {why}; exit {code} because:"
+                ));
+                let _ = std::io::stderr().write_all(unwritten.as_bytes());
+            }
+            code
+        }
     }
 }
 
@@ -365,7 +377,7 @@ fn usage_error(e: &clap::Error, as_json: bool) -> u8 {
         let msg = e.render().to_string();
         let first = msg.lines().next().unwrap_or("usage error");
         let first = first.strip_prefix("error: ").unwrap_or(first);
-        return emit(&error_json(first, exit::USAGE), exit::USAGE);
+        return emit(&error_json(first, exit::USAGE), exit::USAGE, "");
     }
     exit::USAGE
 }
@@ -379,7 +391,7 @@ fn run() -> u8 {
             use clap::error::ErrorKind;
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    emit(&e.render().to_string(), exit::SAME)
+                    emit(&e.render().to_string(), exit::SAME, "")
                 }
                 _ => usage_error(&e, as_json),
             };
@@ -428,11 +440,12 @@ impl Outcome {
         Outcome {
             out,
             code: exit::SAME,
+            unwritten: String::new(),
         }
     }
 
     fn emit(&self) -> u8 {
-        emit(&self.out, self.code)
+        emit(&self.out, self.code, &self.unwritten)
     }
 }
 
@@ -450,7 +463,12 @@ pub(crate) fn failure(code: u8, msg: String, as_json: bool) -> Outcome {
     } else {
         String::new()
     };
-    Outcome { out, code }
+    // The message is on stderr already.
+    Outcome {
+        out,
+        code,
+        unwritten: String::new(),
+    }
 }
 
 /// One compared descriptor in the JSON output.
@@ -649,7 +667,11 @@ fn compare_cmd(
     } else {
         compare_text([(a, &oa), (b, &ob)], &s, levels, mech, by_rule, code)
     };
-    Outcome { out, code }
+    Outcome {
+        out,
+        code,
+        unwritten: String::new(), // an answer: exit 5 when unwritten
+    }
 }
 
 /// The text output of a comparison.

@@ -383,7 +383,11 @@ pub fn run(pids: &[i32], as_json: bool) -> Outcome {
     } else {
         report::render_text(&r)
     };
-    Outcome { out, code }
+    Outcome {
+        out,
+        code,
+        unwritten: report::problems_text(&r),
+    }
 }
 
 #[cfg(test)]

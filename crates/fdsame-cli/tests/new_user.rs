@@ -720,3 +720,40 @@ fn short_level_names_are_documented() {
         assert_eq!(code, 1, "{l}: {out}{err}");
     }
 }
+
+/// `ps` of a missing process with stdout unwritable (/dev/full): exit 3, and why reaches
+/// stderr; the text of a nameless process has no empty brackets, and counts of one are
+/// singular.
+#[test]
+fn ps_errors_reach_stderr_when_stdout_cannot_be_written() {
+    let full = || {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    };
+    for json_too in [false, true] {
+        let mut cmd = fdsame();
+        if json_too {
+            cmd.arg("--json");
+        }
+        let (code, _, err) = run(cmd.args(["ps", "999999"]).stdout(full()));
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains("cannot write the output to standard output"),
+            "{err}"
+        );
+        assert!(err.contains("no process 999999"), "{err}");
+    }
+    let (code, out, _) = run(fdsame().args(["ps", "999999"]));
+    assert_eq!(code, 3);
+    assert!(out.contains("  pid 999999: no process 999999"), "{out}");
+    assert!(!out.contains("()"), "{out}");
+    assert!(
+        out.contains("not inspected: 1 process, 0 descriptors"),
+        "{out}"
+    );
+    assert!(!out.contains("1 processes"), "{out}");
+}

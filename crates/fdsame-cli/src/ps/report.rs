@@ -558,6 +558,17 @@ fn missed_text(out: &mut String, r: &Report) {
     }
 }
 
+/// What was not inspected and the errors, as the text output says them: for stderr, when
+/// the report cannot be written to stdout.
+pub fn problems_text(r: &Report) -> String {
+    let mut out = String::new();
+    missed_text(&mut out, r);
+    for e in &r.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
 /// The text output, from the report alone.
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
