@@ -113,7 +113,8 @@ EXIT STATUS (the same with and without --json):
      pipe); an error keeps its own status, and why it is one goes to standard error
   70 internal error (a bug in fdsame; please report it)
 
-JSON (--json; schema version 1, the `version` field; fields are only ever added):
+JSON (--json; schema version 1, the `version` field of the top-level object; fields are
+only ever added):
   Names (arg, target, comm, link, nodes, sysfs): a string when UTF-8, else
   {\"hex\": bytes in hex, \"lossy\": text} (reversible). ANSWER: \"same\" | \"different\" |
   \"unknown\" | \"not-applicable\". MECHANISM: a name above, or null.
@@ -202,7 +203,8 @@ enum Command {
     /// The DRM devices with their clients and the dma-bufs with their exporter, size and
     /// holders, of every process (or of the PIDs given); never blocks.
     Ps {
-        /// Process ids (default: every process in /proc).
+        /// Process ids, as /proc names them: decimal digits, no sign, no leading zero
+        /// (default: every process in /proc).
         #[arg(value_parser = parse_pid, allow_negative_numbers = true)]
         pids: Vec<i32>,
     },
@@ -252,11 +254,18 @@ fn parse_mechanism(s: &str) -> Result<Mechanism, String> {
     s.parse::<Mechanism>().map_err(|e| e.to_string())
 }
 
-/// A process id: a decimal number from 1 to 2^31 - 1 (the kernel's pid_t; pid_max is at
-/// most 4194304).
+/// A process id as /proc names one (`name_to_int()` in fs/proc/base.c, as for descriptor
+/// numbers): decimal digits, no sign, no leading zero (`/proc/01` does not exist), from 1 to
+/// 2^31 - 1 (the kernel's pid_t; pid_max is at most 4194304).
 fn parse_pid(s: &str) -> Result<i32, String> {
-    let bad = || format!("{s:?} is not a process id: a number from 1 to {}", i32::MAX);
-    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+    let bad = || {
+        format!(
+            "{s:?} is not a process id: a number from 1 to {}, in decimal digits without a \
+             sign or a leading zero, as /proc names it",
+            i32::MAX
+        )
+    };
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) || s.starts_with('0') {
         return Err(bad());
     }
     match s.parse::<i32>() {
@@ -370,14 +379,32 @@ fn json_asked(args: &[OsString]) -> bool {
         .any(|a| a.as_os_str() == "--json")
 }
 
+/// clap's message without its usage and hint: the lines before the first blank one, joined
+/// (`the following required arguments were not provided: <A> <B>`).
+fn usage_message(rendered: &str) -> String {
+    let lines: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let msg = lines.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    if msg.is_empty() {
+        "usage error".to_owned()
+    } else {
+        msg.to_owned()
+    }
+}
+
 /// A usage error: clap's message on stderr, and under `--json` the error object on stdout.
 fn usage_error(e: &clap::Error, as_json: bool) -> u8 {
     let _ = e.print(); // to stderr, coloured only on a terminal; errors ignored
     if as_json {
-        let msg = e.render().to_string();
-        let first = msg.lines().next().unwrap_or("usage error");
-        let first = first.strip_prefix("error: ").unwrap_or(first);
-        return emit(&error_json(first, exit::USAGE), exit::USAGE, "");
+        return emit(
+            &error_json(&usage_message(&e.render().to_string()), exit::USAGE),
+            exit::USAGE,
+            "",
+        );
     }
     exit::USAGE
 }
@@ -748,10 +775,30 @@ mod tests {
     fn pids_parse() {
         assert_eq!(parse_pid("1"), Ok(1));
         assert_eq!(parse_pid("2147483647"), Ok(i32::MAX));
-        for bad in ["0", "-1", "2147483648", "99999999999", "", "1x", "+1"] {
+        for bad in [
+            "0",
+            "-1",
+            "2147483648",
+            "99999999999",
+            "",
+            "1x",
+            "+1",
+            "01",
+            "007",
+        ] {
             let e = parse_pid(bad).unwrap_err();
             assert!(e.contains("not a process id"), "{bad}: {e}");
         }
+    }
+
+    /// Under --json a usage error carries clap's whole message, the missing names too.
+    #[test]
+    fn usage_messages_are_whole() {
+        let e = Cli::try_parse_from(["fdsame", "--json"]).unwrap_err();
+        let msg = usage_message(&e.render().to_string());
+        assert!(msg.contains("not provided"), "{msg}");
+        assert!(msg.contains("<A>") && msg.contains("<B>"), "{msg}");
+        assert!(!msg.contains("Usage") && !msg.starts_with("error"), "{msg}");
     }
 
     #[test]

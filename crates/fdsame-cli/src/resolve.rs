@@ -347,6 +347,10 @@ pub fn getfd_reason(e: Errno, pid: i32) -> String {
             "pidfd_getfd: {err}: this kernel lacks pidfd_getfd (Linux 5.6), and opening \
              /proc/{pid}/fd/N would make a new open, not the same file"
         ),
+        Errno::SRCH => format!(
+            "pidfd_getfd: {err}: the process has exited (a zombie, not yet reaped by its \
+             parent, has no descriptors left)"
+        ),
         _ => format!("pidfd_getfd: {err}"),
     }
 }

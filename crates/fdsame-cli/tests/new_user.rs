@@ -757,3 +757,35 @@ fn ps_errors_reach_stderr_when_stdout_cannot_be_written() {
     );
     assert!(!out.contains("1 processes"), "{out}");
 }
+
+/// Minor points of the third round: the whole usage message under --json, pids as /proc
+/// names them (no sign, no leading zero), a zombie's descriptor said as such.
+#[test]
+fn usage_messages_pids_and_zombies_are_said_plainly() {
+    let (code, out, _) = run(fdsame().arg("--json"));
+    assert_eq!(code, 2);
+    let msg = json(&out)["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains("<A>") && msg.contains("<B>"), "{msg}");
+    for bad in ["01", "+1", "0", "-1"] {
+        let (code, out, err) = run(fdsame().args(["ps", bad]));
+        assert_eq!(code, 2, "{bad}: {out}{err}");
+        assert!(err.contains("without a sign or a leading zero"), "{bad}: {err}");
+    }
+    // A zombie: our child, exited, not reaped.
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let zombie = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    assert!(zombie, "the child did not become a zombie");
+    let arg = format!("/proc/{pid}/fd/0");
+    let (code, out, err) = run(fdsame().args([&arg, &arg]));
+    let _ = child.wait();
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("the process has exited (a zombie"), "{err}");
+}
