@@ -106,10 +106,27 @@ fn translate(dir: BorrowedFd<'_>, ours: bool, ids: &[i32]) -> Result<i32, String
     )
     .map_err(|e| gone(e.into()))?;
     match pid_from_pidns(ns.as_fd(), own) {
-        Ok(pid) => Ok(pid),
+        Ok(pid) if pid > 0 => Ok(pid),
+        // ESRCH (or 0): no pid in fdsame's namespace. Exited, or running where fdsame's
+        // pid namespace cannot see it: its directory tells which.
+        Ok(_) => Err(not_visible()),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => match read_at(dir, "status") {
+            Ok(_) => Err(not_visible()),
+            Err(e) => Err(gone(e)),
+        },
         Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => same_ns_fallback(&ns, own),
         Err(e) => Err(gone(e)),
     }
+}
+
+/// A process that is running but has no pid in fdsame's pid namespace (an ancestor's or a
+/// sibling's process, a kernel thread seen from a child namespace): pidfd_open cannot name
+/// it, so its descriptors cannot be obtained.
+pub fn not_visible() -> String {
+    "the process is running, but not visible from fdsame's pid namespace (it is in an \
+     ancestor or sibling pid namespace): fdsame cannot obtain its descriptors; run fdsame \
+     in the process's pid namespace or an ancestor of it"
+        .to_owned()
 }
 
 /// The process of the procfs directory `dir` (`PID` or `PID/task/TID`); `ours`: its procfs
@@ -119,7 +136,7 @@ pub fn process_of_dir(dir: BorrowedFd<'_>, ours: bool) -> Result<Process, String
     let ids = nstgid(&status).ok_or("its status has no thread group id")?;
     let pid = translate(dir, ours, &ids)?;
     if pid <= 0 {
-        return Err("the process is not in fdsame's pid namespace or one below it".to_owned());
+        return Err(not_visible());
     }
     let me = rustix::process::getpid().as_raw_nonzero().get();
     if pid == me {

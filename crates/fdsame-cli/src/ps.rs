@@ -51,6 +51,19 @@ pub struct Proc {
     pub comm: Name,
     /// Why it could not be inspected at all.
     pub failed: Option<String>,
+    /// Its descriptors inspected: the link read and classified (and, for a DRM or dma-buf
+    /// descriptor, obtained).
+    pub fds_inspected: usize,
+    /// Its descriptors listed but not inspected (in [`Collect::missed`]).
+    pub fds_missed: usize,
+}
+
+impl Proc {
+    /// Whether the process counts as inspected: listed, and not every one of its
+    /// descriptors missed (a process without descriptors is inspected).
+    pub fn inspected(&self) -> bool {
+        self.failed.is_none() && (self.fds_inspected > 0 || self.fds_missed == 0)
+    }
 }
 
 /// A DRM or dma-buf descriptor of a process, obtained.
@@ -232,13 +245,15 @@ impl Collect {
     pub fn process(&mut self, pid: i32, explicit: bool) {
         let comm = read_comm(pid);
         let dir = format!("/proc/{pid}/fd");
+        let missed_before = self.missed.len();
+        let mut fds_inspected = 0;
         let failed = match std::fs::read_dir(&dir) {
             Ok(list) => {
                 let mut fds: Vec<i32> = list
                     .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                     .collect();
                 fds.sort_unstable();
-                self.descriptors(pid, &fds);
+                fds_inspected = self.descriptors(pid, &fds);
                 None
             }
             // Exited since /proc was listed.
@@ -246,7 +261,13 @@ impl Collect {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Some(format!("no process {pid}")),
             Err(e) => Some(io_reason(&e, "listing its descriptors")),
         };
-        self.procs.push(Proc { pid, comm, failed });
+        self.procs.push(Proc {
+            pid,
+            comm,
+            failed,
+            fds_inspected,
+            fds_missed: self.missed.len() - missed_before,
+        });
     }
 
     fn miss(&mut self, pid: i32, fd: i32, link: Option<Name>, why: String) {
@@ -262,8 +283,10 @@ impl Collect {
     }
 
     /// The descriptors `fds` of `pid`: classified by their links, taken with pidfd_getfd.
-    fn descriptors(&mut self, pid: i32, fds: &[i32]) {
+    /// Returns how many were inspected (see [`Proc::fds_inspected`]).
+    fn descriptors(&mut self, pid: i32, fds: &[i32]) -> usize {
         let mut pidfd_of: Option<Result<OwnedFd, String>> = None;
+        let (mut plain, taken_before) = (0, self.entries.len());
         for &fd in fds {
             let link = match std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
                 Ok(l) => Name(l.into_os_string().as_bytes().to_vec()),
@@ -274,7 +297,10 @@ impl Collect {
                 }
             };
             match (self.classify)(pid, fd, &link.0) {
-                Ok(None) => continue,
+                Ok(None) => {
+                    plain += 1;
+                    continue;
+                }
                 Ok(Some(_)) => {}
                 Err(why) => {
                     self.miss(pid, fd, Some(link), why);
@@ -294,6 +320,7 @@ impl Collect {
             };
             self.taken(pid, fd, link, got);
         }
+        plain + self.entries.len() - taken_before
     }
 
     fn taken(&mut self, pid: i32, fd: i32, link: Name, got: Result<OwnedFd, (Errno, String)>) {
@@ -322,7 +349,7 @@ impl Collect {
     /// The exit status: 3 when a named process (or a descriptor of one) was not inspected,
     /// or when fdsame's own descriptor limit stopped it; 0 otherwise.
     pub fn exit_code(&self, explicit: bool) -> u8 {
-        let incomplete = self.procs.iter().any(|p| p.failed.is_some()) || !self.missed.is_empty();
+        let incomplete = self.procs.iter().any(|p| !p.inspected()) || !self.missed.is_empty();
         if self.limit_hit || (explicit && incomplete) {
             exit::NO_FD
         } else {
@@ -356,7 +383,11 @@ pub fn run(pids: &[i32], as_json: bool) -> Outcome {
     } else {
         report::render_text(&r)
     };
-    Outcome { out, code }
+    Outcome {
+        out,
+        code,
+        unwritten: report::problems_text(&r),
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +426,41 @@ mod tests {
         assert_eq!(targets(&[tid, me(), tid]), vec![me()]);
         done_tx.send(()).unwrap();
         t.join().unwrap();
+    }
+
+    fn unreadable(_: i32, _: i32, _: &[u8]) -> Result<Option<Candidate>, String> {
+        Err("statx: Permission denied".to_owned())
+    }
+
+    /// A process none of whose descriptors could be inspected is not inspected; the fd
+    /// totals count descriptors of one kind: all that were listed, inspected or not.
+    #[test]
+    fn a_process_whose_descriptors_all_failed_is_not_inspected() {
+        let _held = rustix::pipe::pipe().unwrap();
+        let mut c = Collect::new(1000, unreadable);
+        c.process(me(), true);
+        assert!(!c.procs[0].inspected());
+        let r = report::Report::build(&c, c.exit_code(true)).unwrap();
+        let t = &r.totals;
+        assert_eq!((t.processes_inspected, t.processes_not_inspected), (0, 1));
+        assert_eq!(t.fds_inspected, 0);
+        assert_eq!(t.fds_not_inspected, c.missed.len());
+        assert!(t.fds_not_inspected >= 2);
+        assert_eq!(c.exit_code(true), exit::NO_FD);
+        let text = report::render_text(&r);
+        assert!(text.contains("0 processes inspected"), "{text}");
+        assert!(text.contains("not inspected: 1 process,"), "{text}");
+        // Every descriptor counted: plain ones too, not only DRM and dma-buf ones.
+        let mut c = Collect::new(1000, pipes_only);
+        c.process(me(), true);
+        let listed = std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let r = report::Report::build(&c, 0).unwrap();
+        let t = &r.totals;
+        assert!(t.fds_inspected > c.entries.len(), "{}", t.fds_inspected);
+        assert!(t.fds_inspected + t.fds_not_inspected <= listed + 2);
+        assert_eq!(t.processes_inspected, 1);
+        let text = report::render_text(&r);
+        assert!(text.contains("1 process inspected"), "{text}");
     }
 
     fn pipes_only(_: i32, _: i32, link: &[u8]) -> Result<Option<Candidate>, String> {

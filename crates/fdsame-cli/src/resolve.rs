@@ -218,6 +218,9 @@ pub struct Obtained {
     pub how: &'static str,
     /// Another process's descriptor: no DRM ioctl is issued on it.
     pub foreign: bool,
+    /// A path fdsame looked up (`O_PATH`) or opened (a DRM device node) itself: a new open,
+    /// never the same file, DRM client or dma-buf as anything.
+    pub new_open: bool,
     pub pid: Option<i32>,
     pub fd_number: Option<i32>,
     /// What `/proc/self/fd/N` of the obtained descriptor reads (`pipe:[…]`, a path…).
@@ -269,6 +272,7 @@ impl Obtained {
             fd,
             how,
             foreign,
+            new_open: false,
             pid: None,
             fd_number: None,
             target,
@@ -343,6 +347,10 @@ pub fn getfd_reason(e: Errno, pid: i32) -> String {
             "pidfd_getfd: {err}: this kernel lacks pidfd_getfd (Linux 5.6), and opening \
              /proc/{pid}/fd/N would make a new open, not the same file"
         ),
+        Errno::SRCH => format!(
+            "pidfd_getfd: {err}: the process has exited (a zombie, not yet reaped by its \
+             parent, has no descriptors left)"
+        ),
         _ => format!("pidfd_getfd: {err}"),
     }
 }
@@ -384,7 +392,9 @@ fn open_path(path: &Path) -> Result<Obtained, String> {
                 "open O_RDONLY|O_NONBLOCK",
             ),
         };
-        return Obtained::new(fd, how, false);
+        let mut o = Obtained::new(fd, how, false)?;
+        o.new_open = true;
+        return Ok(o);
     }
     if let Ok(fs) = rustix::fs::fstatfs(&opath) {
         #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every architecture
@@ -398,6 +408,7 @@ fn open_path(path: &Path) -> Result<Obtained, String> {
     }
     let mut o = Obtained::new(opath, "O_PATH", false)?;
     o.file_type = Some(file_type_name(ft));
+    o.new_open = true;
     Ok(o)
 }
 

@@ -308,7 +308,7 @@ fn ps_of_a_process_that_cannot_be_inspected_is_exit_3() {
             );
             assert_eq!(v["totals"]["processes_not_inspected"], 1);
         } else {
-            assert!(out.contains("not inspected: 1 processes"), "{out}");
+            assert!(out.contains("not inspected: 1 process,"), "{out}");
             assert!(out.contains("PTRACE_MODE_READ"), "{out}");
         }
     }
@@ -520,19 +520,28 @@ fn arguments_as_a_new_user_writes_them() {
 }
 
 /// `fdsame -m epoll /dev/null /dev/null` reported `mechanism: epoll` with an unknown answer:
-/// the mechanism is named only when it told.
+/// the mechanism is named only when it told. (epoll of two files that cannot be polled is
+/// now a usage error, exit 2: fstat of one descriptor twice is the case that cannot tell.)
 #[test]
 fn a_forced_mechanism_that_cannot_tell_is_not_named() {
     let (code, out, _) = run(fdsame().args(["-m", "epoll", "--json", "/dev/null", "/dev/null"]));
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(json(&out)["exit"], 2);
+    let file = || Stdio::from(std::fs::File::open("/proc/self/exe").unwrap());
+    let (code, out, _) = run(fdsame()
+        .args(["-m", "fstat", "--json", "/dev/stdin", "/dev/stdin"])
+        .stdin(file()));
     assert_eq!(code, 4, "{out}");
     let v = json(&out);
     assert_eq!(v["levels"]["file"], "unknown");
     assert!(v["mechanism"].is_null(), "{v}");
-    assert_eq!(v["forced_mechanism"], "epoll");
-    let (code, out, _) = run(fdsame().args(["-m", "epoll", "/dev/null", "/dev/null"]));
+    assert_eq!(v["forced_mechanism"], "fstat");
+    let (code, out, _) = run(fdsame()
+        .args(["-m", "fstat", "/dev/stdin", "/dev/stdin"])
+        .stdin(file()));
     assert_eq!(code, 4);
     assert!(
-        out.contains("answered by: nothing (epoll was asked"),
+        out.contains("answered by: nothing (fstat was asked"),
         "{out}"
     );
     // Where epoll can tell, it is named.

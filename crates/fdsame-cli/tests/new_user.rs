@@ -236,8 +236,11 @@ fn ps_does_not_take_a_file_named_like_a_dma_buf() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(code, 0, "{out}{err}");
     let v = json(&out);
-    assert_eq!(v["totals"]["fds_inspected"], 0, "{v}");
+    // Every descriptor inspected (fds_inspected counts all of them), none taken.
+    assert!(v["totals"]["fds_inspected"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["totals"]["fds_not_inspected"], 0, "{v}");
     assert_eq!(v["dma_bufs"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["processes"].as_array().unwrap().len(), 0, "{v}");
 }
 
 /// With stdout closed: the status of an error is its own with and without --json; an
@@ -412,4 +415,377 @@ FUSE(NoStatfs(), sys.argv[1], foreground=True, nothreads=True)
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(json(&out)["a"]["kind"], "other");
     assert_eq!(pcode, 1, "two opens of one path: {pout}{perr}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Third round of new-user checks.
+
+/// Inside `unshare --pid --fork` (the parent's /proc kept), a live process of the parent
+/// namespace, or a kernel thread, has no pid in fdsame's namespace: fdsame says so, and
+/// never that it exited.
+#[test]
+fn a_live_process_outside_fdsames_pid_namespace_is_not_said_to_have_exited() {
+    if !can_unshare() {
+        println!("SKIPPED: needs root and unshare --pid");
+        return;
+    }
+    let sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = sleeper.id();
+    let arg = format!("/proc/{pid}/fd/1");
+    for (target, json_too) in [
+        (arg.as_str(), false),
+        (arg.as_str(), true),
+        ("/proc/2/fd/0", true),
+    ] {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", env!("CARGO_BIN_EXE_fdsame")]);
+        if json_too {
+            cmd.arg("--json");
+        }
+        let (code, out, err) = run(cmd.args([target, target]));
+        assert_eq!(code, 3, "{target}: {out}{err}");
+        assert!(
+            err.contains("running, but not visible from fdsame's pid namespace"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("exited") && !out.contains("exited"),
+            "{out}{err}"
+        );
+        if json_too {
+            let v = json(&out);
+            assert_eq!(v["exit"], 3);
+            assert!(v["error"].as_str().unwrap().contains("not visible"), "{v}");
+        }
+    }
+    kill(sleeper);
+}
+
+/// `help` is a subcommand like `ps`: with files, or with --level/--mechanism, a usage error
+/// (exit 2, the error object under --json); alone, the help; `help X` for a subcommand X,
+/// else a usage error that says how to name a file called help.
+#[test]
+fn help_with_files_is_a_usage_error_like_ps() {
+    for args in [
+        &["/dev/fd/0", "/dev/fd/1", "help"][..],
+        &["/dev/fd/0", "help", "ps"],
+        &["-l", "file", "help"],
+        &["-m", "kcmp", "help"],
+        &["/dev/fd/0", "/dev/fd/1", "ps"],
+    ] {
+        let (code, out, err) = run(fdsame().args(args).stdin(Stdio::null()));
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains("fdsame: "), "{args:?}: {err}");
+        let (code, out, _) = run(fdsame().arg("--json").args(args).stdin(Stdio::null()));
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(json(&out)["exit"], 2, "{args:?}: {out}");
+    }
+    let (code, out, _) = run(fdsame().args(["/dev/fd/0", "help"]).stdin(Stdio::null()));
+    assert_eq!(code, 2, "{out}");
+    for (args, want) in [
+        (&["help"][..], "fdsame help [ps|help]"),
+        (&["help", "ps"], "Usage: fdsame ps"),
+        (&["help", "help"], "Usage: fdsame help"),
+        (&["--json", "help"], "Usage: fdsame"),
+    ] {
+        let (code, out, err) = run(fdsame().args(args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains(want), "{args:?}: {out}");
+    }
+    let (code, out, err) = run(fdsame().args(["help", "./help"]));
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("no subcommand") && err.contains("./help"),
+        "{err}"
+    );
+    // The help says how a file named help or ps is written.
+    let (_, out, _) = run(fdsame().arg("--help"));
+    assert!(out.contains("./ps or ./help"), "{out}");
+    // ./help is a file.
+    let f = tmpfile("help");
+    let (code, out, err) = run(fdsame()
+        .current_dir(f.parent().unwrap())
+        .args(["./help", "./help"]));
+    assert_eq!(code, 1, "{out}{err}");
+}
+
+/// Whether strace(1) is here (for fault injection).
+fn has_strace() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// fdsame under strace, its fcntl(F_DUPFD_QUERY) failing EINVAL (a kernel before 6.10) and
+/// kcmp EPERM (a seccomp filter), comparing two opens of one file as fds 3 and 4.
+fn without_dupfd_query_and_kcmp(extra: &[&str]) -> (i32, String, String) {
+    let f = tmpfile("injected");
+    let open = || std::fs::File::open(&f).unwrap();
+    let (a, b) = (open(), open());
+    let args = ["/dev/fd/3", "/dev/fd/4"];
+    let with_fds = |cmd: &mut Command| {
+        let (x, y) = (a.as_raw_fd(), b.as_raw_fd());
+        // SAFETY: dup2 between fork and exec, onto 3 and 4; `x < y`, so copying `x` first
+        // never overwrites `y`. A descriptor already in place only loses CLOEXEC.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (from, to) in [(x, 3), (y, 4)] {
+                    if from == to {
+                        libc::fcntl(to, libc::F_SETFD, 0);
+                    } else if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    };
+    assert!(
+        a.as_raw_fd() >= 3 && a.as_raw_fd() < b.as_raw_fd(),
+        "fd layout"
+    );
+    // Which fcntl call is F_DUPFD_QUERY (0x403): counted in a dry run.
+    let mut dry = Command::new("strace");
+    dry.args(["-f", "-e", "trace=fcntl", env!("CARGO_BIN_EXE_fdsame")])
+        .args(extra)
+        .args(args);
+    with_fds(&mut dry);
+    let (_, _, trace) = run(&mut dry);
+    let n = trace
+        .lines()
+        .filter(|l| l.contains("fcntl("))
+        .position(|l| l.contains("0x403") || l.contains("F_DUPFD_QUERY"))
+        .expect("no F_DUPFD_QUERY in the trace")
+        + 1;
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-o", "/dev/null", "-e", "trace=fcntl,kcmp"])
+        .arg(format!("-einject=fcntl:error=EINVAL:when={n}"))
+        .args([
+            "-e",
+            "inject=kcmp:error=EPERM",
+            env!("CARGO_BIN_EXE_fdsame"),
+        ])
+        .args(extra)
+        .args(args);
+    with_fds(&mut cmd);
+    run(&mut cmd)
+}
+
+/// With F_DUPFD_QUERY missing and kcmp refused, nothing tells the file level of two opens
+/// of one regular file: `declined` names kcmp, refused, EPERM, and the text says so.
+#[test]
+fn when_nothing_answers_the_real_cause_is_said() {
+    if !has_strace() {
+        println!("SKIPPED: needs strace");
+        return;
+    }
+    let (code, out, err) = without_dupfd_query_and_kcmp(&[]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.contains("answered by: nothing could tell the file level: kcmp could not answer: refused to this process (EPERM"),
+        "{out}"
+    );
+    let (code, out, err) = without_dupfd_query_and_kcmp(&["--json"]);
+    assert_eq!(code, 4, "{out}{err}");
+    let v = json(&out);
+    let d = &v["declined"];
+    assert_eq!(d["mechanism"], "kcmp", "{v}");
+    assert_eq!(d["errno"], libc::EPERM, "{v}");
+    assert_eq!(d["cause"], "refused", "{v}");
+    assert!(d["reason"].as_str().unwrap().contains("EPERM"), "{v}");
+}
+
+/// A forced mechanism that cannot compare these kinds of file is exit 2 for every
+/// mechanism, whether the kinds tell beforehand (sysfs, fdinfo, the ioctls) or running it
+/// does (epoll of two regular files); JSON too.
+#[test]
+fn a_forced_mechanism_that_cannot_compare_is_exit_2_everywhere() {
+    let f = tmpfile("forced");
+    let open = || Stdio::from(std::fs::File::open(&f).unwrap());
+    for m in ["sysfs", "fdinfo", "epoll", "drm-ioctl", "dma-buf-ioctl"] {
+        for json_too in [false, true] {
+            let mut cmd = fdsame();
+            if json_too {
+                cmd.arg("--json");
+            }
+            let (code, out, err) = run(cmd
+                .args(["-m", m, "/dev/stdin", "/dev/stdout"])
+                .stdin(open())
+                .stdout(Stdio::piped()));
+            // stdout is the pipe of the output: epoll can poll it, and answers.
+            if m == "epoll" {
+                assert_eq!(code, 1, "{m}: {out}{err}");
+                continue;
+            }
+            assert_eq!(code, 2, "{m}: {out}{err}");
+            assert!(err.contains("cannot compare these files"), "{m}: {err}");
+            if json_too {
+                assert_eq!(json(&out)["exit"], 2);
+            }
+        }
+    }
+    // Two regular files: epoll cannot compare them.
+    let p = f.to_str().unwrap();
+    let (code, out, err) = run(fdsame()
+        .args(["-m", "epoll", "/dev/stdin", p])
+        .stdin(open()));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("neither file can be polled"), "{err}");
+}
+
+/// "A path is never the same file as anything" holds for every mechanism that can run:
+/// fstat of one inode by a descriptor and a path, fstat and kcmp of one path twice, epoll
+/// of a pipe and a path (either order).
+#[test]
+fn a_path_is_a_new_open_for_every_mechanism() {
+    let f = tmpfile("path-rule");
+    let p = f.to_str().unwrap();
+    let open = || Stdio::from(std::fs::File::open(&f).unwrap());
+    for (m, a, b) in [
+        ("fstat", "/dev/stdin", p),
+        ("fstat", p, p),
+        ("kcmp", p, p),
+        ("kcmp", "/dev/stdin", p),
+    ] {
+        for json_too in [false, true] {
+            let mut cmd = fdsame();
+            if json_too {
+                cmd.arg("--json");
+            }
+            let (code, out, err) = run(cmd.args(["-m", m, a, b]).stdin(open()));
+            assert_eq!(code, 1, "{m} {a} {b}: {out}{err}");
+            if json_too {
+                let v = json(&out);
+                assert_eq!(v["levels"]["file"], "different", "{v}");
+                assert_eq!(v["b"]["new_open"], true, "{v}");
+            } else {
+                assert!(out.contains("verdict (file): not the same"), "{out}");
+            }
+        }
+    }
+    let (code, out, _) = run(fdsame().args(["-m", "fstat", p, p]));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("answered by: the arguments (a path is a new open"),
+        "{out}"
+    );
+    for args in [["/dev/stdin", p], [p, "/dev/stdin"]] {
+        let (r, _w) = pipe();
+        let (code, out, err) = run(fdsame()
+            .args(["-m", "epoll"])
+            .args(args)
+            .stdin(Stdio::from(r)));
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+    }
+}
+
+/// A level that does not apply reads "not applicable", not "not the same".
+#[test]
+fn a_level_that_does_not_apply_reads_not_applicable() {
+    let (r, _w) = pipe();
+    let (code, out, _) = run(fdsame()
+        .args(["-l", "client", "/dev/stdin", "/dev/stdin"])
+        .stdin(Stdio::from(r)));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("verdict (drm-client): not applicable"),
+        "{out}"
+    );
+    assert!(!out.contains("not the same"), "{out}");
+}
+
+/// The short level names work, and --help and the bad-level error list them.
+#[test]
+fn short_level_names_are_documented() {
+    let (_, help, _) = run(fdsame().arg("--help"));
+    for short in ["(client)", "(device)", "(object)", "(storage)"] {
+        assert!(help.contains(short), "{short}: {help}");
+    }
+    let (code, _, err) = run(fdsame().args(["-l", "nope", "/dev/null", "/dev/null"]));
+    assert_eq!(code, 2);
+    for name in ["drm-client (client)", "dma-buf-storage (storage)", "file"] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    for l in [
+        "client",
+        "device",
+        "object",
+        "storage",
+        "drm_client",
+        "FILE",
+    ] {
+        let (code, out, err) = run(fdsame().args(["-l", l, "/dev/null", "/dev/null"]));
+        assert_eq!(code, 1, "{l}: {out}{err}");
+    }
+}
+
+/// `ps` of a missing process with stdout unwritable (/dev/full): exit 3, and why reaches
+/// stderr; the text of a nameless process has no empty brackets, and counts of one are
+/// singular.
+#[test]
+fn ps_errors_reach_stderr_when_stdout_cannot_be_written() {
+    let full = || {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    };
+    for json_too in [false, true] {
+        let mut cmd = fdsame();
+        if json_too {
+            cmd.arg("--json");
+        }
+        let (code, _, err) = run(cmd.args(["ps", "999999"]).stdout(full()));
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains("cannot write the output to standard output"),
+            "{err}"
+        );
+        assert!(err.contains("no process 999999"), "{err}");
+    }
+    let (code, out, _) = run(fdsame().args(["ps", "999999"]));
+    assert_eq!(code, 3);
+    assert!(out.contains("  pid 999999: no process 999999"), "{out}");
+    assert!(!out.contains("()"), "{out}");
+    assert!(
+        out.contains("not inspected: 1 process, 0 descriptors"),
+        "{out}"
+    );
+    assert!(!out.contains("1 processes"), "{out}");
+}
+
+/// Minor points of the third round: the whole usage message under --json, pids as /proc
+/// names them (no sign, no leading zero), a zombie's descriptor said as such.
+#[test]
+fn usage_messages_pids_and_zombies_are_said_plainly() {
+    let (code, out, _) = run(fdsame().arg("--json"));
+    assert_eq!(code, 2);
+    let msg = json(&out)["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains("<A>") && msg.contains("<B>"), "{msg}");
+    for bad in ["01", "+1", "0", "-1"] {
+        let (code, out, err) = run(fdsame().args(["ps", bad]));
+        assert_eq!(code, 2, "{bad}: {out}{err}");
+        assert!(err.contains("without a sign or a leading zero"), "{bad}: {err}");
+    }
+    // A zombie: our child, exited, not reaped.
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let zombie = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    assert!(zombie, "the child did not become a zombie");
+    let arg = format!("/proc/{pid}/fd/0");
+    let (code, out, err) = run(fdsame().args([&arg, &arg]));
+    let _ = child.wait();
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("the process has exited (a zombie"), "{err}");
 }

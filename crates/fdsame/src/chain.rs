@@ -9,7 +9,7 @@ use rustix::io::Errno;
 
 use crate::kind::{drm_client_id, hint, identify, sysfs_device, Identity, HINT_DMA_BUF, HINT_DRM};
 use crate::mechanism::State;
-use crate::sameness::Declined;
+use crate::sameness::{DeclineReason, Declined};
 use crate::{ioctl, sys, Answer, Availability, Error, FdKind, Mechanism, Options, Sameness};
 
 /// The errnos by which a kernel without the mechanism (or a process refused it) answers.
@@ -57,7 +57,29 @@ enum Outcome<T> {
     Declined(Error),
     /// Could not run now (`EMFILE`...).
     Transient(Error),
+    /// Ran, and cannot tell about these kinds of file: the errno that says so.
+    CannotTell(i32),
     Failed(Error),
+}
+
+/// What a missing mechanism's errno means: refused to this process, or not on this kernel.
+fn missing_reason(errno: i32) -> DeclineReason {
+    if matches!(errno, libc::EPERM | libc::EACCES) {
+        DeclineReason::Refused
+    } else {
+        DeclineReason::Unavailable
+    }
+}
+
+/// How telling a reason is about why nothing answered (the higher, the more).
+fn telling(r: DeclineReason) -> u8 {
+    match r {
+        DeclineReason::Device => 4,
+        DeclineReason::Refused => 3,
+        DeclineReason::Transient => 2,
+        DeclineReason::CannotTell => 1,
+        _ => 0,
+    }
 }
 
 /// Classifies a failed call of mechanism `m`, the one place that does: a missing
@@ -302,6 +324,7 @@ impl<T> Outcome<T> {
             Outcome::Missing(e) => Outcome::Missing(e),
             Outcome::Declined(e) => Outcome::Declined(e),
             Outcome::Transient(e) => Outcome::Transient(e),
+            Outcome::CannotTell(e) => Outcome::CannotTell(e),
             Outcome::Failed(e) => Outcome::Failed(e),
         }
     }
@@ -334,10 +357,11 @@ fn drm_step(p: &Pair<'_, '_>, state: &State, s: &mut Sameness) -> Outcome<bool> 
                 return Outcome::Answer(true);
             }
             Outcome::Declined(e) => {
-                s.declined = Some(Declined {
-                    mechanism: Mechanism::DrmFileSameIoctl,
-                    errno: e.raw_os_error().unwrap_or(libc::ENODEV),
-                });
+                s.declined = Some(Declined::new(
+                    Mechanism::DrmFileSameIoctl,
+                    e.raw_os_error().unwrap_or(libc::ENODEV),
+                    DeclineReason::Device,
+                ));
                 last = Some(e);
             }
             other => return other.map_never(),
@@ -413,23 +437,27 @@ fn sysfs_keys(
 /// One file-level mechanism other than fstat.
 fn file_level(state: &State, m: Mechanism, p: &Pair<'_, '_>) -> Outcome<Answer> {
     let (a, b, o_path) = (p.a, p.b, p.o_path());
-    let out = match m {
+    // Inner `Err(errno)`: ran, and cannot tell about these kinds of file.
+    let out: Outcome<Result<bool, i32>> = match m {
         Mechanism::FDupfdQuery => guarded(state, m, a, b, || {
             // Kernels whose f_dupfd_query() looks the other descriptor up with fdget() (6.10,
             // 6.11) refuse an O_PATH one with EBADF: cannot tell, kcmp can.
             match sys::f_dupfd_query(a, b) {
-                Err(e) if o_path && e.raw_os_error() == Some(libc::EBADF) => Ok(None),
-                r => op("fcntl(F_DUPFD_QUERY)", r).map(Some),
+                Err(e) if o_path && e.raw_os_error() == Some(libc::EBADF) => Ok(Err(libc::EBADF)),
+                r => op("fcntl(F_DUPFD_QUERY)", r).map(Ok),
             }
         }),
         Mechanism::Kcmp => guarded(state, m, a, b, || {
-            op("kcmp(KCMP_FILE)", sys::kcmp_file(a, b)).map(Some)
+            op("kcmp(KCMP_FILE)", sys::kcmp_file(a, b)).map(Ok)
         }),
-        Mechanism::Epoll => guarded(state, m, a, b, || sys::epoll_same_file_op(a, b)),
+        Mechanism::Epoll => guarded(state, m, a, b, || {
+            sys::epoll_same_file_op(a, b).map(|r| r.map_err(|e| e.raw_os_error()))
+        }),
         _ => unreachable!("not a file-level mechanism"),
     };
     match out {
-        Outcome::Answer(o) => Outcome::Answer(o.map_or(Answer::Unknown, Answer::from)),
+        Outcome::Answer(Ok(same)) => Outcome::Answer(Answer::from(same)),
+        Outcome::Answer(Err(errno)) => Outcome::CannotTell(errno),
         other => other.map_never(),
     }
 }
@@ -449,8 +477,16 @@ fn fstat_file_level(ia: &Identity, ib: &Identity) -> Answer {
 
 /// The chain: every step in the order of [`Mechanism::ALL`] that applies and is still
 /// needed; a missing, declining or momentarily impossible step hands over to the next.
+/// When nothing could tell the file level, the most telling of the steps that could not
+/// answer is `declined` (see [`Declined`]).
 fn chain(p: &Pair<'_, '_>, state: &State) -> Result<Sameness, Error> {
     let mut s = Sameness::from_kinds(p.ia.kind, p.ib.kind);
+    let mut why: Option<Declined> = None;
+    let mut note = |d: Declined| {
+        if why.map_or(true, |w| telling(d.reason) > telling(w.reason)) {
+            why = Some(d);
+        }
+    };
     for &m in Mechanism::ALL {
         if not_applicable(m, p).is_some() || !needed(m, &s, p) {
             continue;
@@ -459,13 +495,42 @@ fn chain(p: &Pair<'_, '_>, state: &State) -> Result<Sameness, Error> {
             Outcome::Answer(true) => return Ok(s),
             Outcome::Answer(false) => p.infer(&mut s),
             Outcome::Failed(e) => return Err(e),
-            Outcome::Missing(_) | Outcome::Declined(_) | Outcome::Transient(_) => {}
+            Outcome::Missing(errno) => note(Declined::new(m, errno, missing_reason(errno))),
+            Outcome::Transient(e) => note(Declined::new(
+                m,
+                e.raw_os_error().unwrap_or(libc::EAGAIN),
+                DeclineReason::Transient,
+            )),
+            Outcome::CannotTell(errno) => note(Declined::new(m, errno, DeclineReason::CannotTell)),
+            Outcome::Declined(_) => {} // drm_step noted it in `s`
         }
+    }
+    if s.declined.is_none() && s.file == Answer::Unknown {
+        s.declined = why;
     }
     Ok(s)
 }
 
-/// One step alone, plus the inferences.
+/// Why mechanism `m` cannot tell about these files, in words (the detail of a forced
+/// mechanism's [`ErrorKind::NotApplicable`](crate::ErrorKind::NotApplicable) error).
+fn cannot_tell(m: Mechanism, errno: i32) -> String {
+    let e = std::io::Error::from_raw_os_error(errno);
+    match m {
+        Mechanism::Epoll => format!(
+            "neither file can be polled (epoll_ctl: {e}): epoll compares only when one of \
+             them can be (a pipe, a socket, a DRM device file, a dma-buf)"
+        ),
+        _ => format!(
+            "this kernel's {} refuses an O_PATH file descriptor ({e})",
+            m.call()
+        ),
+    }
+}
+
+/// One step alone, plus the inferences. A forced mechanism that cannot compare these kinds
+/// of file is [`ErrorKind::NotApplicable`](crate::ErrorKind::NotApplicable), whether its
+/// kinds say so beforehand (sysfs of two pipes) or it finds out by running (epoll of two
+/// regular files).
 fn forced(p: &Pair<'_, '_>, m: Mechanism, state: &State) -> Result<Sameness, Error> {
     if let Some(why) = not_applicable(m, p) {
         return Err(Error::not_applicable(m, why));
@@ -475,6 +540,7 @@ fn forced(p: &Pair<'_, '_>, m: Mechanism, state: &State) -> Result<Sameness, Err
         Outcome::Answer(true) => return Ok(s),
         Outcome::Answer(false) => {}
         Outcome::Missing(errno) => return Err(Error::unsupported(m, Some(errno))),
+        Outcome::CannotTell(errno) => return Err(Error::not_applicable(m, cannot_tell(m, errno))),
         Outcome::Declined(e) | Outcome::Transient(e) | Outcome::Failed(e) => return Err(e),
     }
     p.infer(&mut s);
@@ -620,6 +686,64 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("refused to this process"), "{msg}");
         assert!(!msg.contains("not available on this kernel"), "{msg}");
+    }
+
+    /// When nothing can tell the file level, `declined` says why: the most telling of the
+    /// mechanisms tried (a refused kcmp over a kernel without F_DUPFD_QUERY and an epoll
+    /// that cannot poll regular files), never `None`.
+    #[test]
+    fn when_nothing_answers_declined_says_why() {
+        let state = State::new();
+        state.set_unavailable(Mechanism::FDupfdQuery, libc::EINVAL);
+        state.set_unavailable(Mechanism::Kcmp, libc::EPERM);
+        let f1 = File::open("/proc/self/exe").unwrap();
+        let f2 = File::open("/proc/self/exe").unwrap();
+        let s = cmp(&state, &f1, &f2);
+        assert_eq!((s.file, s.mechanism), (Answer::Unknown, None));
+        assert_eq!(
+            s.declined,
+            Some(Declined::new(
+                Mechanism::Kcmp,
+                libc::EPERM,
+                DeclineReason::Refused
+            ))
+        );
+        // Only missing mechanisms and epoll: epoll's "cannot tell" is the more telling.
+        let state = State::new();
+        state.set_unavailable(Mechanism::FDupfdQuery, libc::EINVAL);
+        state.set_unavailable(Mechanism::Kcmp, libc::ENOSYS);
+        let s = cmp(&state, &f1, &f2);
+        let d = s.declined.unwrap();
+        assert_eq!(
+            (d.mechanism, d.reason),
+            (Mechanism::Epoll, DeclineReason::CannotTell)
+        );
+        // Answered: nothing declined.
+        let s = cmp(&State::new(), &f1, &f2);
+        assert_eq!((s.file, s.declined), (Answer::Different, None));
+    }
+
+    /// A forced mechanism that cannot compare these kinds of file is NotApplicable, whether
+    /// the kinds say so (sysfs of regular files) or running it does (epoll of two regular
+    /// files); epoll with one pollable file answers in either order.
+    #[test]
+    fn a_forced_mechanism_that_cannot_compare_is_not_applicable() {
+        let state = State::new();
+        let f1 = File::open("/proc/self/exe").unwrap();
+        let f2 = File::open("/proc/self/exe").unwrap();
+        for m in [Mechanism::Epoll, Mechanism::Sysfs, Mechanism::Fdinfo] {
+            let e = forced_err(&state, &f1, &f2, m);
+            assert_eq!(e.kind(), crate::ErrorKind::NotApplicable, "{m}: {e}");
+        }
+        let e = forced_err(&state, &f1, &f2, Mechanism::Epoll);
+        assert!(e.to_string().contains("neither file can be polled"), "{e}");
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let by_epoll = |a: &dyn AsFd, b: &dyn AsFd| {
+            let o = Options::new().mechanism(Mechanism::Epoll);
+            compare(a.as_fd(), b.as_fd(), &o, &state).unwrap().file
+        };
+        assert_eq!(by_epoll(&f1, &r), Answer::Different);
+        assert_eq!(by_epoll(&r, &f1), Answer::Different);
     }
 
     #[test]

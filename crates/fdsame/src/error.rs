@@ -19,7 +19,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The mechanism cannot compare these descriptors: the DRM ioctl when neither is a DRM
     /// device file of this process's own, a dma-buf ioctl without a dma-buf, sysfs without
-    /// two DRM device files, either ioctl on an `O_PATH` descriptor.
+    /// two DRM device files, either ioctl on an `O_PATH` descriptor, epoll of two files
+    /// neither of which can be polled.
     NotApplicable,
     /// A system call failed; [`Error::operation`] names it and [`Error::raw_os_error`] holds
     /// the errno.

@@ -52,7 +52,10 @@
 //!    [`Mechanism::Fstat`] (different inodes are different files; one inode of two dma-bufs
 //!    is one dma-buf; otherwise the same inode tells nothing) that gives an answer. A
 //!    mechanism that cannot run now (`EMFILE` at the descriptor limit: the epoll trick needs
-//!    two descriptors) is skipped, not remembered as missing.
+//!    two descriptors) is skipped, not remembered as missing. When none of them can tell,
+//!    [`Sameness::declined`] names the most telling one that could not answer and why
+//!    ([`DeclineReason`]: a `kcmp` refused by a seccomp filter rather than the
+//!    `F_DUPFD_QUERY` this kernel lacks).
 //!
 //!    The other levels are then inferred from the file level — each inference is sound:
 //!    * same file ⇒ same DRM client, same DRM device, same dma-buf object;
@@ -152,7 +155,7 @@ pub use error::{raw_os_error, Error, ErrorKind, Result};
 pub use group::{Descriptors, Groups};
 pub use kind::{DrmNodeType, FdKind, ANON_INODE_FS_MAGIC, DMA_BUF_MAGIC, DRM_MAJOR};
 pub use mechanism::{Availability, Comparer, Mechanism, ParseMechanismError};
-pub use sameness::{Answer, Declined, Level, ParseError, ParseLevelError, Sameness};
+pub use sameness::{Answer, DeclineReason, Declined, Level, ParseError, ParseLevelError, Sameness};
 
 /// How to compare: which mechanism, and which descriptors are another process's.
 ///
@@ -247,7 +250,8 @@ pub fn compare(a: impl AsFd, b: impl AsFd) -> Result<Sameness> {
 /// Errors: [`ErrorKind::Unsupported`] when this kernel lacks the mechanism or refuses it to
 /// this process, [`ErrorKind::NotApplicable`] when it cannot compare these kinds of file (an
 /// ioctl needs a DRM device file or a dma-buf and no `O_PATH` descriptor,
-/// [`Mechanism::Sysfs`] and [`Mechanism::Fdinfo`] two DRM device files), [`ErrorKind::Os`]
+/// [`Mechanism::Sysfs`] and [`Mechanism::Fdinfo`] two DRM device files, [`Mechanism::Epoll`]
+/// one file that can be polled), [`ErrorKind::Os`]
 /// when its call failed (`EMFILE` for the epoll trick at the descriptor limit).
 ///
 /// ```
@@ -256,9 +260,9 @@ pub fn compare(a: impl AsFd, b: impl AsFd) -> Result<Sameness> {
 /// let s = compare_with(&r, &w, Mechanism::Epoll)?;
 /// assert_eq!(s.file, Answer::Different);
 /// assert_eq!(s.mechanism, Some(Mechanism::Epoll));
-/// let f = std::fs::File::open("/")?; // a directory cannot be polled: epoll cannot tell
-/// let s = compare_with(&f, &f, Mechanism::Epoll)?;
-/// assert_eq!((s.file, s.mechanism), (Answer::Unknown, None));
+/// let f = std::fs::File::open("/")?; // a directory cannot be polled: epoll cannot compare
+/// let e = compare_with(&f, &f, Mechanism::Epoll).unwrap_err();
+/// assert_eq!(e.kind(), fdsame::ErrorKind::NotApplicable);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn compare_with(a: impl AsFd, b: impl AsFd, mechanism: Mechanism) -> Result<Sameness> {

@@ -202,15 +202,24 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown {} {:?}; one of: {}",
+            "unknown {} {:?}; one of: {} (any case, - or _)",
             self.what,
             self.input,
-            self.names.join(" ")
+            self.names.join(", ")
         )
     }
 }
 
 impl std::error::Error for ParseError {}
+
+/// The levels as a parse error lists them: each name with its short alias.
+const LEVEL_NAMES: [&str; 5] = [
+    "file",
+    "drm-client (client)",
+    "drm-device (device)",
+    "dma-buf-object (object)",
+    "dma-buf-storage (storage)",
+];
 
 impl FromStr for Level {
     type Err = ParseLevelError;
@@ -224,15 +233,55 @@ impl FromStr for Level {
             .iter()
             .copied()
             .find(|l| l.name() == norm || l.alias() == norm || squash(&format!("{l:?}")) == flat)
-            .ok_or_else(|| {
-                ParseError::new("level", s, Level::ALL.iter().map(|l| l.name()).collect())
-            })
+            .ok_or_else(|| ParseError::new("level", s, LEVEL_NAMES.to_vec()))
+    }
+}
+
+/// Why a mechanism could not answer about two descriptors (see [`Declined`]).
+///
+/// Match with a wildcard arm: a later version may tell more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[non_exhaustive]
+pub enum DeclineReason {
+    /// The device cannot answer: `DRM_IOCTL_FILE_SAME` on a DRM device that was unplugged
+    /// (`ENODEV`) or is wedged (`ECANCELED`, xe).
+    Device,
+    /// This kernel lacks the mechanism (`EINVAL`, `ENOTTY`, `ENOSYS`; `ENOENT`: no `/proc`
+    /// or `/sys` mounted).
+    Unavailable,
+    /// The kernel has it, and refuses it to this process (`EPERM`, `EACCES`: a seccomp
+    /// filter, a container, a security module).
+    Refused,
+    /// It ran, and cannot tell about these kinds of file: epoll when neither file can be
+    /// polled (`EPERM`: regular files, directories; `EBADF`: `O_PATH`), `F_DUPFD_QUERY` of
+    /// Linux 6.10 and 6.11 about an `O_PATH` descriptor (`EBADF`).
+    CannotTell,
+    /// It could not run now (`EMFILE`, `ENFILE`, `ENOMEM`, `EAGAIN`, `EINTR`).
+    Transient,
+}
+
+impl DeclineReason {
+    /// The name used in messages and JSON: `device`, `unavailable`, `refused`,
+    /// `cannot-tell`, `transient`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeclineReason::Device => "device",
+            DeclineReason::Unavailable => "unavailable",
+            DeclineReason::Refused => "refused",
+            DeclineReason::CannotTell => "cannot-tell",
+            DeclineReason::Transient => "transient",
+        }
     }
 }
 
 /// A mechanism that was tried on these descriptors and could not answer about them, and
-/// why: `DRM_IOCTL_FILE_SAME` answers `ENODEV` on a DRM device that was unplugged and
-/// `ECANCELED` on a wedged device (xe); the next mechanisms answered instead.
+/// why. Reported when a device declined (`DRM_IOCTL_FILE_SAME`: `ENODEV`, `ECANCELED`; the
+/// next mechanisms answered instead), and when nothing could tell the file level: then the
+/// most telling of the mechanisms tried, refused before transient before "cannot tell"
+/// before unavailable, the first in the chain's order among equals (a kernel without
+/// `F_DUPFD_QUERY` and a seccomp filter refusing `kcmp`: `kcmp`, refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -241,6 +290,19 @@ pub struct Declined {
     pub mechanism: Mechanism,
     /// The errno it answered.
     pub errno: i32,
+    /// What the errno means for this mechanism.
+    pub reason: DeclineReason,
+}
+
+impl Declined {
+    /// A mechanism that answered `errno`, for `reason`.
+    pub fn new(mechanism: Mechanism, errno: i32, reason: DeclineReason) -> Declined {
+        Declined {
+            mechanism,
+            errno,
+            reason,
+        }
+    }
 }
 
 /// How two file descriptors are the same; see the [crate documentation](crate).
@@ -652,13 +714,30 @@ mod tests {
         assert_eq!(s.dma_buf_storage, N);
     }
 
+    /// The error lists every name with its short alias, so that the aliases are found.
+    #[test]
+    fn a_bad_level_lists_names_and_short_names() {
+        let e = "nope".parse::<Level>().unwrap_err().to_string();
+        for l in Level::ALL {
+            assert!(e.contains(l.name()), "{e}");
+            assert!(
+                e.contains(&format!("({})", l.alias())) || *l == Level::File,
+                "{e}"
+            );
+            assert_eq!(l.alias().parse::<Level>().unwrap(), *l);
+        }
+        assert_eq!("drm_client".parse::<Level>().unwrap(), Level::DrmClient);
+        assert_eq!("Storage".parse::<Level>().unwrap(), Level::DmaBufStorage);
+    }
+
     #[test]
     fn display_names_every_level_and_what_answered() {
         let mut s = Sameness::from_drm_bits(DRM_FILE_SAME_DEVICE, true);
-        s.declined = Some(Declined {
-            mechanism: Mechanism::DrmFileSameIoctl,
-            errno: libc::ENODEV,
-        });
+        s.declined = Some(Declined::new(
+            Mechanism::DrmFileSameIoctl,
+            libc::ENODEV,
+            DeclineReason::Device,
+        ));
         let line = s.to_string();
         assert!(
             line.starts_with(

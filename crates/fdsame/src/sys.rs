@@ -146,10 +146,10 @@ fn kcmp_order_raw(a: RawFd, b: RawFd) -> io::Result<std::cmp::Ordering> {
 ///    holds the file of `a` open (entries go away only with the file's last reference);
 /// 3. add `n` again: `EEXIST` if and only if the file of `b` is the file of `a`.
 ///
-/// Returns `Ok(None)` when the file of `a` cannot be polled (regular files, directories,
-/// most character devices: `EPERM` at step 1; `O_PATH` descriptors: `EBADF`): the trick
-/// cannot tell. When `b` cannot be polled but `a` can, they are different files:
-/// `Ok(Some(false))`.
+/// Returns `Ok(None)` when neither file can be polled (regular files, directories, most
+/// character devices: `EPERM`; `O_PATH` descriptors: `EBADF`): the trick cannot tell. When
+/// one can be polled and the other cannot, they are different files: `Ok(Some(false))`,
+/// whichever of `a` and `b` is the pollable one.
 ///
 /// ```
 /// use std::os::fd::AsFd;
@@ -159,32 +159,46 @@ fn kcmp_order_raw(a: RawFd, b: RawFd) -> io::Result<std::cmp::Ordering> {
 /// assert_eq!(fdsame::sys::epoll_same_file(r.as_fd(), w.as_fd())?, Some(false));
 /// let file = std::fs::File::open("/etc/hostname")?;
 /// assert_eq!(fdsame::sys::epoll_same_file(file.as_fd(), file.as_fd())?, None);
+/// // One pollable: different, in either order.
+/// assert_eq!(fdsame::sys::epoll_same_file(file.as_fd(), r.as_fd())?, Some(false));
+/// assert_eq!(fdsame::sys::epoll_same_file(r.as_fd(), file.as_fd())?, Some(false));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn epoll_same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<Option<bool>> {
-    epoll_same_file_op(a, b).map_err(|(_, e)| e.into())
+    epoll_same_file_op(a, b)
+        .map(Result::ok)
+        .map_err(|(_, e)| e.into())
 }
 
-/// [`epoll_same_file`], with the name of the call that failed.
+/// [`epoll_same_file`], with the name of the call that failed; `Ok(Err(errno))`: neither
+/// file can be polled, and `errno` is why (`EPERM`, `EBADF`).
 pub(crate) fn epoll_same_file_op(
     a: BorrowedFd<'_>,
     b: BorrowedFd<'_>,
-) -> Result<Option<bool>, (&'static str, Errno)> {
+) -> Result<Result<bool, Errno>, (&'static str, Errno)> {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| ("epoll_create1", e))?;
     let mut n = fcntl_dupfd_cloexec(a, 0).map_err(|e| ("fcntl(F_DUPFD_CLOEXEC)", e))?;
     let data = epoll::EventData::new_u64(0);
     match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
         Ok(()) => {}
-        // Not pollable; or (EBADF, `n` being valid) an O_PATH descriptor: cannot tell.
-        Err(Errno::PERM) | Err(Errno::BADF) => return Ok(None),
+        // `a` cannot be polled (EPERM), or (EBADF, `n` being valid) is O_PATH: when `b`
+        // can be, they are different files; otherwise the trick cannot tell.
+        Err(first @ (Errno::PERM | Errno::BADF)) => {
+            dup2(b, &mut n).map_err(|e| ("dup2", e))?;
+            return match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
+                Ok(()) => Ok(Ok(false)),
+                Err(Errno::PERM | Errno::BADF) => Ok(Err(first)),
+                Err(e) => Err(("epoll_ctl(EPOLL_CTL_ADD)", e)),
+            };
+        }
         Err(e) => return Err(("epoll_ctl(EPOLL_CTL_ADD)", e)),
     }
     dup2(b, &mut n).map_err(|e| ("dup2", e))?;
     match epoll::add(&ep, &n, data, epoll::EventFlags::empty()) {
-        Err(Errno::EXIST) => Ok(Some(true)),
-        Ok(()) => Ok(Some(false)),
+        Err(Errno::EXIST) => Ok(Ok(true)),
+        Ok(()) => Ok(Ok(false)),
         // `b` cannot be polled (or is O_PATH), `a` can: not the same file.
-        Err(Errno::PERM) | Err(Errno::BADF) => Ok(Some(false)),
+        Err(Errno::PERM) | Err(Errno::BADF) => Ok(Ok(false)),
         Err(e) => Err(("epoll_ctl(EPOLL_CTL_ADD)", e)),
     }
 }

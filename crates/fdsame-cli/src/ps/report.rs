@@ -384,7 +384,7 @@ impl Report {
 
 fn totals(c: &Collect, devices: &[DrmDevice], bufs: &[DmaBuf]) -> Totals {
     let shared: Vec<&DmaBuf> = bufs.iter().filter(|b| b.processes > 1).collect();
-    let failed = c.procs.iter().filter(|p| p.failed.is_some()).count();
+    let failed = c.procs.iter().filter(|p| !p.inspected()).count();
     Totals {
         drm_devices: devices.len(),
         drm_clients: devices.iter().map(|d| d.clients.len()).sum(),
@@ -394,13 +394,28 @@ fn totals(c: &Collect, devices: &[DrmDevice], bufs: &[DmaBuf]) -> Totals {
         shared_dma_buf_bytes: shared.iter().map(|b| b.size).sum(),
         processes_inspected: c.procs.len() - failed,
         processes_not_inspected: failed,
-        fds_inspected: c.entries.len(),
+        fds_inspected: c.procs.iter().map(|p| p.fds_inspected).sum(),
         fds_not_inspected: c.missed.len(),
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Text
+
+/// `1 process`, `2 processes`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `pid 12 (comm)`, or `pid 12` when the name is unknown (the process is gone).
+pub fn pid_comm(pid: i32, comm: &Name) -> String {
+    if comm.0.is_empty() {
+        format!("pid {pid}")
+    } else {
+        format!("pid {pid} ({})", comm.shown())
+    }
+}
 
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -433,12 +448,7 @@ fn holders_text(h: &[Holder]) -> String {
             })
             .collect();
         let word = if p.fds.len() > 1 { "fds" } else { "fd" };
-        format!(
-            "pid {} ({}) {word} {}",
-            p.pid,
-            p.comm.shown(),
-            files.join(", ")
-        )
+        format!("{} {word} {}", pid_comm(p.pid, &p.comm), files.join(", "))
     };
     h.iter().map(one).collect::<Vec<_>>().join("; ")
 }
@@ -527,19 +537,17 @@ fn missed_text(out: &mut String, r: &Report) {
     }
     let _ = writeln!(
         out,
-        "not inspected: {} processes, {} descriptors",
-        t.processes_not_inspected, t.fds_not_inspected
+        "not inspected: {}, {}",
+        count(t.processes_not_inspected as u64, "process", "processes"),
+        count(t.fds_not_inspected as u64, "descriptor", "descriptors")
     );
     const SHOWN: usize = 20;
     for n in r.not_inspected.iter().take(SHOWN) {
-        let _ = writeln!(
-            out,
-            "  pid {} ({}) {}: {}",
-            n.pid,
-            n.comm.shown(),
-            missed_what(n),
-            n.reason
-        );
+        let what = match n.fds.len() {
+            0 => String::new(), // the whole process
+            _ => format!(" {}", missed_what(n)),
+        };
+        let _ = writeln!(out, "  {}{what}: {}", pid_comm(n.pid, &n.comm), n.reason);
     }
     if r.not_inspected.len() > SHOWN {
         let _ = writeln!(
@@ -550,6 +558,17 @@ fn missed_text(out: &mut String, r: &Report) {
     }
 }
 
+/// What was not inspected and the errors, as the text output says them: for stderr, when
+/// the report cannot be written to stdout.
+pub fn problems_text(r: &Report) -> String {
+    let mut out = String::new();
+    missed_text(&mut out, r);
+    for e in &r.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
 /// The text output, from the report alone.
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
@@ -557,36 +576,34 @@ pub fn render_text(r: &Report) -> String {
     bufs_text(&mut out, r);
     let t = &r.totals;
     if r.drm_devices.is_empty() && r.dma_bufs.is_empty() {
-        let s = if t.processes_inspected == 1 { "" } else { "es" };
         let _ = writeln!(
             out,
-            "no DRM or dma-buf file descriptors found in {} inspected process{s}",
-            t.processes_inspected
+            "no DRM or dma-buf file descriptors found in {} inspected",
+            count(t.processes_inspected as u64, "process", "processes")
         );
     } else {
         let _ = writeln!(out, "\nprocesses:");
         for p in &r.processes {
             let _ = writeln!(
                 out,
-                "  pid {} ({}): {} DRM clients, {} dma-bufs ({})",
-                p.pid,
-                p.comm.shown(),
-                p.drm_clients,
-                p.dma_bufs,
+                "  {}: {}, {} ({})",
+                pid_comm(p.pid, &p.comm),
+                count(p.drm_clients as u64, "DRM client", "DRM clients"),
+                count(p.dma_bufs as u64, "dma-buf", "dma-bufs"),
                 human_size(p.dma_buf_bytes)
             );
         }
     }
     let _ = writeln!(
         out,
-        "totals: {} DRM devices, {} clients; {} dma-bufs, {} (each buffer counted once; {} shared, {}); {} processes inspected",
-        t.drm_devices,
-        t.drm_clients,
-        t.dma_bufs,
+        "totals: {}, {}; {}, {} (each buffer counted once; {} shared, {}); {} inspected",
+        count(t.drm_devices as u64, "DRM device", "DRM devices"),
+        count(t.drm_clients as u64, "client", "clients"),
+        count(t.dma_bufs as u64, "dma-buf", "dma-bufs"),
         human_size(t.dma_buf_bytes),
         t.shared_dma_bufs,
         human_size(t.shared_dma_buf_bytes),
-        t.processes_inspected
+        count(t.processes_inspected as u64, "process", "processes")
     );
     missed_text(&mut out, r);
     if !r.mechanisms.is_empty() {
