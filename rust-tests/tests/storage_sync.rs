@@ -50,14 +50,21 @@ fn writable(fd: impl AsFd) -> bool {
     sync::ready(fd, PollFlags::OUT).expect("poll")
 }
 
-/// Without the protocol: a write fence attached to B is not seen through A. A consumer that
-/// waits for A's implicit fences (poll(), or A's exported fences) before reading through A's
-/// import reads while B's writer is still writing.
-fn fence_lost_without_protocol(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) {
+/// Checks that A and B are the same storage, then attaches to B a write fence that signals when
+/// the returned timeline reaches 1 (the fence is returned to keep it alive).
+fn writer_pending_on(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) -> (Timeline, OwnedFd) {
     assert_same_storage(a, b, what);
     let timeline = Timeline::new().expect("sw_sync timeline");
     let write = timeline.fence(1).expect("sw_sync fence");
     sync::attach_fence(b, WRITE, write.as_fd()).expect("IMPORT_SYNC_FILE on B");
+    (timeline, write)
+}
+
+/// Without the protocol: a write fence attached to B is not seen through A. A consumer that
+/// waits for A's implicit fences (poll(), or A's exported fences) before reading through A's
+/// import reads while B's writer is still writing.
+fn fence_lost_without_protocol(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) {
+    let (timeline, _write) = writer_pending_on(a, b, what);
 
     assert!(!readable(b), "{what}: B must wait for its own pending writer");
     assert!(readable(a), "{what}: A unexpectedly sees B's writer");
@@ -75,10 +82,7 @@ fn fence_lost_without_protocol(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str)
 /// fences, which wait for B's writer; after the access, it attaches its own fence to B, which
 /// B's next writer then waits for (and A's users do not see, which is why step 2 goes to B).
 fn fence_kept_with_protocol(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) {
-    assert_same_storage(a, b, what);
-    let timeline = Timeline::new().expect("sw_sync timeline");
-    let write = timeline.fence(1).expect("sw_sync fence");
-    sync::attach_fence(b, WRITE, write.as_fd()).expect("IMPORT_SYNC_FILE on B");
+    let (timeline, _write) = writer_pending_on(a, b, what);
 
     // Step 1: B's fences for a read.
     let wait_for = sync::export_fences(b, READ).expect("EXPORT_SYNC_FILE on B");

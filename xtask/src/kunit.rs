@@ -147,7 +147,8 @@ fn documents(dmesg: &str) -> Vec<String> {
 fn parse_document(kunit_py: &Path, doc: &str, json: &Path) -> Result<Vec<Suite>> {
     let mut child = Command::new("python3")
         .arg(kunit_py)
-        .args(["parse", "--summary"])
+        // No --summary: 6.12's kunit.py does not know it (stdout is not read anyway).
+        .arg("parse")
         .arg(format!("--json={}", json.display()))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -155,8 +156,11 @@ fn parse_document(kunit_py: &Path, doc: &str, json: &Path) -> Result<Vec<Suite>>
         .with_context(|| format!("cannot run {}", kunit_py.display()))?;
     std::io::Write::write_all(&mut child.stdin.take().expect("piped"), doc.as_bytes())
         .context("cannot write the kernel log to kunit.py")?;
-    // kunit.py exits 1 when a test failed; the JSON says which.
-    child.wait().context("kunit.py")?;
+    // kunit.py exits 1 when a test failed (the JSON says which); anything else is its own error.
+    let status = child.wait().context("kunit.py")?;
+    if !matches!(status.code(), Some(0 | 1)) {
+        bail!("{} parse failed: {status}", kunit_py.display());
+    }
     let top: Group = serde_json::from_str(&util::read(json)?)
         .with_context(|| format!("kunit.py's JSON ({})", json.display()))?;
     Ok(top.sub_groups.into_iter().map(Group::into_suite).collect())
