@@ -767,6 +767,20 @@ fn compare_text(
     out
 }
 
+/// A thread that waits until told to end: its thread id, the sender that ends it, its handle.
+/// For the tests of thread ids.
+#[cfg(test)]
+fn spawn_idle_thread() -> (i32, std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let _ = done_rx.recv();
+    });
+    (rx.recv().unwrap(), done_tx, t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

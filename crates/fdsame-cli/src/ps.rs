@@ -414,14 +414,7 @@ mod tests {
 
     #[test]
     fn threads_name_their_process_and_pids_count_once() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::spawn(move || {
-            tx.send(rustix::thread::gettid().as_raw_nonzero().get())
-                .unwrap();
-            let _ = done_rx.recv();
-        });
-        let tid = rx.recv().unwrap();
+        let (tid, done_tx, t) = crate::spawn_idle_thread();
         assert_ne!(tid, me());
         assert_eq!(targets(&[tid, me(), tid]), vec![me()]);
         done_tx.send(()).unwrap();

@@ -526,14 +526,7 @@ mod tests {
     /// A thread's directory names its process: a descriptor of the caller's own here.
     #[test]
     fn a_thread_id_names_its_process() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::spawn(move || {
-            tx.send(rustix::thread::gettid().as_raw_nonzero().get())
-                .unwrap();
-            let _ = done_rx.recv();
-        });
-        let tid = rx.recv().unwrap();
+        let (tid, done_tx, t) = crate::spawn_idle_thread();
         assert_eq!(named(&format!("/proc/{tid}/fd/1")), "own 1");
         assert_eq!(named(&format!("/proc/{}/task/{tid}/fd/1", me())), "own 1");
         done_tx.send(()).unwrap();

@@ -628,6 +628,23 @@ fn seccomp_refusing_file_queries() -> Vec<libc::sock_filter> {
     ]
 }
 
+/// Makes this process refuse kcmp and F_DUPFD_QUERY from now on (seccomp, with no_new_privs).
+fn enter_seccomp_refusing_file_queries() {
+    let prog = seccomp_refusing_file_queries();
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut _,
+    };
+    // SAFETY: prctl with a valid program that lives across the call.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog),
+            0
+        );
+    }
+}
+
 /// Runs one test of this binary again in a child process with `env` set (for tests that
 /// change the process: a seccomp filter, a descriptor limit); the child's failure fails it.
 fn in_child(test: &str, env: &str) {
@@ -657,19 +674,7 @@ fn a_sandbox_entered_later_falls_back() {
     let before = compare(&r, &dup).unwrap();
     assert_eq!(before.file, Answer::Same);
     let _ = Mechanism::Kcmp.probe();
-    let prog = seccomp_refusing_file_queries();
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut _,
-    };
-    // SAFETY: prctl with a valid program that lives across the call.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog),
-            0
-        );
-    }
+    enter_seccomp_refusing_file_queries();
     for _ in 0..2 {
         let s = compare(&r, &dup).unwrap();
         assert_eq!(
@@ -717,19 +722,7 @@ fn grouping_where_nothing_can_tell_is_linear() {
             fds.push(f.as_fd().try_clone_to_owned().unwrap());
         }
     }
-    let prog = seccomp_refusing_file_queries();
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut _,
-    };
-    // SAFETY: as above.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog),
-            0
-        );
-    }
+    enter_seccomp_refusing_file_queries();
     let n = fds.len();
     let c = fdsame::Comparer::new();
     let set = fdsame::Descriptors::new_in(&c, fds).unwrap();
