@@ -21,7 +21,7 @@ use std::ffi::c_void;
 use std::fs;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -615,36 +615,10 @@ pub fn udmabuf() -> OwnedFd {
     udmabuf_from(memfd.as_fd(), 1)
 }
 
-/// `struct dma_buf_export_sync_file` (include/uapi/linux/dma-buf.h).
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct dma_buf_export_sync_file {
-    pub flags: u32,
-    pub fd: i32,
-}
-
-/// `DMA_BUF_SYNC_READ`.
-pub const DMA_BUF_SYNC_READ: u32 = 1;
-/// `DMA_BUF_IOCTL_EXPORT_SYNC_FILE = _IOWR('b', 2, struct dma_buf_export_sync_file)`.
-pub const DMA_BUF_IOCTL_EXPORT_SYNC_FILE: Opcode =
-    opcode::read_write::<dma_buf_export_sync_file>(b'b', 2);
-
 /// A sync_file exported from the dma-buf `dmabuf` (its read fences; a signalled stub if none).
 pub fn sync_file_from(dmabuf: BorrowedFd<'_>) -> OwnedFd {
-    let mut arg = dma_buf_export_sync_file {
-        flags: DMA_BUF_SYNC_READ,
-        fd: -1,
-    };
-    // SAFETY: `arg` has the layout the opcode encodes.
-    unsafe {
-        rustix::ioctl::ioctl(
-            dmabuf,
-            Updater::<{ DMA_BUF_IOCTL_EXPORT_SYNC_FILE }, dma_buf_export_sync_file>::new(&mut arg),
-        )
-    }
-    .unwrap_or_else(|e| panic!("DMA_BUF_IOCTL_EXPORT_SYNC_FILE: {e}"));
-    // SAFETY: the kernel installed a new fd for us.
-    unsafe { OwnedFd::from_raw_fd(arg.fd) }
+    sync::export_fences(dmabuf, sync::READ)
+        .unwrap_or_else(|e| panic!("DMA_BUF_IOCTL_EXPORT_SYNC_FILE: {e}"))
 }
 
 /// Describes the bits of a `DRM_FILE_SAME` result, for messages.
