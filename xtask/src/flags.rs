@@ -254,7 +254,15 @@ mod tests {
         let mut c = Xtask::command();
         let h = c.render_long_help().to_string();
         for cmd in [
-            "kernel", "check", "tree", "export", "vm", "test", "demo", "bench",
+            "kernel",
+            "check",
+            "tree",
+            "export",
+            "vm",
+            "test",
+            "demo",
+            "bench",
+            "userspace",
         ] {
             assert!(h.contains(cmd), "{cmd}");
         }

@@ -188,7 +188,10 @@ pub fn source_apt_opts() -> Result<Vec<String>> {
     list.push_str(&format!(
         "deb-src [signed-by={KEYRING}] {security} trixie-security main\n"
     ));
-    apt_config(&util::build_dir().join("apt-src"), &list)
+    let mut opts = apt_config(&util::build_dir().join("apt-src"), &list)?;
+    // apt-get source writes into a directory of ours, which its _apt user cannot.
+    opts.push("-o=APT::Sandbox::User=root".into());
+    Ok(opts)
 }
 
 /// apt's options for a sources list `list` with its lists and cache under `dir`.

@@ -62,6 +62,9 @@ pub fn consumers() -> Result<Vec<Consumer>> {
         let text = util::read(&toml)?;
         let manifest: Manifest =
             toml::from_str(&text).with_context(|| format!("in {}", toml.display()))?;
+        if manifest.debian.is_some() != manifest.crates.is_empty() {
+            bail!("{}: give one source: `debian` or `crates`", toml.display());
+        }
         let name = dir
             .file_name()
             .unwrap_or_default()

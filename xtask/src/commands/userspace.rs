@@ -102,15 +102,22 @@ fn guest(
         .zip(built)
         .filter_map(|(c, env)| Some(userspace::guest_call(c, env.as_ref()?, kernel)))
         .collect();
-    let run = boot_for(
+    let booted = boot_for(
         k,
         &format!("userspace-{kernel}"),
         2048,
         Duration::from_secs(1800),
         &calls,
-    )?;
+    );
     for (c, env) in consumers.iter().zip(built) {
         let label = format!("userspace[{kernel}] {}", c.name);
+        let run = match &booted {
+            Ok(run) => run,
+            Err(e) => {
+                s.not_run(&label, format!("{label}: the guest could not run: {e:#}"));
+                continue;
+            }
+        };
         if env.is_none() {
             s.not_run(&label, format!("{label}: not run: its host build failed"));
             continue;
@@ -128,8 +135,10 @@ fn guest(
             None => s.not_run(&label, format!("{label}: never ran in the guest")),
         }
     }
-    for p in crate::vm::kernel_problems(&run.dmesg) {
-        s.fail(format!("userspace[{kernel}] kernel log"), p);
+    if let Ok(run) = &booted {
+        for p in crate::vm::kernel_problems(&run.dmesg) {
+            s.fail(format!("userspace[{kernel}] kernel log"), p);
+        }
     }
     Ok(())
 }
