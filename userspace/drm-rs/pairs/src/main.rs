@@ -79,7 +79,12 @@ impl Score {
 }
 
 fn sysfs_device(rdev: Dev) -> Option<PathBuf> {
-    std::fs::canonicalize(format!("/sys/dev/char/{}:{}/device", major(rdev), minor(rdev))).ok()
+    std::fs::canonicalize(format!(
+        "/sys/dev/char/{}:{}/device",
+        major(rdev),
+        minor(rdev)
+    ))
+    .ok()
 }
 
 /// The driver's name, as `DRM_IOCTL_VERSION` reports it.
@@ -104,7 +109,11 @@ fn open_all() -> Vec<Drmfd> {
     let mut open = 0;
     for name in &names {
         for second in [false, true] {
-            let Ok(file) = File::options().read(true).write(true).open(format!("/dev/dri/{name}")) else {
+            let Ok(file) = File::options()
+                .read(true)
+                .write(true)
+                .open(format!("/dev/dri/{name}"))
+            else {
                 println!("{name}: cannot open");
                 continue;
             };
@@ -114,10 +123,28 @@ fn open_all() -> Vec<Drmfd> {
             open += 1;
             if !second {
                 let dup = fd.try_clone().expect("dup");
-                fds.push(Drmfd { name: format!("{name}+dup"), fd: dup, rdev, open, device: device.clone(), pairing: false });
+                fds.push(Drmfd {
+                    name: format!("{name}+dup"),
+                    fd: dup,
+                    rdev,
+                    open,
+                    device: device.clone(),
+                    pairing: false,
+                });
             }
-            let label = if second { format!("{name}#2") } else { name.clone() };
-            fds.push(Drmfd { name: label, fd, rdev, open, device, pairing: !second });
+            let label = if second {
+                format!("{name}#2")
+            } else {
+                name.clone()
+            };
+            fds.push(Drmfd {
+                name: label,
+                fd,
+                rdev,
+                open,
+                device,
+                pairing: !second,
+            });
         }
         let Some(master) = fds.iter().rev().find(|f| &f.name == name) else {
             continue;
@@ -128,7 +155,14 @@ fn open_all() -> Vec<Drmfd> {
                     open += 1;
                     let device = master.device.clone();
                     let rdev = master.rdev;
-                    fds.push(Drmfd { name: format!("{name}-lease"), fd, rdev, open, device, pairing: true });
+                    fds.push(Drmfd {
+                        name: format!("{name}-lease"),
+                        fd,
+                        rdev,
+                        open,
+                        device,
+                        pairing: true,
+                    });
                 }
                 Err(err) => println!("{name}: no lease: {err}"),
             }
@@ -141,8 +175,14 @@ fn lease(master: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
     let card = Card(master);
     let res = card.resource_handles()?;
     let crtc = *res.crtcs().first().ok_or(std::io::ErrorKind::NotFound)?;
-    let conn = *res.connectors().first().ok_or(std::io::ErrorKind::NotFound)?;
-    let (_, fd) = card.create_lease(&[crtc.into(), conn.into()], rustix::fs::OFlags::CLOEXEC.bits())?;
+    let conn = *res
+        .connectors()
+        .first()
+        .ok_or(std::io::ErrorKind::NotFound)?;
+    let (_, fd) = card.create_lease(
+        &[crtc.into(), conn.into()],
+        rustix::fs::OFlags::CLOEXEC.bits(),
+    )?;
     Ok(fd)
 }
 
@@ -184,7 +224,11 @@ fn file_same(a: &Drmfd, b: &Drmfd, supported: &mut Option<bool>) -> (Ans, Option
     match Card(a.fd.as_fd()).file_same(b.fd.as_fd()) {
         Ok(Some(s)) => {
             *supported = Some(true);
-            let ans = if s.contains(FileSame::DEVICE) { Ans::Same } else { Ans::Different };
+            let ans = if s.contains(FileSame::DEVICE) {
+                Ans::Same
+            } else {
+                Ans::Different
+            };
             (ans, Some(s))
         }
         Ok(None) => {
@@ -254,7 +298,10 @@ fn run_phase(fds: &[Drmfd], nodes: &[(Dev, PathBuf)], label: &str) -> Phase {
                     FileSame::empty()
                 };
                 if bits != want {
-                    println!("{label}: {} {}: bits {bits:?}, want {want:?}", a.name, b.name);
+                    println!(
+                        "{label}: {} {}: bits {bits:?}, want {want:?}",
+                        a.name, b.name
+                    );
                     p.bits_ok = false;
                 }
             }
@@ -268,7 +315,9 @@ fn run_phase(fds: &[Drmfd], nodes: &[(Dev, PathBuf)], label: &str) -> Phase {
             }
             let truth = nodes
                 .iter()
-                .find(|(rdev, dev)| dev == &a.device && NodeType::from_dev_id_pub(*rdev) == Some(ty))
+                .find(|(rdev, dev)| {
+                    dev == &a.device && NodeType::from_dev_id_pub(*rdev) == Some(ty)
+                })
                 .map_or(Pair::None, |(rdev, _)| Pair::Found(*rdev));
             let before = match published_from_file(a).map(|n| n.node_with_type(ty)) {
                 None => Pair::CannotTell,
@@ -309,10 +358,15 @@ impl FromDevId for NodeType {
 /// tmpfs on /sys (in the guest, the directory under the guest's sysfs is the host root's,
 /// shared over 9p, which would show the host's sysfs).
 fn hide_sysfs() -> rustix::io::Result<()> {
-    use rustix::mount::{mount, mount_change, unmount, MountFlags, MountPropagationFlags, UnmountFlags};
+    use rustix::mount::{
+        mount, mount_change, unmount, MountFlags, MountPropagationFlags, UnmountFlags,
+    };
     // SAFETY: single-threaded; only the mount namespace changes.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)? };
-    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)?;
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )?;
     unmount("/sys", UnmountFlags::DETACH)?;
     mount("none", "/sys", "tmpfs", MountFlags::RDONLY, None)
 }
@@ -333,8 +387,20 @@ fn main() {
         println!("XTASK-RESULT skip drmrs: no DRM node in /dev/dri");
         return;
     }
-    let nodes: Vec<(Dev, PathBuf)> = fds.iter().filter(|f| f.pairing && !f.name.ends_with("-lease")).map(|f| (f.rdev, f.device.clone())).collect();
-    println!("{} DRM files ({} nodes): {}", fds.len(), nodes.len(), fds.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(" "));
+    let nodes: Vec<(Dev, PathBuf)> = fds
+        .iter()
+        .filter(|f| f.pairing && !f.name.ends_with("-lease"))
+        .map(|f| (f.rdev, f.device.clone()))
+        .collect();
+    println!(
+        "{} DRM files ({} nodes): {}",
+        fds.len(),
+        nodes.len(),
+        fds.iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 
     let with = run_phase(&fds, &nodes, "sys");
     if let Err(err) = hide_sysfs() {
@@ -347,7 +413,10 @@ fn main() {
     let without = nosys_ok.then(|| run_phase(&fds, &nodes, "nosys"));
 
     let n = fds.len() * fds.len();
-    for (label, p) in [("with /sys", Some(&with)), ("without /sys", without.as_ref())] {
+    for (label, p) in [
+        ("with /sys", Some(&with)),
+        ("without /sys", without.as_ref()),
+    ] {
         let Some(p) = p else { continue };
         println!(
             "XTASK-FIGURE drm-rs [{kernel}, {label}] same device?, {n} ordered pairs of {} DRM files, right/wrong/cannot tell: DrmNode == {}; sysfs (drm 0.15.0) {}; Device::file_same (+ sysfs fallback) {}",
@@ -362,26 +431,64 @@ fn main() {
     let tag = |s: &str| format!("drmrs.{kernel}.{s}");
     match (series, with.supported) {
         (true, Some(true)) | (false, Some(false)) => result(true, &tag("ioctl-support"), ""),
-        (_, s) => result(false, &tag("ioctl-support"), &format!("file_same answered {s:?} (None: EINVAL)")),
+        (_, s) => result(
+            false,
+            &tag("ioctl-support"),
+            &format!("file_same answered {s:?} (None: EINVAL)"),
+        ),
     }
-    result(with.bits_ok, &tag("bits"), "FILE/CLIENT/DEVICE bits differ from the opens (see above)");
+    result(
+        with.bits_ok,
+        &tag("bits"),
+        "FILE/CLIENT/DEVICE bits differ from the opens (see above)",
+    );
     // With /sys every method but node identity is right, whatever the kernel.
     let all = |s: &Score| s.right == s.total();
-    result(all(&with.file_same), &tag("same-device.sys"), &with.file_same.show());
-    result(all(&with.pair_after), &tag("pairing.sys"), &with.pair_after.show());
-    result(with.node_eq.wrong > 0, &tag("before.node-identity-wrong"), "DrmNode == was never wrong");
+    result(
+        all(&with.file_same),
+        &tag("same-device.sys"),
+        &with.file_same.show(),
+    );
+    result(
+        all(&with.pair_after),
+        &tag("pairing.sys"),
+        &with.pair_after.show(),
+    );
+    result(
+        with.node_eq.wrong > 0,
+        &tag("before.node-identity-wrong"),
+        "DrmNode == was never wrong",
+    );
     let Some(without) = without else {
         return;
     };
     // Without /sys: the series kernel answers everything; without the ioctl the crate says
     // "cannot tell", never a wrong answer.
-    let good = |s: &Score| if series { all(s) } else { s.wrong == 0 && s.right < s.total() };
-    result(good(&without.file_same), &tag("same-device.nosys"), &without.file_same.show());
-    result(good(&without.pair_after), &tag("pairing.nosys"), &without.pair_after.show());
+    let good = |s: &Score| {
+        if series {
+            all(s)
+        } else {
+            s.wrong == 0 && s.right < s.total()
+        }
+    };
+    result(
+        good(&without.file_same),
+        &tag("same-device.nosys"),
+        &without.file_same.show(),
+    );
+    result(
+        good(&without.pair_after),
+        &tag("pairing.nosys"),
+        &without.pair_after.show(),
+    );
     result(
         without.sysfs.unknown > 0 && without.pair_before.unknown > 0,
         &tag("before.nosys-blind"),
         "drm 0.15.0's sysfs methods answered without /sys",
     );
-    result(without.bits_ok, &tag("bits.nosys"), "bits differ without /sys");
+    result(
+        without.bits_ok,
+        &tag("bits.nosys"),
+        "bits differ without /sys",
+    );
 }

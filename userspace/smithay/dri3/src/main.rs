@@ -25,7 +25,12 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Command;
 use std::sync::Arc;
 
-const EXTENSIONS: &[(&str, u8)] = &[("Present", 130), ("XFIXES", 131), ("DRI3", 132), ("XInputExtension", 133)];
+const EXTENSIONS: &[(&str, u8)] = &[
+    ("Present", 130),
+    ("XFIXES", 131),
+    ("DRI3", 132),
+    ("XInputExtension", 133),
+];
 const ROOT: u32 = 0x100;
 
 /// Set when a client asked DRI3 Open: Smithay's answer came from the DRI3 path, not from EGL.
@@ -50,7 +55,7 @@ fn setup_reply() -> Vec<u8> {
     d.extend(vendor);
     d.extend(vec![0; pad4(vendor.len())]);
     d.extend([24, 32, 32, 0, 0, 0, 0, 0]); // pixmap format: depth 24, 32 bpp
-    // The screen.
+                                           // The screen.
     for v in [ROOT, 0x20, 0xffffff, 0, 0] {
         d.extend(v.to_le_bytes());
     }
@@ -124,9 +129,7 @@ fn serve(mut s: UnixStream, node: Arc<OwnedFd>) -> std::io::Result<()> {
                 atom += 1;
                 reply(seq, 0, &atom.to_le_bytes())
             }
-            (43, _) => {
-                reply(seq, 1, &ROOT.to_le_bytes())
-            }
+            (43, _) => reply(seq, 1, &ROOT.to_le_bytes()),
             (130, 0) => reply(seq, 0, &u32s(1, 0)),
             (131, 0) => reply(seq, 0, &u32s(5, 0)),
             (132, 0) => reply(seq, 0, &u32s(1, 2)),
@@ -136,7 +139,8 @@ fn serve(mut s: UnixStream, node: Arc<OwnedFd>) -> std::io::Result<()> {
                 DRI3_OPENED.store(true, std::sync::atomic::Ordering::SeqCst);
                 let r = reply(seq, 1, &[]);
                 let fds = [node.as_fd()];
-                let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+                let mut space =
+                    [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
                 let mut anc = SendAncillaryBuffer::new(&mut space);
                 anc.push(SendAncillaryMessage::ScmRights(&fds));
                 sendmsg(&s, &[IoSlice::new(&r)], &mut anc, SendFlags::empty())?;
@@ -165,10 +169,15 @@ fn fake_x(n: u32, node: OwnedFd) -> std::io::Result<()> {
 }
 
 fn hide_sysfs() -> rustix::io::Result<()> {
-    use rustix::mount::{mount, mount_change, unmount, MountFlags, MountPropagationFlags, UnmountFlags};
+    use rustix::mount::{
+        mount, mount_change, unmount, MountFlags, MountPropagationFlags, UnmountFlags,
+    };
     // SAFETY: called while single-threaded; only the mount namespace changes.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)? };
-    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)?;
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )?;
     unmount("/sys", UnmountFlags::DETACH)?;
     // The guest's root is the host's over 9p: an empty tmpfs keeps its /sys out of sight.
     mount("none", "/sys", "tmpfs", MountFlags::RDONLY, None)
@@ -199,7 +208,11 @@ fn run(nosys: bool) {
     std::env::set_var("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json");
     for (i, name) in nodes().iter().enumerate() {
         let display = 90 + i as u32;
-        let file = match std::fs::File::options().read(true).write(true).open(format!("/dev/dri/{name}")) {
+        let file = match std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/dev/dri/{name}"))
+        {
             Ok(f) => f,
             Err(err) => {
                 println!("NODE {name} error:open:{err}");
@@ -227,7 +240,10 @@ fn run(nosys: bool) {
             Err(err) => format!("error:{}", err.to_string().replace(' ', "_")),
         };
         let dri3 = DRI3_OPENED.load(std::sync::atomic::Ordering::SeqCst);
-        println!("NODE {name} {answer} {}", if dri3 { "dri3" } else { "no-dri3-open" });
+        println!(
+            "NODE {name} {answer} {}",
+            if dri3 { "dri3" } else { "no-dri3-open" }
+        );
         // Dropping the backend waits for its event thread, which this server never ends.
         std::mem::forget(backend);
     }
@@ -237,10 +253,20 @@ fn run(nosys: bool) {
 fn truth() -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
     for name in nodes() {
-        let Ok(st) = rustix::fs::stat(format!("/dev/dri/{name}")) else { continue };
-        let dir = format!("/sys/dev/char/{}:{}/device/drm", major(st.st_rdev), minor(st.st_rdev));
+        let Ok(st) = rustix::fs::stat(format!("/dev/dri/{name}")) else {
+            continue;
+        };
+        let dir = format!(
+            "/sys/dev/char/{}:{}/device/drm",
+            major(st.st_rdev),
+            minor(st.st_rdev)
+        );
         let render = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| n.starts_with("renderD")))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.starts_with("renderD"))
+            })
             .unwrap_or(None);
         t.insert(name.clone(), render.unwrap_or(name));
     }
@@ -263,7 +289,10 @@ fn main() {
     let exe = std::env::current_exe().expect("own path");
     let mut scores = Vec::new();
     for phase in ["sys", "nosys"] {
-        let out = Command::new(&exe).args(["run", phase]).output().expect("run the phase");
+        let out = Command::new(&exe)
+            .args(["run", phase])
+            .output()
+            .expect("run the phase");
         let text = String::from_utf8_lossy(&out.stdout);
         let (mut right, mut primary, mut error, mut wrong) = (0, 0, 0, 0);
         let mut seen = 0;
@@ -273,9 +302,13 @@ fn main() {
                 continue;
             };
             let mut w = rest.split_whitespace();
-            let (Some(node), Some(answer), Some(path)) = (w.next(), w.next(), w.next()) else { continue };
+            let (Some(node), Some(answer), Some(path)) = (w.next(), w.next(), w.next()) else {
+                continue;
+            };
             if path != "dri3" {
-                println!("{label}[{phase}]: {node}: the answer did not come through DRI3 Open ({path})");
+                println!(
+                    "{label}[{phase}]: {node}: the answer did not come through DRI3 Open ({path})"
+                );
                 wrong += 1;
                 seen += 1;
                 continue;
