@@ -4,7 +4,8 @@
 //! node; Smithay then looks for the render node of that device. This program plays a minimal
 //! X server (setup, QueryExtension, the version queries Smithay's X11 backend makes, InternAtom,
 //! DRI3 Open handing out one DRM node) and calls the real `X11Backend::new()` and
-//! `X11Handle::drm_node()` against it, once for every node under /dev/dri.
+//! `X11Handle::drm_node()` against it, once for every node under /dev/dri (a fresh open
+//! each time) and once for a lease of vkms's card (an X server may itself be a lessee).
 //!
 //! `smithay-dri3` (no arguments): reads the truth from sysfs (the render node of each node's
 //! device, if any), runs itself as `smithay-dri3 run` with /sys and as `smithay-dri3 run
@@ -18,6 +19,7 @@
 use rustix::fs::{fstat, major, minor};
 use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use smithay::backend::x11::X11Backend;
+use smithay::reexports::drm;
 use std::collections::BTreeMap;
 use std::io::{IoSlice, Read, Write};
 use std::os::unix::io::{AsFd, OwnedFd};
@@ -196,6 +198,67 @@ fn nodes() -> Vec<String> {
     v
 }
 
+struct Card(OwnedFd);
+
+impl AsFd for Card {
+    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl drm::Device for Card {}
+impl drm::control::Device for Card {}
+
+/// A lease of the first connector and CRTC of vkms's card, named `<card>-lease`. The lessor
+/// (the first open of the card, its master) is kept open for the lease to live.
+fn vkms_lease() -> Option<(String, std::io::Result<OwnedFd>)> {
+    use drm::control::Device as _;
+    use drm::Device as _;
+    for name in nodes().into_iter().filter(|n| n.starts_with("card")) {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/dev/dri/{name}"))
+            .ok()?;
+        let card = Card(file.into());
+        if card.get_driver().ok()?.name().to_str() != Some("vkms") {
+            continue;
+        }
+        let lease = (|| {
+            let res = card.resource_handles()?;
+            let crtc = *res.crtcs().first().ok_or(std::io::ErrorKind::NotFound)?;
+            let conn = *res
+                .connectors()
+                .first()
+                .ok_or(std::io::ErrorKind::NotFound)?;
+            let flags = rustix::fs::OFlags::CLOEXEC.bits();
+            Ok(card.create_lease(&[crtc.into(), conn.into()], flags)?.1)
+        })();
+        std::mem::forget(card);
+        return Some((format!("{name}-lease"), lease));
+    }
+    None
+}
+
+/// The files the fake X server hands out, one per run: a vkms lease first (while its card
+/// has no master yet), then every node under /dev/dri, freshly opened.
+fn files() -> Vec<(String, std::io::Result<OwnedFd>)> {
+    let mut v: Vec<_> = vkms_lease().into_iter().collect();
+    for name in nodes() {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/dev/dri/{name}"));
+        v.push((name, file.map(Into::into)));
+    }
+    v
+}
+
+/// `err` as one word.
+fn words(err: &dyn std::fmt::Display) -> String {
+    err.to_string().replace(char::is_whitespace, "_")
+}
+
 /// `smithay-dri3 run [nosys]`: one line per node, "NODE <node> <answer>".
 fn run(nosys: bool) {
     if nosys {
@@ -206,21 +269,17 @@ fn run(nosys: bool) {
     }
     // Make EGL fail fast so that Smithay goes to DRI3 (no EGL vendor library is loaded).
     std::env::set_var("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json");
-    for (i, name) in nodes().iter().enumerate() {
+    for (i, (name, fd)) in files().into_iter().enumerate() {
         let display = 90 + i as u32;
-        let file = match std::fs::File::options()
-            .read(true)
-            .write(true)
-            .open(format!("/dev/dri/{name}"))
-        {
-            Ok(f) => f,
+        let fd = match fd {
+            Ok(fd) => fd,
             Err(err) => {
-                println!("NODE {name} error:open:{err}");
+                println!("NODE {name} error:open:{} setup", words(&err));
                 continue;
             }
         };
-        if let Err(err) = fake_x(display, file.into()) {
-            println!("NODE {name} error:fake-x:{err}");
+        if let Err(err) = fake_x(display, fd) {
+            println!("NODE {name} error:fake-x:{} setup", words(&err));
             continue;
         }
         std::env::set_var("DISPLAY", format!(":{display}"));
@@ -228,7 +287,7 @@ fn run(nosys: bool) {
         let backend = match X11Backend::new() {
             Ok(b) => b,
             Err(err) => {
-                println!("NODE {name} error:X11Backend::new:{err}");
+                println!("NODE {name} error:X11Backend::new:{} setup", words(&err));
                 continue;
             }
         };
@@ -237,7 +296,7 @@ fn run(nosys: bool) {
                 Ok(st) if st.st_rdev == node.dev_id() => format!("{node}"),
                 _ => format!("error:fd-does-not-match-{node}"),
             },
-            Err(err) => format!("error:{}", err.to_string().replace(' ', "_")),
+            Err(err) => format!("error:{}", words(&err)),
         };
         let dri3 = DRI3_OPENED.load(std::sync::atomic::Ordering::SeqCst);
         println!(
@@ -296,6 +355,8 @@ fn main() {
         let text = String::from_utf8_lossy(&out.stdout);
         let (mut right, mut primary, mut error, mut wrong) = (0, 0, 0, 0);
         let mut seen = 0;
+        // One answer per node, and one for the vkms lease where the guest has vkms.
+        let n = truth.len() + text.lines().filter(|l| l.contains("-lease ")).count();
         for line in text.lines() {
             let Some(rest) = line.strip_prefix("NODE ") else {
                 println!("{label}[{phase}]: {line}");
@@ -313,12 +374,14 @@ fn main() {
                 seen += 1;
                 continue;
             }
-            let want = truth.get(node).cloned().unwrap_or_default();
+            // A lease is a file of its lessor's card: the same device.
+            let device = node.strip_suffix("-lease").unwrap_or(node);
+            let want = truth.get(device).cloned().unwrap_or_default();
             seen += 1;
             let verdict = if answer == want {
                 right += 1;
                 "right"
-            } else if answer == node {
+            } else if answer == device {
                 primary += 1;
                 "primary node although the device has a render node"
             } else if answer.starts_with("error:") {
@@ -334,12 +397,11 @@ fn main() {
             "XTASK-FIGURE smithay {label} [{kernel}, {}] X11Handle::drm_node() over DRI3, {seen} nodes: right {right}, primary instead of render {primary}, no node {error}, wrong {wrong}",
             if phase == "sys" { "with /sys" } else { "without /sys" }
         );
-        scores.push((phase, seen, right, primary, error, wrong));
+        scores.push((phase, n, seen, right, primary, error, wrong));
     }
     // Verdicts. With /sys both builds pair right. Without /sys: the patched build on the series
     // kernel pairs right; on a kernel without the ioctl it may fail but never gives a wrong node.
-    let n = truth.len();
-    for (phase, seen, right, primary, error, wrong) in scores {
+    for (phase, n, seen, right, primary, error, wrong) in scores {
         let name = format!("smithay.{label}.{kernel}.dri3.{phase}");
         let ok = match (label.as_str(), kernel.as_str(), phase) {
             (_, _, "sys") => right == n,
