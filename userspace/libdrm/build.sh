@@ -1,7 +1,8 @@
 #!/bin/bash
 # Host side of the libdrm consumer (cargo xtask userspace): builds libdrm with
 # the patches (after) and without them (before), the amdgpu dedup harness in
-# three variants, and runs libdrm's own `meson test` on the host.
+# three variants (before, fixes: the amdgpu patches that need no kernel
+# support, after), and runs libdrm's own `meson test` on the host.
 #
 # Environment:
 #   SRC   the patched tree (Debian's source package unpacked, the patches of
@@ -17,8 +18,9 @@
 #                         lib/pkgconfig/*.pc), include/ (xf86drm.h, libdrm/...)
 #   build-after/          its meson build dir (tests: tests/drmfilesame, ...)
 #   before/src, before/build, before/prefix   the same without the patches
-#   fix/amdgpu/amdgpu_device.c   the unpatched file with only the first patch
-#   harness/              amdgpu-dedup-{before,fix,after}, nofilesame.so
+#   fixes/amdgpu/amdgpu_device.c   the unpatched file with only the amdgpu
+#                         patches that precede the header sync (need no kernel)
+#   harness/              amdgpu-dedup-{before,fixes,after}, nofilesame.so
 #
 # Prints XTASK-RESULT lines; exits non-zero on any failure.
 
@@ -54,9 +56,9 @@ fi
 # only when the patches change.
 stamp=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$OUT/before/stamp" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$OUT/before" "$OUT/fix"
-    mkdir -p "$OUT/before/src" "$OUT/fix"
-    (cd "$SRC" && tar --exclude=./debian --exclude=./.pc -cf - .) |
+    rm -rf "$OUT/before" "$OUT/fixes"
+    mkdir -p "$OUT/before/src"
+    (cd "$SRC" && tar --exclude=./debian --exclude=./.pc --exclude=./.git -cf - .) |
         tar -xf - -C "$OUT/before/src"
     for ((i = ${#patches[@]} - 1; i >= 0; i--)); do
         if ! patch -s -R -p1 -d "$OUT/before/src" < "${patches[$i]}"; then
@@ -64,13 +66,22 @@ if [ "$(cat "$OUT/before/stamp" 2>/dev/null)" != "$stamp" ]; then
             exit 1
         fi
     done
-    # The "cannot tell is not same" fix alone (the first amdgpu patch, which
-    # touches only amdgpu/amdgpu_device.c).
-    mkdir -p "$OUT/fix/amdgpu"
-    cp "$OUT/before/src/amdgpu/amdgpu_device.c" "$OUT/fix/amdgpu/"
-    fixpatch=$(printf '%s\n' "${patches[@]}" | grep -- '-amdgpu-do-not-treat-cannot-tell-' | head -n1 || true)
-    if [ -z "$fixpatch" ] || ! patch -s -p1 -d "$OUT/fix" < "$fixpatch"; then
-        fail "libdrm fix variant: the amdgpu \"cannot tell\" patch is missing or does not apply"
+    # The independent amdgpu fixes alone (the patches before the header
+    # sync, which touch only amdgpu/amdgpu_device.c).
+    mkdir -p "$OUT/fixes/amdgpu"
+    cp "$OUT/before/src/amdgpu/amdgpu_device.c" "$OUT/fixes/amdgpu/"
+    nfix=0
+    for p in "${patches[@]}"; do
+        case ${p##*/} in *-headers-*) break ;; esac
+        if grep '^+++ ' "$p" | grep -qv ' b/amdgpu/amdgpu_device.c$' ||
+           ! patch -s -p1 -d "$OUT/fixes" < "$p"; then
+            fail "libdrm fixes variant: ${p##*/} touches more than amdgpu_device.c or does not apply"
+            exit 1
+        fi
+        nfix=$((nfix + 1))
+    done
+    if [ "$nfix" -eq 0 ]; then
+        fail "libdrm fixes variant: no amdgpu patch before the header sync"
         exit 1
     fi
     echo "$stamp" > "$OUT/before/stamp"
@@ -156,8 +167,8 @@ harness() { # variant tree builddir prefix amdgpu_device.c
 }
 harness before "$OUT/before/src" "$OUT/before/build" "$OUT/before/prefix" \
     "$OUT/before/src/amdgpu/amdgpu_device.c"
-harness fix "$OUT/before/src" "$OUT/before/build" "$OUT/before/prefix" \
-    "$OUT/fix/amdgpu/amdgpu_device.c"
+harness fixes "$OUT/before/src" "$OUT/before/build" "$OUT/before/prefix" \
+    "$OUT/fixes/amdgpu/amdgpu_device.c"
 harness after "$SRC" "$OUT/build-after" "$OUT/prefix" "$SRC/amdgpu/amdgpu_device.c"
 if "${NICE[@]}" gcc -shared -fPIC "${CWARN[@]}" -Werror -I"$SRC/include/drm" \
         -o "$OUT/harness/nofilesame.so" "$H/nofilesame.c" -ldl; then

@@ -27,9 +27,11 @@
  * DRM_IOCTL_GET_CLIENT, which amdgpu_get_auth() issues on a file it does not
  * know to be a render node, is real; a render node refuses it with EACCES.
  * That happens without /sys, where drmGetNodeTypeFromFd() cannot tell the
- * node type: real libdrm_amdgpu then fails amdgpu_device_initialize() on a
- * render node. The harness counts these refusals and goes on as for a render
- * node (auth 0), so that the deduplication is still measured.
+ * node type: libdrm_amdgpu before "amdgpu: initialize on a render node
+ * without /sys" then fails amdgpu_device_initialize(). Each phase first
+ * initializes every file alone and counts the failures ("init_failed");
+ * for the pairs, the harness then answers such a refusal as for a render
+ * node (auth 0), so that the deduplication is measured in every variant.
  *
  * Output: one "DEDUP" summary line per phase, one "CLASS" line per phase and
  * kind of pair, "PAIR" lines with -v. Exit status 0 unless the harness
@@ -79,7 +81,7 @@ struct file {
 
 static struct file files[MAX_FILES];
 static int num_files, verbose;
-static int get_client_refused;
+static int answer_get_client;
 
 /* amdgpu_device.c is compiled with drmIoctl renamed to this. */
 int harness_drmIoctl(int fd, unsigned long request, void *arg);
@@ -88,10 +90,9 @@ int harness_drmIoctl(int fd, unsigned long request, void *arg)
 {
     int r = drmIoctl(fd, request, arg);
 
-    if (r && errno == EACCES && request == DRM_IOCTL_GET_CLIENT) {
-        /* A render node: real libdrm_amdgpu fails here; go on as it would
-         * for a render node it recognised. */
-        get_client_refused++;
+    if (r && errno == EACCES && request == DRM_IOCTL_GET_CLIENT &&
+        answer_get_client) {
+        /* A render node: go on as for one that was recognised. */
         ((drm_client_t *)arg)->auth = 0;
         return 0;
     }
@@ -237,7 +238,23 @@ static void
 run(const char *label, const char *phase)
 {
     struct tally all = {0}, by_class[NUM_CLASSES] = {{0}};
-    int i, j, refused_before = get_client_refused;
+    int i, j, init_failed = 0;
+
+    /* Each file alone, as the code under test does it. */
+    answer_get_client = 0;
+    for (i = 0; i < num_files; i++) {
+        amdgpu_device_handle a = NULL;
+        uint32_t major, minor;
+
+        if (amdgpu_device_initialize(files[i].fd, &major, &minor, &a)) {
+            init_failed++;
+            printf("INIT %s %s: %s: amdgpu_device_initialize() failed\n",
+                   label, phase, files[i].name);
+        } else {
+            amdgpu_device_deinitialize(a);
+        }
+    }
+    answer_get_client = 1;
 
     for (i = 0; i < num_files; i++) {
         for (j = 0; j < num_files; j++) {
@@ -283,9 +300,8 @@ run(const char *label, const char *phase)
     }
 
     printf("DEDUP %s %s: pairs=%d right=%d merged=%d split=%d failed=%d "
-           "get_client_refused=%d\n", label, phase, all.pairs, all.right,
-           all.merged, all.split, all.failed,
-           get_client_refused - refused_before);
+           "files=%d init_failed=%d\n", label, phase, all.pairs, all.right,
+           all.merged, all.split, all.failed, num_files, init_failed);
     for (i = 0; i < NUM_CLASSES; i++)
         printf("CLASS %s %s: %s: pairs=%d right=%d merged=%d split=%d "
                "failed=%d\n", label, phase, class_names[i], by_class[i].pairs,
