@@ -7,6 +7,8 @@
 # Environment:
 #   SRC   the patched tree (Debian's source package unpacked, the patches of
 #         consumer.toml applied with `patch -p1`)
+#   ORIG  (optional) the same tree without the patches; without it, the
+#         patches are reversed on a copy of SRC
 #   OUT   this consumer's build directory (incremental when it exists)
 #   UOUT  parent of all consumers' OUT directories (unused here)
 #   REPO  the repository root
@@ -55,19 +57,24 @@ fi
 # The unpatched tree: SRC with the patches reversed, newest first. Rebuilt
 # only when the patches or the tree (its path, its Debian version) change.
 SRC=$(cd "$SRC" && pwd)
-stamp=$({ cat "${patches[@]}"; echo "$SRC"; head -n1 "$SRC/debian/changelog" 2>/dev/null; } |
+stamp=$({ cat "${patches[@]}"; echo "$SRC ${ORIG:-}"; head -n1 "$SRC/debian/changelog" 2>/dev/null; } |
     sha256sum | cut -d' ' -f1)
 if [ "$(cat "$OUT/before/stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$OUT/before" "$OUT/fixes"
     mkdir -p "$OUT/before/src"
-    (cd "$SRC" && tar --exclude=./debian --exclude=./.pc --exclude=./.git -cf - .) |
-        tar -xf - -C "$OUT/before/src"
-    for ((i = ${#patches[@]} - 1; i >= 0; i--)); do
-        if ! patch -s -R -p1 -d "$OUT/before/src" < "${patches[$i]}"; then
-            fail "libdrm before tree: ${patches[$i]##*/} does not reverse"
-            exit 1
-        fi
-    done
+    if [ -n "${ORIG:-}" ]; then
+        (cd "$ORIG" && tar --exclude=./debian --exclude=./.pc --exclude=./.git -cf - .) |
+            tar -xf - -C "$OUT/before/src"
+    else
+        (cd "$SRC" && tar --exclude=./debian --exclude=./.pc --exclude=./.git -cf - .) |
+            tar -xf - -C "$OUT/before/src"
+        for ((i = ${#patches[@]} - 1; i >= 0; i--)); do
+            if ! patch -s -R -p1 -d "$OUT/before/src" < "${patches[$i]}"; then
+                fail "libdrm before tree: ${patches[$i]##*/} does not reverse"
+                exit 1
+            fi
+        done
+    fi
     # The independent amdgpu fixes alone (the patches before the header
     # sync, which touch only amdgpu/amdgpu_device.c).
     mkdir -p "$OUT/fixes/amdgpu"
