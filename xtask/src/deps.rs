@@ -9,9 +9,19 @@ use std::process::Command;
 /// The list's text; [`packages`] parses it.
 const LIST: &str = include_str!("../host-packages.txt");
 
+/// What `cargo xtask userspace` needs besides: the consumers' builds (userspace/host-packages.txt).
+const USERSPACE_LIST: &str = include_str!("../../userspace/host-packages.txt");
+
 /// The packages of `host-packages.txt`: one a line, `#` starts a comment.
 pub fn packages() -> Vec<&'static str> {
     parse_list(LIST)
+}
+
+/// The packages `cargo xtask userspace` needs: the harness's and the consumers' builds'.
+pub fn userspace_packages() -> Vec<&'static str> {
+    let mut v = packages();
+    v.extend(parse_list(USERSPACE_LIST));
+    v
 }
 
 fn parse_list(text: &str) -> Vec<&str> {
@@ -39,15 +49,14 @@ fn missing_from<'a>(wanted: &[&'a str], dpkg_query: &str) -> Vec<&'a str> {
 
 /// The packages of the list that are not installed. None when there is no dpkg-query (not a
 /// Debian system: nothing can be told).
-pub fn missing() -> Option<Vec<&'static str>> {
-    let wanted = packages();
+pub fn missing(wanted: &[&'static str]) -> Option<Vec<&'static str>> {
     // One call for all of them; an unknown package makes it exit 1 with the others listed.
     let out = Command::new("dpkg-query")
         .args(["-W", "-f=${db:Status-Abbrev} ${Package}\n"])
-        .args(&wanted)
+        .args(wanted)
         .output()
         .ok()?;
-    Some(missing_from(&wanted, &String::from_utf8_lossy(&out.stdout)))
+    Some(missing_from(wanted, &String::from_utf8_lossy(&out.stdout)))
 }
 
 fn is_root() -> bool {
@@ -60,7 +69,12 @@ fn is_root() -> bool {
 /// when they all are; as root the missing ones are installed with apt-get; otherwise an error
 /// names them and the command to install them.
 pub fn ensure(cmd: &str) -> Result<()> {
-    let Some(missing) = missing() else {
+    ensure_these(cmd, &packages())
+}
+
+/// [`ensure`] for the packages of `wanted`.
+pub fn ensure_these(cmd: &str, wanted: &[&'static str]) -> Result<()> {
+    let Some(missing) = missing(wanted) else {
         eprintln!(
             "xtask: warning: no dpkg-query, so the host packages of xtask/host-packages.txt \
              cannot be checked (the harness is made for Debian 12)"
@@ -93,7 +107,7 @@ pub fn ensure(cmd: &str) -> Result<()> {
     };
     util::run(&mut apt(&["update", "-q"]))?;
     util::run(apt(&["install", "-y", "-q", "--no-install-recommends"]).args(&missing))?;
-    match self::missing() {
+    match self::missing(wanted) {
         Some(still) if !still.is_empty() => Err(anyhow!(
             "still not installed after `{install}`: {}",
             still.join(" ")

@@ -58,6 +58,11 @@ pub enum Cmd {
     /// unpatched and the patched kernel, compared test by test; exits non-zero when the series
     /// introduces a failure. Not part of `test`: sid moves
     IgtRegression(IgtRegression),
+    /// The consumers of userspace/*/consumer.toml (libdrm, Mesa, drm-rs, ...): each fetched at
+    /// its pinned version (Debian source package or crates), patched and built on the host, then
+    /// every before/after test in the guest on the series' kernel and on the base without it;
+    /// prints the figures and ends with one `total: N passed, N failed, N skipped` line
+    Userspace(Kernel),
 }
 
 /// The commands that only need the base's work tree (no flavour, no build).
@@ -83,6 +88,10 @@ pub struct Kernel {
     /// build runs)
     #[arg(long)]
     pub no_build: bool,
+    /// The base without the series (objects in build/kbuild-<B>[-F]-unpatched): how programs
+    /// behave on a kernel without the ioctls. Not for `test`, which tests the series
+    #[arg(long)]
+    pub unpatched: bool,
 }
 
 impl Kernel {
@@ -245,7 +254,15 @@ mod tests {
         let mut c = Xtask::command();
         let h = c.render_long_help().to_string();
         for cmd in [
-            "kernel", "check", "tree", "export", "vm", "test", "demo", "bench",
+            "kernel",
+            "check",
+            "tree",
+            "export",
+            "vm",
+            "test",
+            "demo",
+            "bench",
+            "userspace",
         ] {
             assert!(h.contains(cmd), "{cmd}");
         }

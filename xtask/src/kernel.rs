@@ -112,10 +112,25 @@ pub fn obj_dir(b: &Base, f: Flavor) -> PathBuf {
     util::build_dir().join(format!("kbuild-{}{}", b.name, f.suffix()))
 }
 
+/// The objects of the base without the series (`--unpatched`): `build/kbuild-<B>[-F]-unpatched`.
+pub fn unpatched_obj_dir(b: &Base, f: Flavor) -> PathBuf {
+    util::build_dir().join(format!("kbuild-{}{}-unpatched", b.name, f.suffix()))
+}
+
+/// The object directory of the series' kernel, or of the base alone when `unpatched`.
+pub fn obj_dir_of(b: &Base, f: Flavor, unpatched: bool) -> PathBuf {
+    if unpatched {
+        unpatched_obj_dir(b, f)
+    } else {
+        obj_dir(b, f)
+    }
+}
+
 /// Where `make modules_install` puts the modules of a modular flavour (`INSTALL_MOD_PATH`): the
-/// guest loads them with `modprobe -d` from there.
-pub fn mod_root(b: &Base, f: Flavor) -> PathBuf {
-    mod_root_of(&obj_dir(b, f))
+/// guest loads them with `modprobe -d` from there; of the series' kernel, or of the base alone
+/// when `unpatched`.
+pub fn mod_root_for(b: &Base, f: Flavor, unpatched: bool) -> PathBuf {
+    mod_root_of(&obj_dir_of(b, f, unpatched))
 }
 
 pub fn series_dir(b: &Base) -> PathBuf {
@@ -143,21 +158,49 @@ pub fn series_patches(b: &Base) -> Result<Vec<PathBuf>> {
 /// (same archive addresses, other suites), lists and cache under build/apt.
 /// The system's apt configuration is never touched.
 fn apt_opts() -> Result<Vec<String>> {
-    let dir = util::build_dir().join("apt");
-    for d in ["lists/partial", "cache/archives/partial"] {
-        util::mkdir_p(&dir.join(d))?;
-    }
     let (main, security) = system_archives()?;
-    let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
     let mut list = String::new();
     for b in BASES {
         let uri = if b.security { &security } else { &main };
-        list.push_str(&format!("deb [signed-by={key}] {uri} {} main\n", b.suite));
+        list.push_str(&format!(
+            "deb [signed-by={KEYRING}] {uri} {} main\n",
+            b.suite
+        ));
     }
     // Tools newer than this Debian release ships, built from Debian's source packages (sparse).
-    list.push_str(&format!("deb-src [signed-by={key}] {main} sid main\n"));
+    list.push_str(&format!("deb-src [signed-by={KEYRING}] {main} sid main\n"));
+    apt_config(&util::build_dir().join("apt"), &list)
+}
+
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// Private apt configuration for Debian source packages of the suites a consumer of the uAPI
+/// pins (`cargo xtask userspace`): lists and cache under build/apt-src, apart from the kernel's
+/// (whose `apt-get update` stays small).
+pub fn source_apt_opts() -> Result<Vec<String>> {
+    let (main, security) = system_archives()?;
+    let mut list = String::new();
+    for suite in ["trixie", "trixie-updates", "trixie-backports", "sid"] {
+        list.push_str(&format!(
+            "deb-src [signed-by={KEYRING}] {main} {suite} main\n"
+        ));
+    }
+    list.push_str(&format!(
+        "deb-src [signed-by={KEYRING}] {security} trixie-security main\n"
+    ));
+    let mut opts = apt_config(&util::build_dir().join("apt-src"), &list)?;
+    // apt-get source writes into a directory of ours, which its _apt user cannot.
+    opts.push("-o=APT::Sandbox::User=root".into());
+    Ok(opts)
+}
+
+/// apt's options for a sources list `list` with its lists and cache under `dir`.
+fn apt_config(dir: &Path, list: &str) -> Result<Vec<String>> {
+    for d in ["lists/partial", "cache/archives/partial"] {
+        util::mkdir_p(&dir.join(d))?;
+    }
     let src = dir.join("sources.list");
-    util::write(&src, &list)?;
+    util::write(&src, list)?;
     Ok(vec![
         format!("-o=Dir::Etc::sourcelist={}", src.display()),
         "-o=Dir::Etc::sourceparts=-".into(),
@@ -508,6 +551,15 @@ pub fn build(b: &Base, flavor: Flavor) -> Result<PathBuf> {
     let _lock = lock_builds()?;
     let tree = apply(b)?;
     build_tree(b, &tree, &obj_dir(b, flavor), flavor)
+}
+
+/// The same configuration of the base without the series (the pristine worktree of
+/// [`unpatched_tree`]): the kernel the consumers' fallbacks run on, as on a kernel without the
+/// ioctls. Returns the bzImage path.
+pub fn build_unpatched(b: &Base, flavor: Flavor) -> Result<PathBuf> {
+    let _lock = lock_builds()?;
+    let tree = unpatched_tree(b)?;
+    build_tree(b, &tree, &unpatched_obj_dir(b, flavor), flavor)
 }
 
 /// Configures and builds any work tree of base `b` (the patched one, or for comparisons an

@@ -218,7 +218,10 @@ mod tests {
             {"name": "a", "status": "PASS"}, {"name": "", "status": "ERROR"}]}"#;
         let g: Group = serde_json::from_str(json).unwrap();
         let s = g.into_suite();
-        assert_eq!(s.cases, vec![("a".into(), Outcome::Passed), ("".into(), Outcome::NotRun)]);
+        assert_eq!(
+            s.cases,
+            vec![("a".into(), Outcome::Passed), ("".into(), Outcome::NotRun)]
+        );
         assert_eq!(s.errors, 0);
     }
 

@@ -15,6 +15,7 @@ mod igt;
 mod kernel;
 mod kunit;
 mod results;
+mod userspace;
 mod util;
 mod vm;
 

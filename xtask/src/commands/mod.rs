@@ -8,6 +8,7 @@ mod demo;
 mod igt_regression;
 mod kernel;
 mod test;
+mod userspace;
 mod vm;
 
 use crate::flags::{self, Cmd};
@@ -29,6 +30,7 @@ pub fn run(cmd: &Cmd) -> Result<bool> {
         Cmd::Demo(k) => demo::run(k),
         Cmd::Bench(g) => bench::run(g),
         Cmd::IgtRegression(f) => igt_regression::run(f),
+        Cmd::Userspace(k) => userspace::run(k),
     }
 }
 
@@ -41,8 +43,14 @@ pub const DRIVER_MODULES: &[&str] = &["vgem", "vkms", "vim2m", "bochs", "virtio_
 /// On a modular kernel, the first calls of every guest script: load `modules`, wait for the
 /// nodes.
 pub fn modules_prelude(b: &Base, f: Flavor, modules: &[&str]) -> Vec<String> {
+    modules_prelude_of(b, f, false, modules)
+}
+
+/// [`modules_prelude`] for the series' kernel, or the base alone when `unpatched`.
+pub fn modules_prelude_of(b: &Base, f: Flavor, unpatched: bool, modules: &[&str]) -> Vec<String> {
     if f.modular() {
-        crate::vm::modprobe_calls(&crate::kernel::mod_root(b, f), modules, GUEST_NODES)
+        let root = crate::kernel::mod_root_for(b, f, unpatched);
+        crate::vm::modprobe_calls(&root, modules, GUEST_NODES)
     } else {
         vec![]
     }
@@ -56,14 +64,25 @@ pub fn boot(
     memory_mb: u32,
     calls: &[String],
 ) -> Result<crate::vm::VmRun> {
+    boot_for(a, name, memory_mb, Duration::from_secs(900), calls)
+}
+
+/// [`boot`] with the guest's time limit `timeout`.
+pub fn boot_for(
+    a: &flags::Kernel,
+    name: &str,
+    memory_mb: u32,
+    timeout: Duration,
+    calls: &[String],
+) -> Result<crate::vm::VmRun> {
     let b = crate::kernel::base(a.base())?;
     let img = kernel_image(a, b, a.flavor())?;
-    let mut all = modules_prelude(b, a.flavor(), DRIVER_MODULES);
+    let mut all = modules_prelude_of(b, a.flavor(), a.unpatched, DRIVER_MODULES);
     all.extend_from_slice(calls);
     let opts = crate::vm::VmOpts {
         kernel: &img,
         cmdline: a.flavor().boot_args(),
-        timeout: Duration::from_secs(900),
+        timeout,
         memory_mb,
         name,
     };
@@ -84,12 +103,17 @@ pub const GUEST_NODES: &[&str] = &[
     "/sys/bus/pci/devices/0000:00:0a.0/drm",
 ];
 
-/// The patched kernel: built (incrementally) unless --no-build asks for the one already there.
+/// The patched kernel (the base alone with --unpatched): built (incrementally) unless --no-build
+/// asks for the one already there.
 pub fn kernel_image(a: &flags::Kernel, b: &Base, f: Flavor) -> Result<PathBuf> {
     if !a.no_build {
-        return crate::kernel::build(b, f);
+        return if a.unpatched {
+            crate::kernel::build_unpatched(b, f)
+        } else {
+            crate::kernel::build(b, f)
+        };
     }
-    let img = crate::kernel::obj_dir(b, f).join("arch/x86/boot/bzImage");
+    let img = crate::kernel::obj_dir_of(b, f, a.unpatched).join("arch/x86/boot/bzImage");
     if !img.exists() {
         bail!("--no-build: {} does not exist", img.display());
     }

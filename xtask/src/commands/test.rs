@@ -34,6 +34,9 @@ fn test_flavors(a: &flags::Kernel) -> Vec<Flavor> {
 }
 
 pub fn run(a: &flags::Kernel) -> Result<bool> {
+    if a.unpatched {
+        anyhow::bail!("test runs the series: --unpatched is for kernel, vm, demo and bench");
+    }
     let b = kernel::base(a.base())?;
     deps::ensure("test")?;
     let mut summary = Summary::default();

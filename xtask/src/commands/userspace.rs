@@ -1,0 +1,148 @@
+//! `cargo xtask userspace`: the consumers of `userspace/*/consumer.toml` (the work is in
+//! [`crate::userspace`]): each fetched at its pinned version, patched and built on the host, then
+//! every before/after test in the guest on the series' kernel and on the same configuration of
+//! the base without the series (how each consumer falls back on a kernel without the ioctls).
+
+use super::boot_for;
+use crate::results::Summary;
+use crate::userspace::{self, Consumer, Env};
+use crate::util::Result;
+use crate::{deps, flags};
+use anyhow::bail;
+use std::time::Duration;
+
+/// The kernels every guest test runs on: (name given to guest.sh as FDSAME_KERNEL, unpatched).
+const KERNELS: [(&str, bool); 2] = [("series", false), ("base", true)];
+
+pub fn run(a: &flags::Kernel) -> Result<bool> {
+    if a.unpatched {
+        bail!("userspace runs every test on both kernels: --unpatched is not for it");
+    }
+    deps::ensure_these("userspace", &deps::userspace_packages())?;
+    let consumers = userspace::consumers()?;
+    let mut s = Summary::default();
+    let mut figures = Vec::new();
+    let built = build_all(&consumers, &mut s, &mut figures);
+    for (kernel, unpatched) in KERNELS {
+        let mut k = a.clone();
+        k.unpatched = unpatched;
+        guest(&k, kernel, &consumers, &built, &mut s, &mut figures)?;
+    }
+    println!("\nfigures:");
+    for f in &figures {
+        println!("  {f}");
+    }
+    Ok(s.report())
+}
+
+/// Prepares and builds each consumer in order; returns the environments of those that built
+/// (a consumer whose `after` did not build is not built, and says so).
+fn build_all(
+    consumers: &[Consumer],
+    s: &mut Summary,
+    figures: &mut Vec<String>,
+) -> Vec<Option<Env>> {
+    let mut built: Vec<Option<Env>> = Vec::new();
+    for c in consumers {
+        let label = format!("userspace[host] {}", c.name);
+        let missing = c.manifest.after.iter().find(|a| {
+            let i = consumers.iter().position(|d| &&d.name == a);
+            i.and_then(|i| built[i].as_ref()).is_none()
+        });
+        if let Some(m) = missing {
+            s.not_run(
+                &label,
+                format!("{label}: {m}, which it builds on, did not build"),
+            );
+            built.push(None);
+            continue;
+        }
+        eprintln!("xtask: userspace: preparing and building {}", c.name);
+        let env = match userspace::prepare(c) {
+            Ok(env) => env,
+            Err(e) => {
+                s.not_run(
+                    &label,
+                    format!("{label}: could not prepare its source: {e:#}"),
+                );
+                built.push(None);
+                continue;
+            }
+        };
+        match userspace::build(c, &env) {
+            Ok((ok, text)) => {
+                tag(
+                    figures,
+                    "host",
+                    &c.name,
+                    userspace::add_report(s, &label, &text, ok),
+                );
+                built.push(ok.then_some(env));
+            }
+            Err(e) => {
+                s.not_run(&label, format!("{label}: build.sh could not run: {e:#}"));
+                built.push(None);
+            }
+        }
+    }
+    built
+}
+
+/// One boot of kernel `kernel`: every built consumer's guest.sh in turn.
+fn guest(
+    k: &flags::Kernel,
+    kernel: &str,
+    consumers: &[Consumer],
+    built: &[Option<Env>],
+    s: &mut Summary,
+    figures: &mut Vec<String>,
+) -> Result<()> {
+    let calls: Vec<String> = consumers
+        .iter()
+        .zip(built)
+        .filter_map(|(c, env)| Some(userspace::guest_call(c, env.as_ref()?, kernel)))
+        .collect();
+    let booted = boot_for(
+        k,
+        &format!("userspace-{kernel}"),
+        2048,
+        Duration::from_secs(1800),
+        &calls,
+    );
+    for (c, env) in consumers.iter().zip(built) {
+        let label = format!("userspace[{kernel}] {}", c.name);
+        let run = match &booted {
+            Ok(run) => run,
+            Err(e) => {
+                s.not_run(&label, format!("{label}: the guest could not run: {e:#}"));
+                continue;
+            }
+        };
+        if env.is_none() {
+            s.not_run(&label, format!("{label}: not run: its host build failed"));
+            continue;
+        }
+        match userspace::guest_block(&run.output, &c.name) {
+            Some((text, ok)) => {
+                print!("{text}");
+                tag(
+                    figures,
+                    kernel,
+                    &c.name,
+                    userspace::add_report(s, &label, text, ok),
+                );
+            }
+            None => s.not_run(&label, format!("{label}: never ran in the guest")),
+        }
+    }
+    if let Ok(run) = &booted {
+        for p in crate::vm::kernel_problems(&run.dmesg) {
+            s.fail(format!("userspace[{kernel}] kernel log"), p);
+        }
+    }
+    Ok(())
+}
+
+fn tag(figures: &mut Vec<String>, kernel: &str, name: &str, new: Vec<String>) {
+    figures.extend(new.into_iter().map(|f| format!("[{kernel}] {name}: {f}")));
+}
