@@ -3,6 +3,7 @@
 #
 # Environment:
 #   SRC   the patched Mesa tree (Debian's 25.0.7 with the patches of 25.0.7/)
+#   ORIG  optional: the same tree without the patches
 #   OUT   this consumer's build directory (persistent, incremental)
 #   UOUT  the parent of all consumers' OUT directories ($UOUT/libdrm/prefix)
 #   REPO  this repository
@@ -12,9 +13,10 @@
 #   - a minimal Mesa configuration against $UOUT/libdrm/prefix
 #     (libdrm >= 2.4.121), and only the targets the harnesses need:
 #     libmesa_util.a, libxmlconfig.a, libloader.a, libvulkan_wsi.a, util_tests;
-#   - the unpatched loader.c and wsi_common_drm.c ("before"), reconstructed in
-#     $OUT/orig by reverse-applying the patches to copies of the files they
-#     touch, so no second Mesa tree is needed;
+#   - the unpatched loader.c and wsi_common_drm.c ("before"): from ORIG (the
+#     runner's unpacked source without the patches) when set, else
+#     reconstructed in $OUT/orig by reverse-applying the patches to copies of
+#     the files they touch;
 #   - the harnesses of test/ ($OUT/harness): loaderprime-{before,after},
 #     wsipairs-{before,after}, each with Mesa's file compiled with the exact
 #     command of compile_commands.json, and the EINVAL shim noioctl.so.
@@ -73,22 +75,28 @@ nice -n 10 ninja -C "$build" -j2 \
     src/util/libmesa_util.a src/util/libxmlconfig.a src/loader/libloader.a \
     src/vulkan/wsi/libvulkan_wsi.a src/util/util_tests
 
-# The unpatched versions of the files the patches touch
-orig=$OUT/orig
-rm -rf "$orig"
-mkdir -p "$orig"
-mapfile -t series < <(find "$patches" -maxdepth 1 -name '*.patch' | sort)
-for p in "${series[@]}"; do
-    sed -n 's#^+++ b/##p' "$p" | while read -r f; do
-        if [ -e "$SRC/$f" ] && [ ! -e "$orig/$f" ]; then
-            mkdir -p "$orig/$(dirname "$f")"
-            cp "$SRC/$f" "$orig/$f"
-        fi
+# The unpatched versions of the files the patches touch: the runner's ORIG
+# (the unpacked source without the patches) when it gives one, else copies of
+# the touched files with the patches reverse-applied in $OUT/orig
+if [ -n "${ORIG:-}" ] && [ -d "$ORIG/src/loader" ]; then
+    orig=$ORIG
+else
+    orig=$OUT/orig
+    rm -rf "$orig"
+    mkdir -p "$orig"
+    mapfile -t series < <(find "$patches" -maxdepth 1 -name '*.patch' | sort)
+    for p in "${series[@]}"; do
+        sed -n 's#^+++ b/##p' "$p" | while read -r f; do
+            if [ -e "$SRC/$f" ] && [ ! -e "$orig/$f" ]; then
+                mkdir -p "$orig/$(dirname "$f")"
+                cp "$SRC/$f" "$orig/$f"
+            fi
+        done
     done
-done
-for ((i = ${#series[@]} - 1; i >= 0; i--)); do
-    patch -d "$orig" -R -p1 -s --no-backup-if-mismatch < "${series[i]}"
-done
+    for ((i = ${#series[@]} - 1; i >= 0; i--)); do
+        patch -d "$orig" -R -p1 -s --no-backup-if-mismatch < "${series[i]}"
+    done
+fi
 
 # compile_commands.json's command for FILE, compiling SOURCE to OBJECT
 compile_like() {
