@@ -185,15 +185,47 @@ if [ "$kernel" = base ] && ! grep -q 'kernel without DRM_IOCTL_FILE_SAME' "$tmp/
     fail "mesa[$kernel] util_tests os_file_drm.same_device" "did not take the fallback branch on the base kernel"
 fi
 
-# The raw output (every case with MESA_GUEST_VERBOSE=1)
-for f in "$tmp"/*.out; do
-    echo "--- $(basename "$f")"
-    if [ "${MESA_GUEST_VERBOSE:-0}" = 1 ]; then
-        cat "$f"
+# Every case, one line each: the verdicts before -> after, with /sys and
+# without, and under the shim (series only). The raw output of every harness
+# with MESA_GUEST_VERBOSE=1.
+table() { # before.out after.out [noioctl.out]
+    awk '
+    function abbr(v) { return v == "right" ? "R" : v == "wrong" ? "W" : "C" }
+    $1 == "CASE" { key = "loader " $4 " " $5 " " $6; phase = $3; v = $2 }
+    $1 == "PAIR" { key = $2 " " $5 " " $6 " " $7; phase = $4; v = $3 }
+    $1 != "CASE" && $1 != "PAIR" { next }
+    {
+        if (!(key in seen)) { seen[key] = 1; order[n++] = key }
+        got[key, v, phase] = abbr($NF)
+    }
+    END {
+        print "cases (R right, W wrong, C cannot tell): before->after with /sys, before->after without /sys[, after without the ioctl: /sys, no /sys]"
+        for (i = 0; i < n; i++) {
+            k = order[i]
+            line = k ": " got[k, "before", "sys"] "->" got[k, "after", "sys"] ", " \
+                got[k, "before", "nosys"] "->" got[k, "after", "nosys"]
+            if ((k, "after-noioctl", "sys") in got)
+                line = line ", " got[k, "after-noioctl", "sys"] " " got[k, "after-noioctl", "nosys"]
+            print line
+        }
+    }' "$@"
+}
+for tool in loaderprime wsipairs; do
+    files=("$tmp/$tool-before.out" "$tmp/$tool-after.out")
+    [ -f "$tmp/$tool-noioctl.out" ] && files+=("$tmp/$tool-noioctl.out")
+    if [ "$tool" = loaderprime ]; then
+        echo "--- loader DRI_PRIME: every default file and DRI_PRIME form"
     else
-        grep -v '^PAIR\|^CASE' "$f" || true
+        echo "--- Vulkan WSI: every ordered pair (fd A, then the physical device's or driver's fd B)"
     fi
+    table "${files[@]}"
 done
+if [ "${MESA_GUEST_VERBOSE:-0}" = 1 ]; then
+    for f in "$tmp"/*.out; do
+        echo "--- $(basename "$f")"
+        cat "$f"
+    done
+fi
 if [ -n "${MESA_GUEST_LOG:-}" ]; then
     cp "$tmp"/*.out "$tmp"/*.err "$MESA_GUEST_LOG"/ 2>/dev/null || true
 fi
