@@ -708,7 +708,8 @@ static int run_fences(void) {
 	/* Where wlroots shares A's import for B, the fence tests must pass with the protocol
 	 * and fail without it ("noproto"); where each plane has its own import (the base
 	 * kernel, or the unpatched build) there is nothing to lose, and they pass. */
-	const enum pair_kind kinds[] = { VIM2M_CAPTURE_TWICE, UDMABUF_SAME_RANGE };
+	const enum pair_kind kinds[] = { VIM2M_CAPTURE_TWICE, VIM2M_OUTPUT_TWICE,
+		UDMABUF_SAME_RANGE };
 	struct {
 		const char *name;
 		bool (*run)(enum pair_kind, const char **);
