@@ -12,6 +12,9 @@ mount -t devtmpfs devtmpfs /dev
 for a in $(cat /proc/cmdline); do case "$a" in xtask.out=*) OUT="${a#xtask.out=}";; xtask.root=*) ROOT="${a#xtask.root=}";; esac; done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host || { echo "XTASK: cannot mount the host root"; reboot -f; }
 mount -t proc proc /host/proc
+# An empty, read-only tmpfs under the guest's sysfs: a test that unmounts /sys (to see what a
+# program does without it) must find nothing there, not the host's own /sys through 9p.
+mount -t tmpfs -o ro,size=4k,mode=0555 nosys /host/sys
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
 # The guest's /tmp is its own; the host's stays visible read-only at /run/host-tmp, and a
