@@ -71,6 +71,14 @@ fn build_all(
         };
         match userspace::build(c, &env) {
             Ok((ok, text)) => {
+                // The build is a result of its own, besides what build.sh reports.
+                let verdict = if ok {
+                    "XTASK-RESULT ok build.sh".to_string()
+                } else {
+                    let tail = crate::util::last_lines(&text, 15).replace('\n', "\n    ");
+                    format!("XTASK-RESULT fail build.sh: exited with failure:\n    {tail}")
+                };
+                let text = format!("{verdict}\n{text}");
                 tag(
                     figures,
                     "host",
