@@ -16,13 +16,23 @@ else
 	echo "XTASK-RESULT fail drmrs.$kernel.pairs: $bin/drmrs-pairs missing (build.sh not run?)"
 fi
 
-# The crates' unit tests on real nodes (each checks the kernel's answer or EINVAL).
+# The crates' unit tests on real nodes (each checks the kernel's answer, or EINVAL where their
+# own probe finds the kernel without the ioctl). DRM_TEST_REQUIRE_NODE: a test that finds no
+# DRM node fails instead of skipping. The tests print which way they went: the series kernel
+# must never be taken for one without the ioctl, and the base kernel always.
 for crate in drm-ffi drm; do
-	if "$bin/test-$crate" --test-threads=1 >"/tmp/drmrs-test-$crate.log" 2>&1; then
+	log="/tmp/drmrs-test-$crate.log"
+	DRM_TEST_REQUIRE_NODE=1 "$bin/test-$crate" --test-threads=1 --nocapture >"$log" 2>&1
+	rc=$?
+	noioctl=$(grep -c "kernel without DRM_IOCTL_FILE_SAME" "$log")
+	skipped=$(grep -c "SKIPPED" "$log")
+	echo "drmrs.$kernel.guest-cargo-test.$crate: exit $rc, $noioctl lines 'kernel without', $skipped skipped"
+	if [ "$kernel" = series ]; then branch_ok=$((noioctl == 0)); else branch_ok=$((noioctl > 0)); fi
+	if [ "$rc" = 0 ] && [ "$branch_ok" = 1 ] && [ "$skipped" = 0 ]; then
 		echo "XTASK-RESULT ok drmrs.$kernel.guest-cargo-test.$crate"
 	else
-		cat "/tmp/drmrs-test-$crate.log"
-		echo "XTASK-RESULT fail drmrs.$kernel.guest-cargo-test.$crate: see the output above"
+		cat "$log"
+		echo "XTASK-RESULT fail drmrs.$kernel.guest-cargo-test.$crate: exit $rc, or the wrong branch, or a skip (output above)"
 	fi
 done
 
