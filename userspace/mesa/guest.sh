@@ -21,7 +21,10 @@
 #   - series: the WSI answers every pair right, with and without /sys, and
 #     the loader answers more cases right than before, with and without /sys;
 #   - base: the fallback; the WSI's device-number match (0001, no ioctl)
-#     still answers every pair right.
+#     still answers every pair right; the loader opens no DRM node more
+#     than before in any case, except the one node it selects where it
+#     answers better than before (also under noioctl.so on the series
+#     kernel). The loader's node opens are figures on both kernels.
 # On the series kernel, the "after" harnesses also run under noioctl.so, an
 # LD_PRELOAD shim that fails the ioctl with EINVAL (a simulated old kernel),
 # with the assertions of base.
@@ -68,12 +71,14 @@ if [ "$kernel" = series ]; then
     done
 fi
 
-# Figures: "fn, variant, phase: R right / W wrong / C cannot tell of N"
+# Figures: "fn, variant, phase: R right / W wrong / C cannot tell of N",
+# and for the loader the DRM nodes it opened over all cases
 figures() {
     awk -v k="$kernel" '$1 == "TALLY" {
         phase = $4 == "sys" ? "with /sys" : "no /sys"
-        printf "XTASK-FIGURE mesa[%s] %s, %s, %s: %d right / %d wrong / %d cannot tell of %d\n",
-            k, $2, $3, phase, $5, $6, $7, $8
+        opens = NF >= 9 ? sprintf(", %d node opens", $9) : ""
+        printf "XTASK-FIGURE mesa[%s] %s, %s, %s: %d right / %d wrong / %d cannot tell of %d%s\n",
+            k, $2, $3, phase, $5, $6, $7, $8, opens
     }' "$@"
 }
 figures "$tmp"/loaderprime-*.out "$tmp"/wsipairs-*.out
@@ -131,13 +136,42 @@ check_after() { # name before.out after.out variant tool fallback(0|1)
     fi
 }
 
+# The loader's node opens, case by case: "after" opens no more nodes than
+# "before", except the one node it selects where it answers better than
+# "before" (opening a node can resume a runtime-suspended GPU)
+opens_check() { # name before.out after.out
+    local n
+    n=$(awk '
+    function rank(v) { return v == "right" ? 2 : v == "wrong" ? 0 : 1 }
+    function opens(   i) { for (i = 1; i <= NF; i++) if ($i ~ /^opens=/) return substr($i, 7) + 0; return -1 }
+    $1 != "CASE" { next }
+    { key = $3 " " $4 " " $5 }
+    FNR == NR { bo[key] = opens(); bv[key] = $NF; next }
+    (key in bo) {
+        o = opens(); allowed = bo[key]
+        if (rank($NF) > rank(bv[key]) && allowed < 1) allowed = 1
+        if (o < 0 || o > allowed) print key ": " bo[key] " -> " o " opens"
+    }' "$2" "$3" | tee "$tmp/opens" | wc -l)
+    if [ "$n" -ne 0 ]; then
+        fail "$1" "$n cases: $(head -n 3 "$tmp/opens" | tr '\n' ';')"
+    else
+        ok "$1"
+    fi
+}
+
 fallback=0
 [ "$kernel" = base ] && fallback=1
 check_after "mesa[$kernel] loader DRI_PRIME" "$tmp/loaderprime-before.out" \
     "$tmp/loaderprime-after.out" after loaderprime "$fallback"
 check_after "mesa[$kernel] wsi" "$tmp/wsipairs-before.out" "$tmp/wsipairs-after.out" \
     after wsipairs "$fallback"
+if [ "$kernel" = base ]; then
+    opens_check "mesa[$kernel] loader DRI_PRIME opens no node more than before" \
+        "$tmp/loaderprime-before.out" "$tmp/loaderprime-after.out"
+fi
 if [ "$kernel" = series ]; then
+    opens_check "mesa[$kernel] loader DRI_PRIME under noioctl.so opens no node more than before" \
+        "$tmp/loaderprime-before.out" "$tmp/loaderprime-noioctl.out"
     check_after "mesa[$kernel] loader DRI_PRIME, simulated old kernel (noioctl.so)" \
         "$tmp/loaderprime-before.out" "$tmp/loaderprime-noioctl.out" after-noioctl loaderprime 1
     check_after "mesa[$kernel] wsi, simulated old kernel (noioctl.so)" \
@@ -190,7 +224,11 @@ fi
 # with MESA_GUEST_VERBOSE=1.
 table() { # before.out after.out [noioctl.out]
     awk '
-    function abbr(v) { return v == "right" ? "R" : v == "wrong" ? "W" : "C" }
+    function abbr(v,   i, o) {
+        o = ""
+        for (i = 1; i <= NF; i++) if ($i ~ /^opens=/) o = substr($i, 7)
+        return (v == "right" ? "R" : v == "wrong" ? "W" : "C") o
+    }
     $1 == "CASE" { key = "loader " $4 " " $5 " " $6; phase = $3; v = $2 }
     $1 == "PAIR" { key = $2 " " $5 " " $6 " " $7; phase = $4; v = $3 }
     $1 != "CASE" && $1 != "PAIR" { next }
@@ -199,7 +237,7 @@ table() { # before.out after.out [noioctl.out]
         got[key, v, phase] = abbr($NF)
     }
     END {
-        print "cases (R right, W wrong, C cannot tell): before->after with /sys, before->after without /sys[, after without the ioctl: /sys, no /sys]"
+        print "cases (R right, W wrong, C cannot tell, then the loader'"'"'s node opens): before->after with /sys, before->after without /sys[, after without the ioctl: /sys, no /sys]"
         for (i = 0; i < n; i++) {
             k = order[i]
             line = k ": " got[k, "before", "sys"] "->" got[k, "after", "sys"] ", " \

@@ -86,9 +86,14 @@ build_variant() { # name tree renderer-tree
 	# renderer.c keeps its wlr_renderer_impl static; the harness makes a renderer of this
 	# type, as vulkan_renderer_create() would, so the symbol is made global.
 	objcopy --globalize-symbol=renderer_impl "$dir/obj/render_vulkan_renderer.c.o"
-	local h=$dir/obj/harness.o
+	local h=$dir/obj/harness.o hdefs=()
+	# The preparatory patch gives vulkan_sync_render_buffer() the sampled textures.
+	if grep -q textures_len "$tree/include/render/vulkan.h"; then
+		hdefs+=(-DHARNESS_SYNC_SAMPLED=1)
+	fi
 	"$CC" -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -O1 -g -D_GNU_SOURCE -DWLR_USE_UNSTABLE \
-		"${PKG_CFLAGS[@]}" -I"$gen" -I"$tree/include" -c "$HERE/harness/storage_harness.c" -o "$h"
+		"${hdefs[@]}" "${PKG_CFLAGS[@]}" -I"$gen" -I"$tree/include" \
+		-c "$HERE/harness/storage_harness.c" -o "$h"
 	# Stubs for every symbol the objects reference that neither they, the harness nor the
 	# libraries define: none of them is on the tested path, and each aborts if called.
 	local defined undefined libsyms

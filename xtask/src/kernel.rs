@@ -194,6 +194,18 @@ pub fn source_apt_opts() -> Result<Vec<String>> {
     Ok(opts)
 }
 
+/// `apt-get update`, then `apt-get source --download-only SPEC` (`NAME=VERSION`) into `dir`,
+/// with apt's options `opts` (a private configuration).
+pub fn download_source(opts: &[String], spec: &str, dir: &Path) -> Result<()> {
+    util::run(Command::new("apt-get").args(opts).args(["-q", "update"]))?;
+    util::run(
+        Command::new("apt-get")
+            .args(opts)
+            .args(["-q", "source", "--download-only", spec])
+            .current_dir(dir),
+    )
+}
+
 /// apt's options for a sources list `list` with its lists and cache under `dir`.
 fn apt_config(dir: &Path, list: &str) -> Result<Vec<String>> {
     for d in ["lists/partial", "cache/archives/partial"] {
@@ -913,22 +925,9 @@ pub fn sparse() -> Result<PathBuf> {
     let src = util::build_dir().join("tools/sparse-src");
     let _ = fs::remove_dir_all(&src);
     util::mkdir_p(&src)?;
-    let opts = apt_opts()?;
-    util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
-    util::run(
-        Command::new("apt-get")
-            .args(&opts)
-            .args([
-                "-q",
-                "source",
-                "--download-only",
-                &format!("sparse={SPARSE_VERSION}"),
-            ])
-            .current_dir(&src),
-    )
-    .with_context(|| {
-        format!("sparse {SPARSE_VERSION} may have left sid: pin the version it has now")
-    })?;
+    download_source(&apt_opts()?, &format!("sparse={SPARSE_VERSION}"), &src).with_context(
+        || format!("sparse {SPARSE_VERSION} may have left sid: pin the version it has now"),
+    )?;
     util::run(&mut util::sh(&format!(
         "cd {} && tar xf sparse_*.orig.tar.* && cd sparse-*/ && make -s -j2 sparse && mkdir -p {} && cp sparse {}",
         src.display(),

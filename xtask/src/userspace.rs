@@ -198,19 +198,8 @@ fn unpack_debian(spec: &str, dest: &Path) -> Result<()> {
     if !dsc.exists() {
         let opts = crate::kernel::source_apt_opts()?;
         eprintln!("xtask: fetching the Debian source package {name} {version}");
-        util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
-        util::run(
-            Command::new("apt-get")
-                .args(&opts)
-                .args([
-                    "-q",
-                    "source",
-                    "--download-only",
-                    &format!("{name}={version}"),
-                ])
-                .current_dir(&debs),
-        )
-        .with_context(|| format!("{name} {version} is not in the archive (any more?)"))?;
+        crate::kernel::download_source(&opts, &format!("{name}={version}"), &debs)
+            .with_context(|| format!("{name} {version} is not in the archive (any more?)"))?;
     }
     let _ = fs::remove_dir_all(dest);
     util::mkdir_p(dest.parent().unwrap_or(Path::new("/")))?;

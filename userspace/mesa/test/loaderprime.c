@@ -21,17 +21,26 @@
  * false) where the truth is another device: counted as cannot tell. Any other
  * answer that is not right is wrong.
  *
- * Output: "CASE variant phase A DRI_PRIME=v expect=... got=... verdict" per
- * case, then "TALLY loader variant phase right wrong cannot total". Exit 0
- * when it ran, 2 when it could not.
+ * The harness also counts the DRM nodes the loader opens in each case (its
+ * open() calls on /dev/dri paths, including the node it selects): opening a
+ * node can resume a runtime-suspended GPU (amdgpu, nouveau), so a node
+ * opened only to be compared or skipped is a cost.
+ *
+ * Output: "CASE variant phase A DRI_PRIME=v expect=... got=... opens=N
+ * verdict" per case, then "TALLY loader variant phase right wrong cannot
+ * total opens". Exit 0 when it ran, 2 when it could not.
  *
  * SPDX-License-Identifier: MIT
  */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "nodes.h"
@@ -43,6 +52,43 @@
 /* From src/loader/loader.h; declared here so that only loader.c's object
  * (before or after) and Mesa's libraries are needed. */
 bool loader_get_user_preferred_fd(int *fd_render_gpu, int *original_fd);
+
+/* open() of this program, and so of loader.c's object linked into it: counts
+ * the DRM nodes opened while counting is on, then opens as libc would. */
+static bool counting;
+static int node_opens;
+
+static int
+counted_open(const char *path, int flags, va_list ap)
+{
+   mode_t mode = 0;
+
+   if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+      mode = va_arg(ap, mode_t);
+   if (counting && path && !strncmp(path, "/dev/dri/", 9))
+      node_opens++;
+   return syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+
+int
+open(const char *path, int flags, ...)
+{
+   va_list ap;
+   va_start(ap, flags);
+   int ret = counted_open(path, flags, ap);
+   va_end(ap);
+   return ret;
+}
+
+int
+open64(const char *path, int flags, ...)
+{
+   va_list ap;
+   va_start(ap, flags);
+   int ret = counted_open(path, flags, ap);
+   va_end(ap);
+   return ret;
+}
 
 struct prime_case {
    char value[64];
@@ -124,7 +170,7 @@ static void
 run(const char *phase)
 {
    struct tally t = { 0 };
-   int total = 0;
+   int total = 0, opens = 0;
 
    for (int a = 0; a < num_files; a++) {
       for (int k = 0; k < num_cases; k++) {
@@ -151,7 +197,11 @@ run(const char *phase)
 
          setenv("DRI_PRIME", c->value, 1);
          int fd = files[a].fd, original = -1;
+         node_opens = 0;
+         counting = true;
          bool diff = loader_get_user_preferred_fd(&fd, &original);
+         counting = false;
+         opens += node_opens;
          unsetenv("DRI_PRIME");
 
          const struct drm_file_info *sel = NULL;
@@ -179,12 +229,12 @@ run(const char *phase)
             verdict = "wrong"; /* the display GPU's fd must be kept */
          tally_add(&t, verdict);
          total++;
-         printf("CASE %s %s %s DRI_PRIME=%s expect=%s got=%s %s\n", VARIANT, phase,
-                files[a].label, c->value, expect, got, verdict);
+         printf("CASE %s %s %s DRI_PRIME=%s expect=%s got=%s opens=%d %s\n", VARIANT,
+                phase, files[a].label, c->value, expect, got, node_opens, verdict);
       }
    }
-   printf("TALLY loader %s %s %d %d %d %d\n", VARIANT, phase, t.right, t.wrong,
-          t.cannot, total);
+   printf("TALLY loader %s %s %d %d %d %d %d\n", VARIANT, phase, t.right, t.wrong,
+          t.cannot, total, opens);
 }
 
 int

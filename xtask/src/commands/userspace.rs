@@ -49,51 +49,46 @@ fn build_all(
             let i = consumers.iter().position(|d| &&d.name == a);
             i.and_then(|i| built[i].as_ref()).is_none()
         });
-        if let Some(m) = missing {
-            s.not_run(
-                &label,
-                format!("{label}: {m}, which it builds on, did not build"),
-            );
-            built.push(None);
-            continue;
-        }
-        eprintln!("xtask: userspace: preparing and building {}", c.name);
-        let env = match userspace::prepare(c) {
-            Ok(env) => env,
-            Err(e) => {
+        let env = match missing {
+            Some(m) => {
                 s.not_run(
                     &label,
-                    format!("{label}: could not prepare its source: {e:#}"),
+                    format!("{label}: {m}, which it builds on, did not build"),
                 );
-                built.push(None);
-                continue;
+                None
             }
+            None => build_one(c, &label, s, figures),
         };
-        match userspace::build(c, &env) {
-            Ok((ok, text)) => {
-                // The build is a result of its own, besides what build.sh reports.
-                let verdict = if ok {
-                    "XTASK-RESULT ok build.sh".to_string()
-                } else {
-                    let tail = crate::util::last_lines(&text, 15).replace('\n', "\n    ");
-                    format!("XTASK-RESULT fail build.sh: exited with failure:\n    {tail}")
-                };
-                let text = format!("{verdict}\n{text}");
-                tag(
-                    figures,
-                    "host",
-                    &c.name,
-                    userspace::add_report(s, &label, &text, ok),
-                );
-                built.push(ok.then_some(env));
-            }
-            Err(e) => {
-                s.not_run(&label, format!("{label}: build.sh could not run: {e:#}"));
-                built.push(None);
-            }
-        }
+        built.push(env);
     }
     built
+}
+
+/// Prepares and builds one consumer: its build is a result of its own, besides what build.sh
+/// reports. Returns its scripts' environment when it built.
+fn build_one(c: &Consumer, label: &str, s: &mut Summary, figures: &mut Vec<String>) -> Option<Env> {
+    eprintln!("xtask: userspace: preparing and building {}", c.name);
+    let env = userspace::prepare(c)
+        .map_err(|e| {
+            s.not_run(
+                label,
+                format!("{label}: could not prepare its source: {e:#}"),
+            )
+        })
+        .ok()?;
+    let (ok, text) = userspace::build(c, &env)
+        .map_err(|e| s.not_run(label, format!("{label}: build.sh could not run: {e:#}")))
+        .ok()?;
+    let verdict = if ok {
+        "XTASK-RESULT ok build.sh".to_string()
+    } else {
+        let tail = crate::util::last_lines(&text, 15).replace('\n', "\n    ");
+        format!("XTASK-RESULT fail build.sh: exited with failure:\n    {tail}")
+    };
+    let text = format!("{verdict}\n{text}");
+    let new = userspace::add_report(s, label, &text, ok);
+    tag(figures, "host", &c.name, new);
+    ok.then_some(env)
 }
 
 /// One boot of kernel `kernel`: every built consumer's guest.sh in turn.
@@ -110,37 +105,21 @@ fn guest(
         .zip(built)
         .filter_map(|(c, env)| Some(userspace::guest_call(c, env.as_ref()?, kernel)))
         .collect();
-    let booted = boot_for(
-        k,
-        &format!("userspace-{kernel}"),
-        2048,
-        Duration::from_secs(1800),
-        &calls,
-    );
+    let name = format!("userspace-{kernel}");
+    let booted = boot_for(k, &name, 2048, Duration::from_secs(1800), &calls);
     for (c, env) in consumers.iter().zip(built) {
         let label = format!("userspace[{kernel}] {}", c.name);
-        let run = match &booted {
-            Ok(run) => run,
-            Err(e) => {
-                s.not_run(&label, format!("{label}: the guest could not run: {e:#}"));
-                continue;
-            }
-        };
-        if env.is_none() {
-            s.not_run(&label, format!("{label}: not run: its host build failed"));
-            continue;
-        }
-        match userspace::guest_block(&run.output, &c.name) {
-            Some((text, ok)) => {
-                print!("{text}");
-                tag(
-                    figures,
-                    kernel,
-                    &c.name,
-                    userspace::add_report(s, &label, text, ok),
-                );
-            }
-            None => s.not_run(&label, format!("{label}: never ran in the guest")),
+        match (&booted, env) {
+            (Err(e), _) => s.not_run(&label, format!("{label}: the guest could not run: {e:#}")),
+            (_, None) => s.not_run(&label, format!("{label}: not run: its host build failed")),
+            (Ok(run), Some(_)) => match userspace::guest_block(&run.output, &c.name) {
+                Some((text, ok)) => {
+                    print!("{text}");
+                    let new = userspace::add_report(s, &label, text, ok);
+                    tag(figures, kernel, &c.name, new);
+                }
+                None => s.not_run(&label, format!("{label}: never ran in the guest")),
+            },
         }
     }
     if let Ok(run) = &booted {
