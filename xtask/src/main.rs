@@ -15,6 +15,7 @@ mod igt;
 mod kernel;
 mod kunit;
 mod results;
+mod syzkaller;
 mod util;
 mod vm;
 
