@@ -46,7 +46,10 @@ pub fn run(b: &Base, apply: bool, s: &mut Summary) -> Result<()> {
 pub fn shell_scripts() -> Result<Vec<PathBuf>> {
     let mut v = util::sorted_files(&util::root().join("xtask/guest"), "sh")?;
     v.push(util::root().join(".ci/run"));
-    v.extend(util::sorted_files(&util::root().join("linux/syzkaller"), "sh")?);
+    v.extend(util::sorted_files(
+        &util::root().join("linux/syzkaller"),
+        "sh",
+    )?);
     Ok(v)
 }
 

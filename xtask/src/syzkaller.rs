@@ -65,7 +65,8 @@ pub struct Go {
 impl Go {
     fn cmd(&self, syz: &Path) -> Command {
         let mut c = Command::new(&self.bin);
-        c.current_dir(syz).envs(self.env.iter().map(|(k, v)| (k, v)));
+        c.current_dir(syz)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 }
@@ -116,7 +117,10 @@ pub fn go_toolchain(dir: &Path) -> Result<Go> {
         let debs = dir.join("debs");
         util::mkdir_p(&debs)?;
         let opts = apt_opts(dir)?;
-        eprintln!("xtask: fuzz: Go 1.27 and {} Go module packages (apt)", pkgs.len() - 2);
+        eprintln!(
+            "xtask: fuzz: Go 1.27 and {} Go module packages (apt)",
+            pkgs.len() - 2
+        );
         util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
         let (ok, text) = util::capture(
             Command::new("apt-get")
@@ -210,8 +214,8 @@ fn module_depth(rel: &str) -> Option<usize> {
     let d = match parts[0] {
         "github.com" | "gitlab.com" | "golang.org" | "go.yaml.in" | "gonum.org" | "honnef.co"
         | "code.google.com" => 3,
-        "google.golang.org" | "go.uber.org" | "go.etcd.io" | "rsc.io" | "dario.cat"
-        | "cel.dev" | "go.einride.tech" | "go.mongodb.org" => 2,
+        "google.golang.org" | "go.uber.org" | "go.etcd.io" | "rsc.io" | "dario.cat" | "cel.dev"
+        | "go.einride.tech" | "go.mongodb.org" => 2,
         "gopkg.in" => {
             if parts.get(1).is_some_and(|p| p.contains(".v")) {
                 2
@@ -346,10 +350,13 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
     let ldflags = format!("-s -w -X github.com/google/syzkaller/prog.GitRevision={rev}");
     eprintln!("xtask: fuzz: building syzkaller in {}", syz.display());
     let gobuild = |out: &str, pkg: &str| -> Result<()> {
-        let (ok, text) = util::capture(
-            go.cmd(syz)
-                .args(["build", &format!("-ldflags={ldflags}"), "-o", out, pkg]),
-        )?;
+        let (ok, text) = util::capture(go.cmd(syz).args([
+            "build",
+            &format!("-ldflags={ldflags}"),
+            "-o",
+            out,
+            pkg,
+        ]))?;
         if !ok {
             bail!("go build {pkg} failed:\n{}", util::last_lines(&text, 30));
         }
@@ -383,7 +390,10 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
         ]);
     let (ok, text) = util::capture(&mut gxx)?;
     if !ok {
-        bail!("building syz-executor failed:\n{}", util::last_lines(&text, 30));
+        bail!(
+            "building syz-executor failed:\n{}",
+            util::last_lines(&text, 30)
+        );
     }
     Ok(())
 }
@@ -747,14 +757,16 @@ pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<
         syms.lines().find_map(|l| {
             let mut w = l.split_whitespace();
             let (a, _, n) = (w.next()?, w.next()?, w.next()?);
-            (n == name).then(|| u64::from_str_radix(a, 16).ok()).flatten()
+            (n == name)
+                .then(|| u64::from_str_radix(a, 16).ok())
+                .flatten()
         })
     };
     let mut out = vec![];
     for (func, o, file) in FUNCTIONS {
         let text = util::read(&src.join(file))?;
-        let (first, last) = function_lines(&text, func)
-            .with_context(|| format!("{func} not found in {file}"))?;
+        let (first, last) =
+            function_lines(&text, func).with_context(|| format!("{func} not found in {file}"))?;
         // Call sites in .text of the object: (offset of the call's return address, symbol the
         // offset is relative to, line).
         let dump = util::output(
@@ -778,7 +790,11 @@ pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<
             // "/path/to/file.c:123" (with -l) sets the line of what follows.
             if let Some((path, n)) = l.rsplit_once(':') {
                 if path.ends_with(file) && !path.contains(' ') {
-                    line = n.split_whitespace().next().and_then(|x| x.parse().ok()).unwrap_or(0);
+                    line = n
+                        .split_whitespace()
+                        .next()
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0);
                     continue;
                 } else if path.starts_with('/') && !path.contains(' ') {
                     line = 0;
@@ -812,8 +828,16 @@ pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<
             lines: sites.len() as u32,
             missed: vec![],
         };
+        // KCOV reports the call's return address; syzkaller may report the call itself, and
+        // the executor may keep only the low 32 bits.
+        let low: BTreeSet<u64> = pcs.iter().map(|p| p & 0xffff_ffff).collect();
+        let hit = |a: u64| {
+            [a, a - 5]
+                .iter()
+                .any(|x| pcs.contains(x) || low.contains(&(x & 0xffff_ffff)))
+        };
         for (line, addrs) in &sites {
-            if addrs.iter().any(|a| pcs.contains(a) || pcs.contains(&(a - 5))) {
+            if addrs.iter().any(|a| hit(*a)) {
                 c.covered += 1;
             } else {
                 c.missed.push(*line);

@@ -21,7 +21,10 @@ pub fn run(f: &flags::Fuzz) -> Result<bool> {
     };
     let syz = util::canonicalize(&PathBuf::from(src))?;
     if !syz.join("syz-manager").is_dir() {
-        bail!("cannot run: SYZKALLER_SRC={} is not a syzkaller checkout", syz.display());
+        bail!(
+            "cannot run: SYZKALLER_SRC={} is not a syzkaller checkout",
+            syz.display()
+        );
     }
     let dir = util::build_dir().join("fuzz");
     let go = syzkaller::go_toolchain(&dir)?;
