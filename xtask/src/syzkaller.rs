@@ -56,6 +56,9 @@ pub const FUNCTIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The project's descriptions (`linux/syzkaller/<name>` and `<name>.const`).
+pub const DESCRIPTIONS: &[&str] = &["dev_dri_file_same.txt", "dev_dma_buf_same_object.txt"];
+
 /// The Go toolchain and module set: `go` and the environment every go command runs with.
 pub struct Go {
     pub bin: PathBuf,
@@ -333,11 +336,9 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
     let gocode = dir.join("go-root/usr/share/gocode/src");
     write_modfile(syz, &gocode, &dir.join("syz-go.mod"), &dir.join("go-stubs"))?;
     let descs = util::root().join("linux/syzkaller");
-    for e in fs::read_dir(&descs)? {
-        let p = e?.path();
-        let n = p.file_name().unwrap().to_string_lossy().to_string();
-        if n.ends_with(".txt") || n.ends_with(".txt.const") {
-            util::copy(&p, &syz.join("sys/linux").join(&n))?;
+    for d in DESCRIPTIONS {
+        for n in [d.to_string(), format!("{d}.const")] {
+            util::copy(&descs.join(&n), &syz.join("sys/linux").join(&n))?;
         }
     }
     let rev = util::output(
