@@ -168,6 +168,10 @@ pub struct Fuzz {
     /// linux/syzkaller/seeds; the last one is kept as workdir.prev)
     #[arg(long)]
     pub keep_corpus: bool,
+    /// No build and no run: the line coverage of the new functions in a saved /rawcover of
+    /// syz-manager (one PC a line; e.g. a running manager's, or build/fuzz/workdir/rawcover.txt)
+    #[arg(long, value_name = "FILE")]
+    pub rawcover: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -247,6 +251,10 @@ mod tests {
             panic!()
         };
         assert_eq!((f.minutes, f.no_build, f.keep_corpus), (5, true, true));
+        let Ok(Cmd::Fuzz(f)) = parse(&["fuzz", "--rawcover", "r.txt"]) else {
+            panic!()
+        };
+        assert_eq!(f.rawcover, Some(PathBuf::from("r.txt")));
         assert!(parse(&["fuzz", "--flavor", "debug"]).is_err());
         assert!(parse(&["fuzz", "--minutes", "soon"]).is_err());
     }

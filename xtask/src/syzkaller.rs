@@ -675,6 +675,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
     let t0 = Instant::now();
     let total = Duration::from_secs(u64::from(r.minutes) * 60);
     let mut exited = None;
+    let mut next_save = Duration::from_secs(600);
     while t0.elapsed() < total {
         std::thread::sleep(Duration::from_secs(60).min(total.saturating_sub(t0.elapsed())));
         if let Some(st) = child.try_wait()? {
@@ -690,6 +691,13 @@ pub fn fuzz(r: &Run) -> Result<Report> {
             stat(&text, "coverage"),
             crashes(&workdir).len()
         );
+        // Every 10 minutes the corpus's coverage so far, kept should the manager end badly.
+        if t0.elapsed() >= next_save {
+            next_save += Duration::from_secs(600);
+            if let Ok(text) = http_get("/rawcover") {
+                util::write(&workdir.join("rawcover.txt"), &text)?;
+            }
+        }
     }
     let elapsed = t0.elapsed().as_secs() / 60;
     let rawcover = if exited.is_none() {
@@ -718,10 +726,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
             util::last_lines(&text, 30)
         )
     })?;
-    let pcs: BTreeSet<u64> = rawcover
-        .lines()
-        .filter_map(|l| u64::from_str_radix(l.trim().trim_start_matches("0x"), 16).ok())
-        .collect();
+    let pcs = parse_rawcover(&rawcover);
     util::write(&workdir.join("rawcover.txt"), &rawcover)?;
     Ok(Report {
         minutes: u32::try_from(elapsed).unwrap_or(u32::MAX),
@@ -732,6 +737,13 @@ pub fn fuzz(r: &Run) -> Result<Report> {
         coverage: line_coverage(r.obj, r.src, &pcs)?,
         workdir,
     })
+}
+
+/// The PCs of syz-manager's /rawcover: one hexadecimal number a line.
+pub fn parse_rawcover(text: &str) -> BTreeSet<u64> {
+    text.lines()
+        .filter_map(|l| u64::from_str_radix(l.trim().trim_start_matches("0x"), 16).ok())
+        .collect()
 }
 
 /// The lines (first, last) of each new function's definition in its source file: from the line

@@ -12,6 +12,18 @@ use anyhow::bail;
 use std::path::PathBuf;
 
 pub fn run(f: &flags::Fuzz) -> Result<bool> {
+    if let Some(file) = &f.rawcover {
+        let b = kernel::base(&f.base.base)?;
+        let pcs = syzkaller::parse_rawcover(&util::read(file)?);
+        let cov = syzkaller::line_coverage(
+            &kernel::obj_dir(b, Flavor::Fuzz),
+            &kernel::tree_dir(b),
+            &pcs,
+        )?;
+        let mut s = Summary::default();
+        coverage_rows(&mut s, &cov);
+        return Ok(s.report());
+    }
     let Some(src) = std::env::var_os("SYZKALLER_SRC").filter(|s| !s.is_empty()) else {
         bail!(
             "cannot run: SYZKALLER_SRC is not set. It names a syzkaller checkout (its source is \
@@ -68,9 +80,15 @@ pub fn run(f: &flags::Fuzz) -> Result<bool> {
         );
     }
     s.check(label("executions"), run.executions > 0);
-    // The goal is over all the new functions' lines: some lines of one function are reachable
-    // only with a fatal signal pending during the compare (see README.md).
-    for c in &run.coverage {
+    coverage_rows(&mut s, &run.coverage);
+    Ok(s.report())
+}
+
+/// One line per new function, and the row of the goal: over all the new functions' lines (some
+/// lines of one function are reachable only with a fatal signal pending during the compare, see
+/// linux/syzkaller/README.md).
+fn coverage_rows(s: &mut Summary, coverage: &[Coverage]) {
+    for c in coverage {
         let Coverage {
             function,
             covered,
@@ -87,16 +105,15 @@ pub fn run(f: &flags::Fuzz) -> Result<bool> {
             }
         );
     }
-    let (covered, lines) = run
-        .coverage
+    let (covered, lines) = coverage
         .iter()
         .fold((0, 0), |(c, l), x| (c + x.covered, l + x.lines));
     s.check(
-        label(&format!(
-            "cover new functions {covered}/{lines} lines ({:.0}%)",
+        format!(
+            "fuzz[{}] cover new functions {covered}/{lines} lines ({:.0}%)",
+            Flavor::Fuzz.label(),
             100.0 * f64::from(covered) / f64::from(lines.max(1))
-        )),
+        ),
         lines > 0 && f64::from(covered) * 100.0 >= COVERAGE_GOAL * f64::from(lines),
     );
-    Ok(s.report())
 }
