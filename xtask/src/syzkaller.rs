@@ -379,6 +379,10 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
         .find_map(|l| l.trim().strip_prefix("export ADDCXXFLAGS="))
         .context("syz-make printed no ADDCXXFLAGS")?
         .to_string();
+    let exe = syz.join("bin/linux_amd64/syz-executor");
+    if newer_than_dir(&exe, &syz.join("executor")) {
+        return Ok(());
+    }
     let mut gxx = Command::new("g++");
     gxx.current_dir(syz)
         .args(["-o", "bin/linux_amd64/syz-executor", "executor/executor.cc"])
@@ -397,6 +401,24 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `file` exists and is newer than every file of `dir` (sys-sysgen writes the executor's
+/// generated headers there).
+fn newer_than_dir(file: &Path, dir: &Path) -> bool {
+    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(t) = mtime(file) else {
+        return false;
+    };
+    let mut newest = None;
+    walk(dir, &mut |d| {
+        for e in fs::read_dir(d).into_iter().flatten().flatten() {
+            if let Some(m) = mtime(&e.path()) {
+                newest = newest.max(Some(m));
+            }
+        }
+    });
+    newest.is_some_and(|n| n <= t)
 }
 
 /// The guest root (initramfs) and its ssh key, made by linux/syzkaller/create-image.sh once.
@@ -601,12 +623,14 @@ fn http_get(path: &str) -> Result<String> {
     Ok(body.to_string())
 }
 
-/// The value after `name` in the manager's last console status line (`... executed 123, ...`).
+/// The value of `name` in the manager's last status line
+/// (`... corpus=6 coverage=1091 exec total=243 (62/min) ...`).
 fn stat(log: &str, name: &str) -> u64 {
     log.lines()
         .rev()
+        .filter(|l| l.contains("exec total="))
         .find_map(|l| {
-            let i = l.find(&format!(" {name} "))?;
+            let i = l.find(&format!(" {name}="))?;
             let rest = &l[i + name.len() + 2..];
             let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
             n.parse().ok()
@@ -686,7 +710,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
         eprintln!(
             "xtask: fuzz: {:>3} min: executed {}, corpus {}, coverage {}, crashes {}",
             t0.elapsed().as_secs() / 60,
-            stat(&text, "executed"),
+            stat(&text, "exec total"),
             stat(&text, "corpus"),
             stat(&text, "coverage"),
             crashes(&workdir).len()
@@ -730,7 +754,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
     util::write(&workdir.join("rawcover.txt"), &rawcover)?;
     Ok(Report {
         minutes: u32::try_from(elapsed).unwrap_or(u32::MAX),
-        executions: stat(&text, "executed"),
+        executions: stat(&text, "exec total"),
         corpus: stat(&text, "corpus"),
         cover: stat(&text, "coverage"),
         crashes: crashes(&workdir),
@@ -885,10 +909,10 @@ mod tests {
 
     #[test]
     fn console_stats() {
-        let log = "2026/12/07 13:00:00 VMs 1, executed 10, corpus 3, coverage 100, crashes 0\n2026/12/07 13:01:00 VMs 1, executed 25, corpus 5, coverage 180, crashes 0\n";
-        assert_eq!(stat(log, "executed"), 25);
-        assert_eq!(stat(log, "corpus"), 5);
-        assert_eq!(stat(log, "coverage"), 180);
+        let log = "2026/12/07 14:38:34 candidates=14 corpus=0 coverage=0 exec total=41 (15/min) pending=0 reproducing=0 \n2026/12/07 14:39:44 candidates=0 corpus=6 coverage=1091 exec total=243 (62/min) pending=0 reproducing=0 \n2026/12/07 14:39:45 VM 0: crash: x\n";
+        assert_eq!(stat(log, "exec total"), 243);
+        assert_eq!(stat(log, "corpus"), 6);
+        assert_eq!(stat(log, "coverage"), 1091);
         assert_eq!(stat(log, "nothing"), 0);
     }
 
