@@ -41,10 +41,15 @@ pub fn run(b: &Base, apply: bool, s: &mut Summary) -> Result<()> {
     Ok(())
 }
 
-/// The shell scripts of the harness: the guest's (`xtask/guest/*.sh`) and CI's (`.ci/run`).
+/// The shell scripts of the harness: the guest's (`xtask/guest/*.sh`), CI's (`.ci/run`) and the
+/// fuzzing guest root's (`linux/syzkaller/*.sh`).
 pub fn shell_scripts() -> Result<Vec<PathBuf>> {
     let mut v = util::sorted_files(&util::root().join("xtask/guest"), "sh")?;
     v.push(util::root().join(".ci/run"));
+    v.extend(util::sorted_files(
+        &util::root().join("linux/syzkaller"),
+        "sh",
+    )?);
     Ok(v)
 }
 

@@ -63,6 +63,11 @@ pub enum Cmd {
     /// every before/after test in the guest on the series' kernel and on the base without it;
     /// prints the figures and ends with one `total: N passed, N failed, N skipped` line
     Userspace(Kernel),
+    /// syzkaller on the two ioctls: builds syz-manager and syz-executor from SYZKALLER_SRC (a
+    /// syzkaller checkout; without it the command cannot run), a Debian 12 guest root and the
+    /// KASAN + KCOV kernel, fuzzes for --minutes on QEMU (TCG), reports executions, corpus,
+    /// crashes and the line coverage of the new functions. Not part of `test`
+    Fuzz(Fuzz),
 }
 
 /// The commands that only need the base's work tree (no flavour, no build).
@@ -158,6 +163,26 @@ pub struct IgtRegression {
     pub build_kernels: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct Fuzz {
+    #[command(flatten)]
+    pub base: Base,
+    /// How long syz-manager fuzzes, in minutes
+    #[arg(long, value_name = "M", default_value_t = 60)]
+    pub minutes: u32,
+    /// Boot the fuzz kernel already built (build/kbuild-<B>-fuzz), no kernel build
+    #[arg(long)]
+    pub no_build: bool,
+    /// Go on from the last run's corpus (default: a new work directory seeded with
+    /// linux/syzkaller/seeds; the last one is kept as workdir.prev)
+    #[arg(long)]
+    pub keep_corpus: bool,
+    /// No build and no run: the line coverage of the new functions in a saved /rawcover of
+    /// syz-manager (one PC a line; e.g. a running manager's, or build/fuzz/workdir/rawcover.txt)
+    #[arg(long, value_name = "FILE")]
+    pub rawcover: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +247,25 @@ mod tests {
         assert_eq!(f.list, Some(PathBuf::from("l.txt")));
         assert_eq!((f.budget, f.per_test_timeout), (60, 7));
         assert_eq!(f.only, Some(Only::Unpatched));
+    }
+
+    #[test]
+    fn fuzz_flags() {
+        let Ok(Cmd::Fuzz(f)) = parse(&["fuzz"]) else {
+            panic!()
+        };
+        assert_eq!((f.minutes, f.no_build, f.keep_corpus), (60, false, false));
+        let Ok(Cmd::Fuzz(f)) = parse(&["fuzz", "--minutes", "5", "--no-build", "--keep-corpus"])
+        else {
+            panic!()
+        };
+        assert_eq!((f.minutes, f.no_build, f.keep_corpus), (5, true, true));
+        let Ok(Cmd::Fuzz(f)) = parse(&["fuzz", "--rawcover", "r.txt"]) else {
+            panic!()
+        };
+        assert_eq!(f.rawcover, Some(PathBuf::from("r.txt")));
+        assert!(parse(&["fuzz", "--flavor", "debug"]).is_err());
+        assert!(parse(&["fuzz", "--minutes", "soon"]).is_err());
     }
 
     /// A flag a command does not take, a missing value, a bad value: errors (exit status 2).

@@ -58,6 +58,10 @@ pub enum Flavor {
     Debug,
     /// The static checks' object builds (not a kernel that boots): vm.config + check.config.
     Check,
+    /// `cargo xtask fuzz`'s kernel: the debug flavour (KASAN, ...) with KCOV and the guest that
+    /// syz-manager boots (linux/syzkaller/fuzz.config). Not a `--flavor` of the other commands.
+    #[value(skip)]
+    Fuzz,
 }
 
 impl Flavor {
@@ -68,6 +72,7 @@ impl Flavor {
             Flavor::Modules => "modules",
             Flavor::Debug => "debug",
             Flavor::Check => "check",
+            Flavor::Fuzz => "fuzz",
         }
     }
     pub fn suffix(self) -> &'static str {
@@ -76,6 +81,7 @@ impl Flavor {
             Flavor::Modules => "-modules",
             Flavor::Debug => "-debug",
             Flavor::Check => "-check",
+            Flavor::Fuzz => "-fuzz",
         }
     }
     /// Kernel command-line words this flavour's guest needs. The debug kernel (KASAN, lockdep,
@@ -86,7 +92,7 @@ impl Flavor {
     pub fn boot_args(self) -> &'static str {
         match self {
             Flavor::Debug => "acpi=noirq",
-            Flavor::Vm | Flavor::Modules | Flavor::Check => "",
+            Flavor::Vm | Flavor::Modules | Flavor::Check | Flavor::Fuzz => "",
         }
     }
     /// Whether the objects under test are modules (built, installed and loaded by the harness).
@@ -100,6 +106,11 @@ impl Flavor {
             Flavor::Modules => vec![l.join("vm.config"), l.join("modules.config")],
             Flavor::Debug => vec![l.join("vm.config"), l.join("debug.config")],
             Flavor::Check => vec![l.join("vm.config"), l.join("check.config")],
+            Flavor::Fuzz => vec![
+                l.join("vm.config"),
+                l.join("debug.config"),
+                l.join("syzkaller/fuzz.config"),
+            ],
         }
     }
 }

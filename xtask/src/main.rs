@@ -5,7 +5,7 @@
 //! and its build (`kernel.rs`), the VM (`vm.rs`) and its guest scripts (`guest/*.sh`, checked by
 //! shellcheck), the static checks (`check.rs`), KUnit through the kernel's own parser
 //! (`kunit.rs`), the summary (`results.rs`), IGT glue (`igt.rs`), the host packages (`deps.rs`),
-//! running processes and small helpers (`util.rs`).
+//! running processes and small helpers (`util.rs`), syzkaller built offline and run (`syzkaller.rs`).
 
 mod check;
 mod commands;
@@ -15,6 +15,7 @@ mod igt;
 mod kernel;
 mod kunit;
 mod results;
+mod syzkaller;
 mod userspace;
 mod util;
 mod vm;

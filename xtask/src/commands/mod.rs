@@ -5,6 +5,7 @@ use anyhow::bail;
 mod bench;
 mod check;
 mod demo;
+mod fuzz;
 mod igt_regression;
 mod kernel;
 mod test;
@@ -31,6 +32,7 @@ pub fn run(cmd: &Cmd) -> Result<bool> {
         Cmd::Bench(g) => bench::run(g),
         Cmd::IgtRegression(f) => igt_regression::run(f),
         Cmd::Userspace(k) => userspace::run(k),
+        Cmd::Fuzz(f) => fuzz::run(f),
     }
 }
 

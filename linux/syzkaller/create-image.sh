@@ -1,0 +1,73 @@
+#!/bin/bash
+# The guest root of `cargo xtask fuzz`: a minimal Debian 12 root (debootstrap minbase plus
+# openssh-server and iproute2), as syzkaller's tools/create-image.sh makes, with a root ssh key
+# and an init script instead of systemd (the fuzz kernel is tinyconfig-based: no cgroups), packed
+# as an uncompressed initramfs (the kernel needs no block layer, disk or file system driver; the
+# root lives in RAM and is fresh at every boot).
+#
+# usage: create-image.sh MIRROR OUT_DIR
+#   MIRROR   the Debian archive to debootstrap from (the host's own apt source)
+#   OUT_DIR  gets bookworm.cpio, bookworm.id_rsa and bookworm.id_rsa.pub
+set -euo pipefail
+
+mirror=$1
+out=$2
+root=$out/bookworm-root
+
+rm -rf "$root"
+mkdir -p "$root"
+debootstrap --variant=minbase --include=openssh-server,iproute2 bookworm "$root" "$mirror"
+
+# PID 1: mounts, the static address QEMU's user network expects, sshd; it reaps orphans.
+cat > "$root/init" <<'INIT'
+#!/bin/bash
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o gid=5,mode=620 devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t configfs configfs /sys/kernel/config
+hostname syzkaller
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+mkdir -p /run/sshd
+chmod 0755 /run/sshd
+/usr/sbin/sshd -e
+echo "fuzz-init: sshd started"
+while true; do
+	wait
+	sleep 5
+done
+INIT
+chmod 0755 "$root/init"
+
+printf 'syzkaller\n' > "$root/etc/hostname"
+: > "$root/etc/fstab"
+sed -i 's/^root:[^:]*:/root::/' "$root/etc/shadow"
+cat >> "$root/etc/ssh/sshd_config" <<'SSHD'
+PermitRootLogin yes
+PermitEmptyPasswords yes
+UseDNS no
+SSHD
+
+rm -f "$out/bookworm.id_rsa" "$out/bookworm.id_rsa.pub"
+ssh-keygen -q -t rsa -b 2048 -N '' -f "$out/bookworm.id_rsa"
+mkdir -p "$root/root/.ssh"
+chmod 0700 "$root/root/.ssh"
+cp "$out/bookworm.id_rsa.pub" "$root/root/.ssh/authorized_keys"
+chmod 0600 "$root/root/.ssh/authorized_keys"
+
+# What a guest that only runs sshd and syz-executor never reads.
+rm -rf "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/info \
+	"$root"/usr/share/locale "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/*
+
+rm -f "$out/bookworm.cpio"
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) > "$out/bookworm.cpio"
+rm -rf "$root"
+echo "initramfs: $out/bookworm.cpio, key: $out/bookworm.id_rsa"

@@ -1,0 +1,925 @@
+//! What `cargo xtask fuzz` needs from syzkaller, built offline from Debian's packages: Go 1.27
+//! and the Go modules (`linux/syzkaller/go-packages.txt`, unpacked with dpkg-deb, used through an
+//! alternate go.mod outside the checkout), syz-manager, syz-db, syz-execprog and syz-executor
+//! (g++), the guest root (`linux/syzkaller/create-image.sh`), the line tables of the objects
+//! that hold the new functions, the manager's run and the line coverage of the new functions.
+
+use crate::kernel;
+use crate::util::{self, Result};
+use anyhow::{anyhow, bail, Context};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The share of the new functions' lines (lines with a KCOV call site) a run must cover.
+pub const COVERAGE_GOAL: f64 = 90.0;
+
+/// syz-manager's HTTP interface (local only).
+const HTTP: &str = "127.0.0.1:56741";
+
+/// The new functions of the series, the object that holds each and the file it is defined in.
+/// `dma_buf_compare` is static (and may be inlined into `dma_buf_same_object`) without KUnit:
+/// lines are attributed by source position, never by symbol.
+pub const FUNCTIONS: &[(&str, &str, &str)] = &[
+    (
+        "drm_file_same_ioctl",
+        "drivers/gpu/drm/drm_ioctl.o",
+        "drivers/gpu/drm/drm_ioctl.c",
+    ),
+    (
+        "drm_file_compare",
+        "drivers/gpu/drm/drm_file.o",
+        "drivers/gpu/drm/drm_file.c",
+    ),
+    (
+        "dma_buf_same_object",
+        "drivers/dma-buf/dma-buf.o",
+        "drivers/dma-buf/dma-buf.c",
+    ),
+    (
+        "dma_buf_compare",
+        "drivers/dma-buf/dma-buf.o",
+        "drivers/dma-buf/dma-buf.c",
+    ),
+    (
+        "same_storage_udmabuf",
+        "drivers/dma-buf/udmabuf.o",
+        "drivers/dma-buf/udmabuf.c",
+    ),
+    (
+        "vb2_common_same_storage",
+        "drivers/media/common/videobuf2/videobuf2-memops.o",
+        "drivers/media/common/videobuf2/videobuf2-memops.c",
+    ),
+];
+
+/// The project's descriptions (`linux/syzkaller/<name>` and `<name>.const`).
+pub const DESCRIPTIONS: &[&str] = &["dev_dri_file_same.txt", "dev_dma_buf_same_object.txt"];
+
+/// The Go toolchain and module set: `go` and the environment every go command runs with.
+pub struct Go {
+    pub bin: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Go {
+    fn cmd(&self, syz: &Path) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.current_dir(syz)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+}
+
+/// A private apt configuration under `dir/apt` (the system's archive, trixie-backports and sid).
+fn apt_opts(dir: &Path) -> Result<Vec<String>> {
+    let apt = dir.join("apt");
+    for d in ["lists/partial", "cache/archives/partial"] {
+        util::mkdir_p(&apt.join(d))?;
+    }
+    let (main, _) = kernel::system_archives()?;
+    let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    let list = format!(
+        "deb [signed-by={key}] {main} trixie-backports main\ndeb [signed-by={key}] {main} sid main\n"
+    );
+    let src = apt.join("sources.list");
+    util::write(&src, &list)?;
+    Ok(vec![
+        format!("-o=Dir::Etc::sourcelist={}", src.display()),
+        "-o=Dir::Etc::sourceparts=-".into(),
+        format!("-o=Dir::State::Lists={}", apt.join("lists").display()),
+        format!("-o=Dir::Cache={}", apt.join("cache").display()),
+        "-o=Dir::State::status=/dev/null".into(),
+        "-o=APT::Get::List-Cleanup=0".into(),
+        "-o=Debug::NoLocking=1".into(),
+    ])
+}
+
+/// The pinned packages of `linux/syzkaller/go-packages.txt` (`name=version`).
+fn go_packages() -> Result<Vec<String>> {
+    let text = util::read(&util::root().join("linux/syzkaller/go-packages.txt"))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
+}
+
+/// Go 1.27 and the modules: the pinned packages downloaded with apt into `dir/debs`, unpacked into
+/// `dir/go-root` (once per package list), and the alternate go.mod `dir/syz-go.mod`.
+pub fn go_toolchain(dir: &Path) -> Result<Go> {
+    let pkgs = go_packages()?;
+    let root = dir.join("go-root");
+    let stamp_file = dir.join("go-root.stamp");
+    let stamp = pkgs.join("\n");
+    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(&stamp) {
+        let debs = dir.join("debs");
+        util::mkdir_p(&debs)?;
+        let opts = apt_opts(dir)?;
+        eprintln!(
+            "xtask: fuzz: Go 1.27 and {} Go module packages (apt)",
+            pkgs.len() - 2
+        );
+        util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
+        let (ok, text) = util::capture(
+            Command::new("apt-get")
+                .current_dir(&debs)
+                .args(&opts)
+                .args(["-q", "download"])
+                .args(&pkgs),
+        )?;
+        if !ok {
+            bail!("apt-get download failed:\n{}", util::last_lines(&text, 20));
+        }
+        if root.exists() {
+            util::run(Command::new("rm").arg("-rf").arg(&root))?;
+        }
+        util::mkdir_p(&root)?;
+        for p in &pkgs {
+            let (name, version) = p.split_once('=').context("go-packages.txt: name=version")?;
+            // apt writes ':' of an epoch as %3a in file names.
+            let file = fs::read_dir(&debs)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|f| {
+                    let n = f.file_name().unwrap().to_string_lossy().replace("%3a", ":");
+                    n.starts_with(&format!("{name}_{version}_"))
+                })
+                .with_context(|| format!("{p} was not downloaded"))?;
+            util::run(Command::new("dpkg-deb").arg("-x").arg(&file).arg(&root))?;
+        }
+        util::write(&stamp_file, &stamp)?;
+    }
+    let modfile = dir.join("syz-go.mod");
+    let bin = root.join("usr/lib/go-1.27/bin/go");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = vec![
+        ("PATH".into(), path),
+        ("GOTOOLCHAIN".into(), "local".into()),
+        ("GOPROXY".into(), "off".into()),
+        ("GOSUMDB".into(), "off".into()),
+        ("GOWORK".into(), "off".into()),
+        ("CGO_ENABLED".into(), "0".into()),
+        (
+            "GOFLAGS".into(),
+            format!("-modfile={} -mod=mod", modfile.display()),
+        ),
+        ("GOCACHE".into(), dir.join("go-cache").display().to_string()),
+        ("GOPATH".into(), dir.join("gopath").display().to_string()),
+    ];
+    Ok(Go { bin, env })
+}
+
+/// The module path a go.mod declares.
+fn module_line(gomod: &str) -> Option<String> {
+    gomod.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("module ")
+            .map(|m| m.trim().trim_matches('"').to_string())
+    })
+}
+
+/// `(module, version)` of every require of a go.mod, block or single-line.
+fn requires(gomod: &str) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut in_block = false;
+    for l in gomod.lines() {
+        let l = l.split("//").next().unwrap().trim();
+        if in_block {
+            if l == ")" {
+                in_block = false;
+            } else if let [m, v, ..] = l.split_whitespace().collect::<Vec<_>>()[..] {
+                out.push((m.to_string(), v.to_string()));
+            }
+        } else if l == "require (" {
+            in_block = true;
+        } else if let Some(rest) = l.strip_prefix("require ") {
+            if let [m, v, ..] = rest.split_whitespace().collect::<Vec<_>>()[..] {
+                out.push((m.to_string(), v.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Where a module whose Debian package has no go.mod starts: the first path elements that name
+/// a repository on the usual hosts (`github.com/o/r`, `golang.org/x/r`, `gopkg.in/r.v1`,
+/// `gopkg.in/o/r.v1`, ...).
+fn module_depth(rel: &str) -> Option<usize> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let d = match parts[0] {
+        "github.com" | "gitlab.com" | "golang.org" | "go.yaml.in" | "gonum.org" | "honnef.co"
+        | "code.google.com" => 3,
+        "google.golang.org" | "go.uber.org" | "go.etcd.io" | "rsc.io" | "dario.cat" | "cel.dev"
+        | "go.einride.tech" | "go.mongodb.org" => 2,
+        "gopkg.in" => {
+            if parts.get(1).is_some_and(|p| p.contains(".v")) {
+                2
+            } else {
+                3
+            }
+        }
+        "go.opencensus.io" => 1,
+        _ => return None,
+    };
+    Some(d)
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    f(dir);
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut subdirs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n != "testdata" && n != "vendor"
+        })
+        .collect();
+    subdirs.sort();
+    for d in subdirs {
+        walk(&d, f);
+    }
+}
+
+/// The alternate go.mod: syzkaller's module and go lines, a require at syzkaller's version for
+/// each requirement Debian ships, a replace of every module under `usr/share/gocode/src` with its
+/// directory (a minimal go.mod added where a package has none) and a replace with an empty module
+/// (under `stubs`) for every module a go.mod there requires that Debian does not ship. Nothing
+/// that syzkaller's commands used here import is stubbed but google.golang.org/appengine/v2,
+/// which pkg/html asks only whether it runs on App Engine: a stub that says no.
+pub fn write_modfile(syz: &Path, gocode: &Path, out: &Path, stubs: &Path) -> Result<()> {
+    let mut mods: BTreeMap<String, PathBuf> = BTreeMap::new();
+    walk(gocode, &mut |d| {
+        if let Ok(text) = fs::read_to_string(d.join("go.mod")) {
+            if let Some(m) = module_line(&text) {
+                mods.entry(m).or_insert_with(|| d.to_path_buf());
+            }
+        }
+    });
+    let mut missing = vec![];
+    walk(gocode, &mut |d| {
+        let Ok(rel) = d.strip_prefix(gocode) else {
+            return;
+        };
+        let rel = rel.to_string_lossy().to_string();
+        if rel.is_empty() || module_depth(&rel) != Some(rel.split('/').count()) {
+            return;
+        }
+        let inside = mods
+            .iter()
+            .any(|(m, p)| rel.starts_with(&format!("{m}/")) && p == &gocode.join(m));
+        if !mods.contains_key(&rel) && !inside && !d.join("go.mod").exists() {
+            missing.push((rel, d.to_path_buf()));
+        }
+    });
+    for (rel, d) in missing {
+        util::write(&d.join("go.mod"), &format!("module {rel}\n"))?;
+        mods.insert(rel, d);
+    }
+    let smod = util::read(&syz.join("go.mod"))?;
+    let go_line = smod
+        .lines()
+        .find(|l| l.starts_with("go "))
+        .context("syzkaller's go.mod has no go line")?;
+    let appengine = "google.golang.org/appengine/v2";
+    let mut mentioned: BTreeSet<String> = requires(&smod).into_iter().map(|(m, _)| m).collect();
+    for d in mods.values() {
+        if let Ok(t) = fs::read_to_string(d.join("go.mod")) {
+            mentioned.extend(requires(&t).into_iter().map(|(m, _)| m));
+        }
+    }
+    let mut text = format!("module github.com/google/syzkaller\n\n{go_line}\n\nrequire (\n");
+    for (m, v) in requires(&smod) {
+        if mods.contains_key(&m) || m == appengine {
+            text.push_str(&format!("\t{m} {v}\n"));
+        }
+    }
+    text.push_str(")\n\n");
+    util::mkdir_p(stubs)?;
+    for m in mentioned.iter().chain(mods.keys()).collect::<BTreeSet<_>>() {
+        if m == "github.com/google/syzkaller" || !m.contains('.') {
+            continue;
+        }
+        let target = match mods.get(m) {
+            Some(d) => d.clone(),
+            None => {
+                let d = stubs.join(m.replace('/', "_"));
+                util::mkdir_p(&d)?;
+                util::write(&d.join("go.mod"), &format!("module {m}\n"))?;
+                if m == appengine {
+                    util::write(
+                        &d.join("appengine.go"),
+                        "package appengine\n\n// IsAppEngine: never, outside App Engine.\nfunc IsAppEngine() bool { return false }\n",
+                    )?;
+                }
+                d
+            }
+        };
+        text.push_str(&format!("replace {m} => {}\n", target.display()));
+    }
+    util::write(out, &text)
+}
+
+/// syz-manager, syz-db, syz-execprog and syz-executor of the checkout `syz`, with the project's
+/// descriptions copied into its sys/linux/ and compiled by syz-sysgen.
+pub fn build(syz: &Path, go: &Go) -> Result<()> {
+    let dir = util::build_dir().join("fuzz");
+    let gocode = dir.join("go-root/usr/share/gocode/src");
+    write_modfile(syz, &gocode, &dir.join("syz-go.mod"), &dir.join("go-stubs"))?;
+    let descs = util::root().join("linux/syzkaller");
+    for d in DESCRIPTIONS {
+        for n in [d.to_string(), format!("{d}.const")] {
+            util::copy(&descs.join(&n), &syz.join("sys/linux").join(&n))?;
+        }
+    }
+    let rev = util::output(
+        Command::new("git")
+            .current_dir(syz)
+            .args(["rev-parse", "HEAD"]),
+    )
+    .map(|s| s.trim().to_string())
+    .unwrap_or_else(|_| "unknown".into());
+    let ldflags = format!("-s -w -X github.com/google/syzkaller/prog.GitRevision={rev}");
+    eprintln!("xtask: fuzz: building syzkaller in {}", syz.display());
+    let gobuild = |out: &str, pkg: &str| -> Result<()> {
+        let (ok, text) = util::capture(go.cmd(syz).args([
+            "build",
+            &format!("-ldflags={ldflags}"),
+            "-o",
+            out,
+            pkg,
+        ]))?;
+        if !ok {
+            bail!("go build {pkg} failed:\n{}", util::last_lines(&text, 30));
+        }
+        Ok(())
+    };
+    gobuild("bin/syz-sysgen", "./sys/syz-sysgen")?;
+    let (ok, text) = util::capture(Command::new(syz.join("bin/syz-sysgen")).current_dir(syz))?;
+    if !ok {
+        bail!("syz-sysgen failed:\n{}", util::last_lines(&text, 30));
+    }
+    gobuild("bin/syz-manager", "./syz-manager")?;
+    gobuild("bin/syz-db", "./tools/syz-db")?;
+    gobuild("bin/linux_amd64/syz-execprog", "./tools/syz-execprog")?;
+    // The executor's compiler flags, from syzkaller's own make helper.
+    let env = util::output(go.cmd(syz).args(["run", "./tools/syz-make"]))?;
+    let cxxflags = env
+        .split("\\n")
+        .flat_map(str::lines)
+        .find_map(|l| l.trim().strip_prefix("export ADDCXXFLAGS="))
+        .context("syz-make printed no ADDCXXFLAGS")?
+        .to_string();
+    let exe = syz.join("bin/linux_amd64/syz-executor");
+    if newer_than_dir(&exe, &syz.join("executor")) {
+        return Ok(());
+    }
+    let mut gxx = Command::new("g++");
+    gxx.current_dir(syz)
+        .args(["-o", "bin/linux_amd64/syz-executor", "executor/executor.cc"])
+        .args(cxxflags.split_whitespace())
+        .args([
+            "-DGOOS_linux=1",
+            "-DGOARCH_amd64=1",
+            "-DHOSTGOOS_linux=1",
+            &format!("-DGIT_REVISION=\"{rev}\""),
+        ]);
+    let (ok, text) = util::capture(&mut gxx)?;
+    if !ok {
+        bail!(
+            "building syz-executor failed:\n{}",
+            util::last_lines(&text, 30)
+        );
+    }
+    Ok(())
+}
+
+/// Whether `file` exists and is newer than every file of `dir` (sys-sysgen writes the executor's
+/// generated headers there).
+fn newer_than_dir(file: &Path, dir: &Path) -> bool {
+    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(t) = mtime(file) else {
+        return false;
+    };
+    let mut newest = None;
+    walk(dir, &mut |d| {
+        for e in fs::read_dir(d).into_iter().flatten().flatten() {
+            if let Some(m) = mtime(&e.path()) {
+                newest = newest.max(Some(m));
+            }
+        }
+    });
+    newest.is_some_and(|n| n <= t)
+}
+
+/// The guest root (initramfs) and its ssh key, made by linux/syzkaller/create-image.sh once.
+pub struct Guest {
+    pub initrd: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn guest_root(dir: &Path) -> Result<Guest> {
+    let g = Guest {
+        initrd: dir.join("bookworm.cpio"),
+        key: dir.join("bookworm.id_rsa"),
+    };
+    if g.initrd.exists() && g.key.exists() {
+        return Ok(g);
+    }
+    if !util::which("debootstrap") {
+        eprintln!("xtask: installing debootstrap on the host");
+        util::run(Command::new("apt-get").args(["install", "-y", "-q", "debootstrap"]))?;
+    }
+    let archive = kernel::system_archives()?.0;
+    eprintln!("xtask: fuzz: the guest root (debootstrap bookworm)");
+    let (ok, text) = util::capture(
+        Command::new("bash")
+            .arg(util::root().join("linux/syzkaller/create-image.sh"))
+            .arg(&archive)
+            .arg(dir),
+    )?;
+    if !ok {
+        bail!("create-image.sh failed:\n{}", util::last_lines(&text, 30));
+    }
+    Ok(g)
+}
+
+/// Line tables for the objects that hold the new functions, and only for them (a vmlinux with
+/// DWARF everywhere costs a quarter of the KASAN build on 2 cores): each object is compiled again
+/// with its own saved command plus `-g` (gcc's code does not depend on -g), then vmlinux is linked
+/// again. syz-manager's coverage report then knows these files; kbuild sees the same command and a
+/// newer object, and keeps it.
+pub fn line_tables(tree: &Path, obj: &Path) -> Result<()> {
+    let mut redone = false;
+    let objects: BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.1).collect();
+    for o in objects {
+        let path = obj.join(o);
+        let (_, sections) = util::capture(Command::new("readelf").arg("-S").arg(&path))?;
+        if sections.contains(".debug_line") {
+            continue;
+        }
+        let (dirname, base) = o.rsplit_once('/').unwrap();
+        let cmd_file = obj.join(dirname).join(format!(".{base}.cmd"));
+        let saved = util::read(&cmd_file)?;
+        let cmd = saved
+            .lines()
+            .find_map(|l| l.split_once(":= ").map(|(_, c)| c))
+            .with_context(|| format!("no saved command in {}", cmd_file.display()))?;
+        if !cmd.contains(" -c -o ") {
+            bail!("unexpected command in {}: {cmd}", cmd_file.display());
+        }
+        let cmd = cmd.replacen(" -c -o ", " -g -c -o ", 1);
+        let (ok, text) = util::capture(util::sh(&cmd).current_dir(obj))?;
+        if !ok {
+            bail!("{o} with -g failed:\n{}", util::last_lines(&text, 20));
+        }
+        redone = true;
+    }
+    if redone || !obj.join("vmlinux").exists() {
+        eprintln!("xtask: fuzz: linking vmlinux again with the line tables of the new functions");
+        let (ok, text) = util::capture(kernel::make(tree, obj).args(["-j2", "bzImage"]))?;
+        if !ok {
+            bail!("relinking failed:\n{}", util::last_lines(&text, 30));
+        }
+    }
+    Ok(())
+}
+
+/// What one fuzzing run needs.
+pub struct Run<'a> {
+    pub syz: &'a Path,
+    pub dir: &'a Path,
+    pub guest: &'a Guest,
+    pub kernel: &'a Path,
+    pub obj: &'a Path,
+    pub src: &'a Path,
+    pub minutes: u32,
+    pub keep_corpus: bool,
+}
+
+/// The line coverage of one new function.
+pub struct Coverage {
+    pub function: String,
+    pub covered: u32,
+    pub lines: u32,
+    pub missed: Vec<u32>,
+}
+
+impl Coverage {
+    pub fn percent(&self) -> f64 {
+        100.0 * f64::from(self.covered) / f64::from(self.lines.max(1))
+    }
+}
+
+/// What a run reports.
+pub struct Report {
+    pub minutes: u32,
+    pub executions: u64,
+    pub corpus: u64,
+    pub cover: u64,
+    pub crashes: Vec<String>,
+    pub coverage: Vec<Coverage>,
+    pub workdir: PathBuf,
+}
+
+/// The syscalls the manager may generate: the new ioctls, what makes their resources (DRM card,
+/// render and lease fds of vkms, vgem and bochs; dumb buffers and their PRIME exports; udmabufs
+/// over sealed memfds; vim2m's exported planes; system-heap buffers) and what copies and closes fds.
+pub const SYSCALLS: &[&str] = &[
+    "ioctl$DRM_IOCTL_FILE_SAME",
+    "ioctl$DRM_IOCTL_FILE_SAME_dri",
+    "ioctl$DMA_BUF_IOCTL_SAME_OBJECT",
+    "ioctl$DMA_BUF_IOCTL_SAME_OBJECT_buf",
+    "syz_open_dev$dri",
+    "syz_open_dev$dricontrol",
+    "openat$drirender128",
+    "ioctl$DRM_IOCTL_SET_MASTER",
+    "ioctl$DRM_IOCTL_DROP_MASTER",
+    "ioctl$DRM_IOCTL_MODE_GETRESOURCES",
+    "ioctl$DRM_IOCTL_MODE_CREATE_LEASE",
+    "ioctl$DRM_IOCTL_MODE_CREATE_DUMB",
+    "ioctl$DRM_IOCTL_MODE_DESTROY_DUMB",
+    "ioctl$DRM_IOCTL_PRIME_HANDLE_TO_FD",
+    "ioctl$DRM_IOCTL_PRIME_HANDLE_TO_FD_dma_buf",
+    "openat$dma_heap",
+    "ioctl$DMA_HEAP_IOCTL_ALLOC",
+    "ioctl$DMA_HEAP_IOCTL_ALLOC_dma_buf",
+    "openat$udambuf",
+    "ioctl$UDMABUF_CREATE",
+    "ioctl$UDMABUF_CREATE_LIST",
+    "memfd_create",
+    "ftruncate",
+    "fcntl$addseals",
+    "syz_open_dev$vim2m",
+    "ioctl$vim2m_VIDIOC_S_FMT",
+    "ioctl$vim2m_VIDIOC_REQBUFS",
+    "ioctl$vim2m_VIDIOC_CREATE_BUFS",
+    "ioctl$vim2m_VIDIOC_QUERYBUF",
+    "ioctl$vim2m_VIDIOC_EXPBUF",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl$dupfd",
+    "close",
+];
+
+/// The manager's configuration: one QEMU VM under TCG (syz-manager then scales its timeouts by
+/// 10), 2 vCPUs, the initramfs root, a second bochs device (two DRM devices of one driver).
+pub fn manager_config(r: &Run, workdir: &Path) -> String {
+    let image = r.dir.join("empty.img");
+    let q = |p: &Path| serde_json::Value::String(p.display().to_string());
+    let cfg = serde_json::json!({
+        "name": "fdsame",
+        "target": "linux/amd64",
+        "http": HTTP,
+        "workdir": q(workdir),
+        "kernel_obj": q(r.obj),
+        "kernel_src": q(r.src),
+        "image": q(&image),
+        "sshkey": q(&r.guest.key),
+        "syzkaller": q(r.syz),
+        "procs": 2,
+        "sandbox": "none",
+        "cover": true,
+        "reproduce": true,
+        "type": "qemu",
+        "vm": {
+            "count": 1,
+            "cpu": 2,
+            "mem": 3072,
+            "kernel": q(r.kernel),
+            "initrd": q(&r.guest.initrd),
+            "network_device": "virtio-net-pci",
+            "qemu_args": "-accel tcg,thread=multi -device bochs-display",
+        },
+        "enable_syscalls": SYSCALLS,
+    });
+    serde_json::to_string_pretty(&cfg).unwrap()
+}
+
+/// One HTTP/1.0 GET to the manager; the body.
+fn http_get(path: &str) -> Result<String> {
+    let mut s = std::net::TcpStream::connect(HTTP).with_context(|| format!("connect {HTTP}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(600)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {HTTP}\r\n\r\n")?;
+    let mut buf = vec![];
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("GET {path}: no HTTP header"))?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
+    }
+    Ok(body.to_string())
+}
+
+/// The value of `name` in the manager's last status line
+/// (`... corpus=6 coverage=1091 exec total=243 (62/min) ...`).
+fn stat(log: &str, name: &str) -> u64 {
+    log.lines()
+        .rev()
+        .filter(|l| l.contains("exec total="))
+        .find_map(|l| {
+            let i = l.find(&format!(" {name}="))?;
+            let rest = &l[i + name.len() + 2..];
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            n.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// The crash directories of the work directory: the first line (title) of each description.
+fn crashes(workdir: &Path) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(workdir.join("crashes")) else {
+        return vec![];
+    };
+    let mut v: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let title = fs::read_to_string(e.path().join("description")).unwrap_or_default();
+            format!(
+                "{} ({})",
+                title.lines().next().unwrap_or("?"),
+                e.path().display()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs syz-manager for `r.minutes`, then reads its figures and coverage and stops it.
+pub fn fuzz(r: &Run) -> Result<Report> {
+    let workdir = r.dir.join("workdir");
+    if !r.keep_corpus && workdir.exists() {
+        let prev = r.dir.join("workdir.prev");
+        if prev.exists() {
+            util::run(Command::new("rm").arg("-rf").arg(&prev))?;
+        }
+        util::rename(&workdir, &prev)?;
+    }
+    util::mkdir_p(&workdir)?;
+    let corpus_db = workdir.join("corpus.db");
+    if !corpus_db.exists() {
+        util::run(
+            Command::new(r.syz.join("bin/syz-db"))
+                .arg("pack")
+                .arg(util::root().join("linux/syzkaller/seeds"))
+                .arg(&corpus_db),
+        )?;
+    }
+    util::write(&r.dir.join("empty.img"), "")?;
+    let cfg = r.dir.join("manager.cfg");
+    util::write(&cfg, &manager_config(r, &workdir))?;
+    let log_path = workdir.join("manager.log");
+    let log = fs::File::create(&log_path).with_context(|| util::cannot("create", &log_path))?;
+    eprintln!(
+        "xtask: fuzz: syz-manager for {} min (http://{HTTP}, log {})",
+        r.minutes,
+        log_path.display()
+    );
+    let mut child = Command::new(r.syz.join("bin/syz-manager"))
+        .arg("-config")
+        .arg(&cfg)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("cannot start syz-manager")?;
+    let t0 = Instant::now();
+    let total = Duration::from_secs(u64::from(r.minutes) * 60);
+    let mut exited = None;
+    let mut next_save = Duration::from_secs(600);
+    while t0.elapsed() < total {
+        std::thread::sleep(Duration::from_secs(60).min(total.saturating_sub(t0.elapsed())));
+        if let Some(st) = child.try_wait()? {
+            exited = Some(st);
+            break;
+        }
+        let text = fs::read_to_string(&log_path).unwrap_or_default();
+        eprintln!(
+            "xtask: fuzz: {:>3} min: executed {}, corpus {}, coverage {}, crashes {}",
+            t0.elapsed().as_secs() / 60,
+            stat(&text, "exec total"),
+            stat(&text, "corpus"),
+            stat(&text, "coverage"),
+            crashes(&workdir).len()
+        );
+        // Every 10 minutes the corpus's coverage so far, kept should the manager end badly.
+        if t0.elapsed() >= next_save {
+            next_save += Duration::from_secs(600);
+            if let Ok(text) = http_get("/rawcover") {
+                util::write(&workdir.join("rawcover.txt"), &text)?;
+            }
+        }
+    }
+    let elapsed = t0.elapsed().as_secs() / 60;
+    let rawcover = if exited.is_none() {
+        http_get("/rawcover").context("syz-manager's /rawcover")
+    } else {
+        Err(anyhow!("syz-manager exited early: {:?}", exited))
+    };
+    if exited.is_none() {
+        // SIGINT: the manager saves its corpus and stops the VM.
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        while child.try_wait()?.is_none() && t.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if child.try_wait()?.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    let text = fs::read_to_string(&log_path).unwrap_or_default();
+    let rawcover = rawcover.with_context(|| {
+        format!(
+            "no coverage; the end of the manager's log:\n{}",
+            util::last_lines(&text, 30)
+        )
+    })?;
+    let pcs = parse_rawcover(&rawcover);
+    util::write(&workdir.join("rawcover.txt"), &rawcover)?;
+    Ok(Report {
+        minutes: u32::try_from(elapsed).unwrap_or(u32::MAX),
+        executions: stat(&text, "exec total"),
+        corpus: stat(&text, "corpus"),
+        cover: stat(&text, "coverage"),
+        crashes: crashes(&workdir),
+        coverage: line_coverage(r.obj, r.src, &pcs)?,
+        workdir,
+    })
+}
+
+/// The PCs of syz-manager's /rawcover: one hexadecimal number a line.
+pub fn parse_rawcover(text: &str) -> BTreeSet<u64> {
+    text.lines()
+        .filter_map(|l| u64::from_str_radix(l.trim().trim_start_matches("0x"), 16).ok())
+        .collect()
+}
+
+/// The lines (first, last) of each new function's definition in its source file: from the line
+/// that names it followed by `(` at the start of a definition to the closing `}` in column 0.
+fn function_lines(src: &str, name: &str) -> Option<(u32, u32)> {
+    let lines: Vec<&str> = src.lines().collect();
+    let start = lines.iter().position(|l| {
+        !l.starts_with(' ')
+            && !l.starts_with('\t')
+            && !l.trim_end().ends_with(';')
+            && l.contains(&format!("{name}("))
+    })?;
+    let end = lines[start..].iter().position(|l| *l == "}")? + start;
+    Some((start as u32 + 1, end as u32 + 1))
+}
+
+/// The line coverage of the new functions: the lines that hold a KCOV call site
+/// (`__sanitizer_cov_trace_pc`, the points KCOV reports; from the object's relocations and its
+/// line table), and of those the ones whose call site's return address syz-manager's corpus
+/// covers. The object's functions sit at the same offsets in vmlinux (found with nm).
+pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<Coverage>> {
+    let syms = util::output(Command::new("nm").arg(obj.join("vmlinux")))?;
+    let vmlinux_sym = |name: &str| -> Option<u64> {
+        syms.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            let (a, _, n) = (w.next()?, w.next()?, w.next()?);
+            (n == name)
+                .then(|| u64::from_str_radix(a, 16).ok())
+                .flatten()
+        })
+    };
+    let mut out = vec![];
+    for (func, o, file) in FUNCTIONS {
+        let text = util::read(&src.join(file))?;
+        let (first, last) =
+            function_lines(&text, func).with_context(|| format!("{func} not found in {file}"))?;
+        // Call sites in .text of the object: (offset of the call's return address, symbol the
+        // offset is relative to, line).
+        let dump = util::output(
+            Command::new("objdump")
+                .args(["-dr", "--no-show-raw-insn", "-l"])
+                .arg(obj.join(o)),
+        )?;
+        let mut func_name = String::new();
+        let mut func_off = 0u64;
+        let mut line = 0u32;
+        let mut sites: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for l in dump.lines() {
+            // "0000000000000123 <drm_file_compare>:" starts a function.
+            if let Some(rest) = l.strip_suffix(">:") {
+                if let Some((addr, name)) = rest.split_once(" <") {
+                    func_name = name.to_string();
+                    func_off = u64::from_str_radix(addr.trim(), 16).unwrap_or(0);
+                }
+                continue;
+            }
+            // "/path/to/file.c:123" (with -l) sets the line of what follows.
+            if let Some((path, n)) = l.rsplit_once(':') {
+                if path.ends_with(file) && !path.contains(' ') {
+                    line = n
+                        .split_whitespace()
+                        .next()
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0);
+                    continue;
+                } else if path.starts_with('/') && !path.contains(' ') {
+                    line = 0;
+                    continue;
+                }
+            }
+            // "  12f: R_X86_64_PLT32  __sanitizer_cov_trace_pc-0x4"
+            if l.contains("R_X86_64_PLT32") && l.contains("__sanitizer_cov_trace_pc-") {
+                let off = l.trim().split(':').next().unwrap_or("");
+                let Ok(off) = u64::from_str_radix(off.trim(), 16) else {
+                    continue;
+                };
+                if (first..=last).contains(&line) {
+                    let Some(base) = vmlinux_sym(&func_name) else {
+                        continue;
+                    };
+                    // The relocation is the call's 4-byte operand; KCOV reports the next insn.
+                    sites
+                        .entry(line)
+                        .or_default()
+                        .push(base + (off + 4 - func_off));
+                }
+            }
+        }
+        if sites.is_empty() {
+            bail!("no KCOV call sites of {func} found in {o} (no line table?)");
+        }
+        let mut c = Coverage {
+            function: func.to_string(),
+            covered: 0,
+            lines: sites.len() as u32,
+            missed: vec![],
+        };
+        // KCOV reports the call's return address; syzkaller may report the call itself, and
+        // the executor may keep only the low 32 bits.
+        let low: BTreeSet<u64> = pcs.iter().map(|p| p & 0xffff_ffff).collect();
+        let hit = |a: u64| {
+            [a, a - 5]
+                .iter()
+                .any(|x| pcs.contains(x) || low.contains(&(x & 0xffff_ffff)))
+        };
+        for (line, addrs) in &sites {
+            if addrs.iter().any(|a| hit(*a)) {
+                c.covered += 1;
+            } else {
+                c.missed.push(*line);
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_mod_requires() {
+        let m = "module x\n\ngo 1.26.0\n\nrequire (\n\ta.b/c v1.0.0\n\td.e/f v0.1.0 // indirect\n)\n\nrequire g.h/i v2.0.0\n";
+        assert_eq!(module_line(m).as_deref(), Some("x"));
+        assert_eq!(
+            requires(m),
+            [
+                ("a.b/c".to_string(), "v1.0.0".to_string()),
+                ("d.e/f".to_string(), "v0.1.0".to_string()),
+                ("g.h/i".to_string(), "v2.0.0".to_string())
+            ]
+        );
+        assert_eq!(module_depth("github.com/a/b"), Some(3));
+        assert_eq!(module_depth("gopkg.in/yaml.v3"), Some(2));
+        assert_eq!(module_depth("gopkg.in/alecthomas/kingpin.v2"), Some(3));
+        assert_eq!(module_depth("example.com/x"), None);
+    }
+
+    #[test]
+    fn console_stats() {
+        let log = "2026/12/07 14:38:34 candidates=14 corpus=0 coverage=0 exec total=41 (15/min) pending=0 reproducing=0 \n2026/12/07 14:39:44 candidates=0 corpus=6 coverage=1091 exec total=243 (62/min) pending=0 reproducing=0 \n2026/12/07 14:39:45 VM 0: crash: x\n";
+        assert_eq!(stat(log, "exec total"), 243);
+        assert_eq!(stat(log, "corpus"), 6);
+        assert_eq!(stat(log, "coverage"), 1091);
+        assert_eq!(stat(log, "nothing"), 0);
+    }
+
+    #[test]
+    fn definitions() {
+        let src = "static int f(void);\n\nstatic int f(void)\n{\n\treturn g(1);\n}\n";
+        assert_eq!(function_lines(src, "f"), Some((3, 6)));
+        assert_eq!(function_lines(src, "g"), None);
+    }
+}
