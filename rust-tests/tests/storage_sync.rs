@@ -9,12 +9,12 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use rustix::event::PollFlags;
-use rustix::fs::FallocateFlags;
 use rust_tests::sync::{self, Timeline, READ, WRITE};
 use rust_tests::uapi::{DMA_BUF_SAME_STORAGE, DMA_BUF_STORAGE_COMPARED};
 use rust_tests::v4l2::Vim2m;
 use rust_tests::*;
+use rustix::event::PollFlags;
+use rustix::fs::FallocateFlags;
 
 const SAME_STORAGE: u64 = DMA_BUF_SAME_STORAGE | DMA_BUF_STORAGE_COMPARED;
 
@@ -66,7 +66,10 @@ fn writer_pending_on(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) -> (Timel
 fn fence_lost_without_protocol(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) {
     let (timeline, _write) = writer_pending_on(a, b, what);
 
-    assert!(!readable(b), "{what}: B must wait for its own pending writer");
+    assert!(
+        !readable(b),
+        "{what}: B must wait for its own pending writer"
+    );
     assert!(readable(a), "{what}: A unexpectedly sees B's writer");
     let through_a = sync::export_fences(a, READ).expect("EXPORT_SYNC_FILE on A");
     assert!(
@@ -99,7 +102,10 @@ fn fence_kept_with_protocol(a: BorrowedFd<'_>, b: BorrowedFd<'_>, what: &str) {
         !readable(&next_writer),
         "{what}: B's next writer does not wait for the read"
     );
-    assert!(writable(a), "{what}: A unexpectedly sees the read attached to B");
+    assert!(
+        writable(a),
+        "{what}: A unexpectedly sees the read attached to B"
+    );
     timeline.advance(1).expect("signal the read");
     assert!(readable(&next_writer), "{what}: the read signalled");
     assert!(writable(b), "{what}: B has no pending fence left");
@@ -161,5 +167,9 @@ fn udmabuf_across_punch_hole_is_other_storage() {
             dmabuf_bits(r)
         );
     }
-    assert_same_storage(after.as_fd(), again.as_fd(), "udmabufs after the punch-hole");
+    assert_same_storage(
+        after.as_fd(),
+        again.as_fd(),
+        "udmabufs after the punch-hole",
+    );
 }

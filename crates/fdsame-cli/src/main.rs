@@ -770,7 +770,11 @@ fn compare_text(
 /// A thread that waits until told to end: its thread id, the sender that ends it, its handle.
 /// For the tests of thread ids.
 #[cfg(test)]
-fn spawn_idle_thread() -> (i32, std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+fn spawn_idle_thread() -> (
+    i32,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
     let (tx, rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let t = std::thread::spawn(move || {

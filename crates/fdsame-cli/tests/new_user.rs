@@ -769,7 +769,10 @@ fn usage_messages_pids_and_zombies_are_said_plainly() {
     for bad in ["01", "+1", "0", "-1"] {
         let (code, out, err) = run(fdsame().args(["ps", bad]));
         assert_eq!(code, 2, "{bad}: {out}{err}");
-        assert!(err.contains("without a sign or a leading zero"), "{bad}: {err}");
+        assert!(
+            err.contains("without a sign or a leading zero"),
+            "{bad}: {err}"
+        );
     }
     // A zombie: our child, exited, not reaped.
     let mut child = Command::new("true").spawn().unwrap();
