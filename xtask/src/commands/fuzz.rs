@@ -13,31 +13,9 @@ use std::path::PathBuf;
 
 pub fn run(f: &flags::Fuzz) -> Result<bool> {
     if let Some(file) = &f.rawcover {
-        let b = kernel::base(&f.base.base)?;
-        let pcs = syzkaller::parse_rawcover(&util::read(file)?);
-        let cov = syzkaller::line_coverage(
-            &kernel::obj_dir(b, Flavor::Fuzz),
-            &kernel::tree_dir(b),
-            &pcs,
-        )?;
-        let mut s = Summary::default();
-        coverage_rows(&mut s, &cov);
-        return Ok(s.report());
+        return rawcover_only(f, file);
     }
-    let Some(src) = std::env::var_os("SYZKALLER_SRC").filter(|s| !s.is_empty()) else {
-        bail!(
-            "cannot run: SYZKALLER_SRC is not set. It names a syzkaller checkout (its source is \
-             not in the package archives this project builds from, so it is never vendored); \
-             see linux/syzkaller/README.md"
-        );
-    };
-    let syz = util::canonicalize(&PathBuf::from(src))?;
-    if !syz.join("syz-manager").is_dir() {
-        bail!(
-            "cannot run: SYZKALLER_SRC={} is not a syzkaller checkout",
-            syz.display()
-        );
-    }
+    let syz = checkout()?;
     let dir = util::build_dir().join("fuzz");
     let go = syzkaller::go_toolchain(&dir)?;
     syzkaller::build(&syz, &go)?;
@@ -62,6 +40,41 @@ pub fn run(f: &flags::Fuzz) -> Result<bool> {
         minutes: f.minutes,
         keep_corpus: f.keep_corpus,
     })?;
+    Ok(report(&run))
+}
+
+/// `--rawcover FILE`: the new functions' line coverage of a saved `/rawcover`, nothing run.
+fn rawcover_only(f: &flags::Fuzz, file: &std::path::Path) -> Result<bool> {
+    let b = kernel::base(&f.base.base)?;
+    let pcs = syzkaller::parse_rawcover(&util::read(file)?);
+    let obj = kernel::obj_dir(b, Flavor::Fuzz);
+    let cov = syzkaller::line_coverage(&obj, &kernel::tree_dir(b), &pcs)?;
+    let mut s = Summary::default();
+    coverage_rows(&mut s, &cov);
+    Ok(s.report())
+}
+
+/// The syzkaller checkout SYZKALLER_SRC names; without it the command cannot run.
+fn checkout() -> Result<PathBuf> {
+    let Some(src) = std::env::var_os("SYZKALLER_SRC").filter(|s| !s.is_empty()) else {
+        bail!(
+            "cannot run: SYZKALLER_SRC is not set. It names a syzkaller checkout (its source is \
+             not in the package archives this project builds from, so it is never vendored); \
+             see linux/syzkaller/README.md"
+        );
+    };
+    let syz = util::canonicalize(&PathBuf::from(src))?;
+    if !syz.join("syz-manager").is_dir() {
+        bail!(
+            "cannot run: SYZKALLER_SRC={} is not a syzkaller checkout",
+            syz.display()
+        );
+    }
+    Ok(syz)
+}
+
+/// The run's figures, its crashes (any is a failure) and the coverage rows.
+fn report(run: &syzkaller::Report) -> bool {
     let mut s = Summary::default();
     let label = |what: &str| format!("fuzz[{}] {what}", Flavor::Fuzz.label());
     println!(
@@ -82,7 +95,7 @@ pub fn run(f: &flags::Fuzz) -> Result<bool> {
     }
     s.check(label("executions"), run.executions > 0);
     coverage_rows(&mut s, &run.coverage);
-    Ok(s.report())
+    s.report()
 }
 
 /// One line per new function, and the row of the goal: over all the new functions' lines (some
