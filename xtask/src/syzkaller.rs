@@ -660,69 +660,11 @@ fn crashes(workdir: &Path) -> Vec<String> {
 
 /// Runs syz-manager for `r.minutes`, then reads its figures and coverage and stops it.
 pub fn fuzz(r: &Run) -> Result<Report> {
-    let workdir = r.dir.join("workdir");
-    if !r.keep_corpus && workdir.exists() {
-        let prev = r.dir.join("workdir.prev");
-        if prev.exists() {
-            util::run(Command::new("rm").arg("-rf").arg(&prev))?;
-        }
-        util::rename(&workdir, &prev)?;
-    }
-    util::mkdir_p(&workdir)?;
-    let corpus_db = workdir.join("corpus.db");
-    if !corpus_db.exists() {
-        util::run(
-            Command::new(r.syz.join("bin/syz-db"))
-                .arg("pack")
-                .arg(util::root().join("linux/syzkaller/seeds"))
-                .arg(&corpus_db),
-        )?;
-    }
-    util::write(&r.dir.join("empty.img"), "")?;
-    let cfg = r.dir.join("manager.cfg");
-    util::write(&cfg, &manager_config(r, &workdir))?;
+    let workdir = fresh_workdir(r)?;
     let log_path = workdir.join("manager.log");
-    let log = fs::File::create(&log_path).with_context(|| util::cannot("create", &log_path))?;
-    eprintln!(
-        "xtask: fuzz: syz-manager for {} min (http://{HTTP}, log {})",
-        r.minutes,
-        log_path.display()
-    );
-    let mut child = Command::new(r.syz.join("bin/syz-manager"))
-        .arg("-config")
-        .arg(&cfg)
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .context("cannot start syz-manager")?;
+    let mut child = start_manager(r, &workdir, &log_path)?;
     let t0 = Instant::now();
-    let total = Duration::from_secs(u64::from(r.minutes) * 60);
-    let mut exited = None;
-    let mut next_save = Duration::from_secs(600);
-    while t0.elapsed() < total {
-        std::thread::sleep(Duration::from_secs(60).min(total.saturating_sub(t0.elapsed())));
-        if let Some(st) = child.try_wait()? {
-            exited = Some(st);
-            break;
-        }
-        let text = fs::read_to_string(&log_path).unwrap_or_default();
-        eprintln!(
-            "xtask: fuzz: {:>3} min: executed {}, corpus {}, coverage {}, crashes {}",
-            t0.elapsed().as_secs() / 60,
-            stat(&text, "exec total"),
-            stat(&text, "corpus"),
-            stat(&text, "coverage"),
-            crashes(&workdir).len()
-        );
-        // Every 10 minutes the corpus's coverage so far, kept should the manager end badly.
-        if t0.elapsed() >= next_save {
-            next_save += Duration::from_secs(600);
-            if let Ok(text) = http_get("/rawcover") {
-                util::write(&workdir.join("rawcover.txt"), &text)?;
-            }
-        }
-    }
+    let exited = watch(&mut child, r.minutes, &workdir, &log_path)?;
     let elapsed = t0.elapsed().as_secs() / 60;
     let rawcover = if exited.is_none() {
         http_get("/rawcover").context("syz-manager's /rawcover")
@@ -730,18 +672,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
         Err(anyhow!("syz-manager exited early: {:?}", exited))
     };
     if exited.is_none() {
-        // SIGINT: the manager saves its corpus and stops the VM.
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while child.try_wait()?.is_none() && t.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        if child.try_wait()?.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        stop_manager(&mut child)?;
     }
     let text = fs::read_to_string(&log_path).unwrap_or_default();
     let rawcover = rawcover.with_context(|| {
@@ -761,6 +692,103 @@ pub fn fuzz(r: &Run) -> Result<Report> {
         coverage: line_coverage(r.obj, r.src, &pcs)?,
         workdir,
     })
+}
+
+/// The manager's work directory: the last run's moved to `workdir.prev` unless the corpus is
+/// kept; a new one seeded with `linux/syzkaller/seeds`.
+fn fresh_workdir(r: &Run) -> Result<PathBuf> {
+    let workdir = r.dir.join("workdir");
+    if !r.keep_corpus && workdir.exists() {
+        let prev = r.dir.join("workdir.prev");
+        if prev.exists() {
+            util::run(Command::new("rm").arg("-rf").arg(&prev))?;
+        }
+        util::rename(&workdir, &prev)?;
+    }
+    util::mkdir_p(&workdir)?;
+    let corpus_db = workdir.join("corpus.db");
+    if !corpus_db.exists() {
+        util::run(
+            Command::new(r.syz.join("bin/syz-db"))
+                .arg("pack")
+                .arg(util::root().join("linux/syzkaller/seeds"))
+                .arg(&corpus_db),
+        )?;
+    }
+    Ok(workdir)
+}
+
+/// Writes the manager's configuration and starts it, its output into `log_path`.
+fn start_manager(r: &Run, workdir: &Path, log_path: &Path) -> Result<std::process::Child> {
+    util::write(&r.dir.join("empty.img"), "")?;
+    let cfg = r.dir.join("manager.cfg");
+    util::write(&cfg, &manager_config(r, workdir))?;
+    let log = fs::File::create(log_path).with_context(|| util::cannot("create", log_path))?;
+    eprintln!(
+        "xtask: fuzz: syz-manager for {} min (http://{HTTP}, log {})",
+        r.minutes,
+        log_path.display()
+    );
+    Command::new(r.syz.join("bin/syz-manager"))
+        .arg("-config")
+        .arg(&cfg)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("cannot start syz-manager")
+}
+
+/// Lets the manager run for `minutes`, printing its figures every minute and saving the
+/// corpus's coverage every 10 (kept should the manager end badly). Returns its exit status when
+/// it ended before.
+fn watch(
+    child: &mut std::process::Child,
+    minutes: u32,
+    workdir: &Path,
+    log_path: &Path,
+) -> Result<Option<std::process::ExitStatus>> {
+    let t0 = Instant::now();
+    let total = Duration::from_secs(u64::from(minutes) * 60);
+    let mut next_save = Duration::from_secs(600);
+    while t0.elapsed() < total {
+        std::thread::sleep(Duration::from_secs(60).min(total.saturating_sub(t0.elapsed())));
+        if let Some(st) = child.try_wait()? {
+            return Ok(Some(st));
+        }
+        let text = fs::read_to_string(log_path).unwrap_or_default();
+        eprintln!(
+            "xtask: fuzz: {:>3} min: executed {}, corpus {}, coverage {}, crashes {}",
+            t0.elapsed().as_secs() / 60,
+            stat(&text, "exec total"),
+            stat(&text, "corpus"),
+            stat(&text, "coverage"),
+            crashes(workdir).len()
+        );
+        if t0.elapsed() >= next_save {
+            next_save += Duration::from_secs(600);
+            if let Ok(text) = http_get("/rawcover") {
+                util::write(&workdir.join("rawcover.txt"), &text)?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// SIGINT (the manager saves its corpus and stops the VM), then a kill after 120 s.
+fn stop_manager(child: &mut std::process::Child) -> Result<()> {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let t = Instant::now();
+    while child.try_wait()?.is_none() && t.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if child.try_wait()?.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ok(())
 }
 
 /// The PCs of syz-manager's /rawcover: one hexadecimal number a line.
