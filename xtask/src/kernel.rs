@@ -183,7 +183,7 @@ fn apt_opts() -> Result<Vec<String>> {
     apt_config(&util::build_dir().join("apt"), &list)
 }
 
-const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+pub const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// Private apt configuration for Debian source packages of the suites a consumer of the uAPI
 /// pins (`cargo xtask userspace`): lists and cache under build/apt-src, apart from the kernel's
@@ -218,7 +218,7 @@ pub fn download_source(opts: &[String], spec: &str, dir: &Path) -> Result<()> {
 }
 
 /// apt's options for a sources list `list` with its lists and cache under `dir`.
-fn apt_config(dir: &Path, list: &str) -> Result<Vec<String>> {
+pub fn apt_config(dir: &Path, list: &str) -> Result<Vec<String>> {
     for d in ["lists/partial", "cache/archives/partial"] {
         util::mkdir_p(&dir.join(d))?;
     }

@@ -74,28 +74,17 @@ impl Go {
     }
 }
 
-/// A private apt configuration under `dir/apt` (the system's archive, trixie-backports and sid).
+/// A private apt configuration under `dir/apt` (the system's archive, trixie-backports and sid),
+/// with an empty package status: the packages are unpacked, never installed.
 fn apt_opts(dir: &Path) -> Result<Vec<String>> {
-    let apt = dir.join("apt");
-    for d in ["lists/partial", "cache/archives/partial"] {
-        util::mkdir_p(&apt.join(d))?;
-    }
     let (main, _) = kernel::system_archives()?;
-    let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    let key = kernel::KEYRING;
     let list = format!(
         "deb [signed-by={key}] {main} trixie-backports main\ndeb [signed-by={key}] {main} sid main\n"
     );
-    let src = apt.join("sources.list");
-    util::write(&src, &list)?;
-    Ok(vec![
-        format!("-o=Dir::Etc::sourcelist={}", src.display()),
-        "-o=Dir::Etc::sourceparts=-".into(),
-        format!("-o=Dir::State::Lists={}", apt.join("lists").display()),
-        format!("-o=Dir::Cache={}", apt.join("cache").display()),
-        "-o=Dir::State::status=/dev/null".into(),
-        "-o=APT::Get::List-Cleanup=0".into(),
-        "-o=Debug::NoLocking=1".into(),
-    ])
+    let mut opts = kernel::apt_config(&dir.join("apt"), &list)?;
+    opts.push("-o=Dir::State::status=/dev/null".into());
+    Ok(opts)
 }
 
 /// The pinned packages of `linux/syzkaller/go-packages.txt` (`name=version`).
