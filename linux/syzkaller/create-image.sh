@@ -31,6 +31,20 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t configfs configfs /sys/kernel/config
+# One vkms device made through configfs (one primary plane, CRTC, encoder, connector), which the
+# fuzzer unplugs and plugs again through its enabled attribute (dev_dri_file_same.txt).
+vkms=/sys/kernel/config/vkms/fdsame
+mkdir "$vkms" "$vkms/planes/plane0" "$vkms/crtcs/crtc0" "$vkms/encoders/encoder0" \
+	"$vkms/connectors/connector0"
+echo 1 > "$vkms/planes/plane0/type"
+ln -s "$vkms/crtcs/crtc0" "$vkms/planes/plane0/possible_crtcs/"
+ln -s "$vkms/crtcs/crtc0" "$vkms/encoders/encoder0/possible_crtcs/"
+ln -s "$vkms/encoders/encoder0" "$vkms/connectors/connector0/possible_encoders/"
+echo 1 > "$vkms/enabled"
+for c in /sys/class/drm/card*; do
+	case $c in *-*) continue ;; esac
+	echo "fuzz-init: ${c##*/}: $(readlink -f "$c/device")"
+done
 hostname syzkaller
 ip link set lo up
 ip link set eth0 up

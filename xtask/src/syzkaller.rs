@@ -410,7 +410,8 @@ fn newer_than_dir(file: &Path, dir: &Path) -> bool {
     newest.is_some_and(|n| n <= t)
 }
 
-/// The guest root (initramfs) and its ssh key, made by linux/syzkaller/create-image.sh once.
+/// The guest root (initramfs) and its ssh key, made by linux/syzkaller/create-image.sh again
+/// whenever the script changed (bookworm.stamp holds the text it was made with).
 pub struct Guest {
     pub initrd: PathBuf,
     pub key: PathBuf,
@@ -421,7 +422,11 @@ pub fn guest_root(dir: &Path) -> Result<Guest> {
         initrd: dir.join("bookworm.cpio"),
         key: dir.join("bookworm.id_rsa"),
     };
-    if g.initrd.exists() && g.key.exists() {
+    let script = util::root().join("linux/syzkaller/create-image.sh");
+    let stamp_file = dir.join("bookworm.stamp");
+    let stamp = fs::read_to_string(&script).with_context(|| format!("{}", script.display()))?;
+    let current = fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str());
+    if current && g.initrd.exists() && g.key.exists() {
         return Ok(g);
     }
     if !util::which("debootstrap") {
@@ -432,13 +437,14 @@ pub fn guest_root(dir: &Path) -> Result<Guest> {
     eprintln!("xtask: fuzz: the guest root (debootstrap bookworm)");
     let (ok, text) = util::capture(
         Command::new("bash")
-            .arg(util::root().join("linux/syzkaller/create-image.sh"))
+            .arg(&script)
             .arg(&archive)
             .arg(dir),
     )?;
     if !ok {
         bail!("create-image.sh failed:\n{}", util::last_lines(&text, 30));
     }
+    util::write(&stamp_file, &stamp)?;
     Ok(g)
 }
 
@@ -522,7 +528,8 @@ pub struct Report {
 
 /// The syscalls the manager may generate: the new ioctls, what makes their resources (DRM card,
 /// render and lease fds of vkms, vgem and bochs; dumb buffers and their PRIME exports; udmabufs
-/// over sealed memfds; vim2m's exported planes; system-heap buffers) and what copies and closes fds.
+/// over sealed memfds; vim2m's exported planes; system-heap buffers), the unplug and plug again of
+/// the vkms device the guest makes through configfs, and what copies and closes fds.
 pub const SYSCALLS: &[&str] = &[
     "ioctl$DRM_IOCTL_FILE_SAME",
     "ioctl$DRM_IOCTL_FILE_SAME_dri",
@@ -535,6 +542,9 @@ pub const SYSCALLS: &[&str] = &[
     "ioctl$DRM_IOCTL_DROP_MASTER",
     "ioctl$DRM_IOCTL_MODE_GETRESOURCES",
     "ioctl$DRM_IOCTL_MODE_CREATE_LEASE",
+    "ioctl$DRM_IOCTL_MODE_CREATE_LEASE_dri",
+    "openat$vkms_enabled",
+    "write$vkms_enabled",
     "ioctl$DRM_IOCTL_MODE_CREATE_DUMB",
     "ioctl$DRM_IOCTL_MODE_DESTROY_DUMB",
     "ioctl$DRM_IOCTL_PRIME_HANDLE_TO_FD",
