@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The share of the new functions' lines (lines with a KCOV call site) a run must cover.
@@ -661,18 +662,15 @@ fn crashes(workdir: &Path) -> Vec<String> {
 pub fn fuzz(r: &Run) -> Result<Report> {
     let workdir = fresh_workdir(r)?;
     let log_path = workdir.join("manager.log");
-    let mut child = start_manager(r, &workdir, &log_path)?;
+    let mut manager = start_manager(r, &workdir, &log_path)?;
     let t0 = Instant::now();
-    let exited = watch(&mut child, r.minutes, &workdir, &log_path)?;
+    let exited = watch(&mut manager.0, r.minutes, &workdir, &log_path)?;
     let elapsed = t0.elapsed().as_secs() / 60;
-    let rawcover = if exited.is_none() {
-        http_get("/rawcover").context("syz-manager's /rawcover")
-    } else {
-        Err(anyhow!("syz-manager exited early: {:?}", exited))
+    let rawcover = match exited {
+        None => http_get("/rawcover").context("syz-manager's /rawcover"),
+        Some(st) => Err(anyhow!("syz-manager exited early: {st}")),
     };
-    if exited.is_none() {
-        stop_manager(&mut child)?;
-    }
+    drop(manager);
     let text = fs::read_to_string(&log_path).unwrap_or_default();
     let rawcover = rawcover.with_context(|| {
         format!(
@@ -717,8 +715,18 @@ fn fresh_workdir(r: &Run) -> Result<PathBuf> {
     Ok(workdir)
 }
 
+/// A running syz-manager, stopped when dropped (an error or a panic in xtask never leaves it
+/// running); it gets SIGINT should xtask itself die.
+struct Manager(Child);
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        stop_manager(&mut self.0);
+    }
+}
+
 /// Writes the manager's configuration and starts it, its output into `log_path`.
-fn start_manager(r: &Run, workdir: &Path, log_path: &Path) -> Result<std::process::Child> {
+fn start_manager(r: &Run, workdir: &Path, log_path: &Path) -> Result<Manager> {
     util::write(&r.dir.join("empty.img"), "")?;
     let cfg = r.dir.join("manager.cfg");
     util::write(&cfg, &manager_config(r, workdir))?;
@@ -728,21 +736,27 @@ fn start_manager(r: &Run, workdir: &Path, log_path: &Path) -> Result<std::proces
         r.minutes,
         log_path.display()
     );
-    Command::new(r.syz.join("bin/syz-manager"))
-        .arg("-config")
+    let mut cmd = Command::new(r.syz.join("bin/syz-manager"));
+    cmd.arg("-config")
         .arg(&cfg)
         .stdout(log.try_clone()?)
         .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .context("cannot start syz-manager")
+        .stdin(Stdio::null());
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is a single system call, safe between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::INT))
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn().map(Manager).context("cannot start syz-manager")
 }
 
 /// Lets the manager run for `minutes`, printing its figures every minute and saving the
 /// corpus's coverage every 10 (kept should the manager end badly). Returns its exit status when
 /// it ended before.
 fn watch(
-    child: &mut std::process::Child,
+    child: &mut Child,
     minutes: u32,
     workdir: &Path,
     log_path: &Path,
@@ -774,20 +788,23 @@ fn watch(
     Ok(None)
 }
 
-/// SIGINT (the manager saves its corpus and stops the VM), then a kill after 120 s.
-fn stop_manager(child: &mut std::process::Child) -> Result<()> {
+/// SIGINT (the manager saves its corpus and stops the VM), then a kill after 120 s; nothing when
+/// it has already exited.
+fn stop_manager(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
     let t = Instant::now();
-    while child.try_wait()?.is_none() && t.elapsed() < Duration::from_secs(120) {
+    while matches!(child.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_secs(1));
     }
-    if child.try_wait()?.is_none() {
+    if matches!(child.try_wait(), Ok(None)) {
         let _ = child.kill();
         let _ = child.wait();
     }
-    Ok(())
 }
 
 /// The PCs of syz-manager's /rawcover: one hexadecimal number a line.
