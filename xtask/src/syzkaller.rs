@@ -10,8 +10,8 @@ use anyhow::{anyhow, bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -436,12 +436,7 @@ pub fn guest_root(dir: &Path) -> Result<Guest> {
     }
     let archive = kernel::system_archives()?.0;
     eprintln!("xtask: fuzz: the guest root (debootstrap bookworm)");
-    let (ok, text) = util::capture(
-        Command::new("bash")
-            .arg(&script)
-            .arg(&archive)
-            .arg(dir),
-    )?;
+    let (ok, text) = util::capture(Command::new("bash").arg(&script).arg(&archive).arg(dir))?;
     if !ok {
         bail!("create-image.sh failed:\n{}", util::last_lines(&text, 30));
     }
@@ -828,70 +823,74 @@ fn function_lines(src: &str, name: &str) -> Option<(u32, u32)> {
     Some((start as u32 + 1, end as u32 + 1))
 }
 
-/// The line coverage of the new functions: the lines that hold a KCOV call site
-/// (`__sanitizer_cov_trace_pc`, the points KCOV reports; from the object's relocations and its
-/// line table), and of those the ones whose call site's return address syz-manager's corpus
-/// covers. The object's functions sit at the same offsets in vmlinux (found with nm).
-pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<Coverage>> {
-    let syms = util::output(Command::new("nm").arg(obj.join("vmlinux")))?;
-    let vmlinux_sym = |name: &str| -> Option<u64> {
-        syms.lines().find_map(|l| {
-            let mut w = l.split_whitespace();
-            let (a, _, n) = (w.next()?, w.next()?, w.next()?);
-            (n == name)
-                .then(|| u64::from_str_radix(a, 16).ok())
-                .flatten()
-        })
-    };
-    let mut out = vec![];
-    for (func, o, file) in FUNCTIONS {
-        let text = util::read(&src.join(file))?;
-        let (first, last) =
-            function_lines(&text, func).with_context(|| format!("{func} not found in {file}"))?;
-        // Call sites in .text of the object: (offset of the call's return address, symbol the
-        // offset is relative to, line).
-        let dump = util::output(
-            Command::new("objdump")
-                .args(["-dr", "--no-show-raw-insn", "-l"])
-                .arg(obj.join(o)),
-        )?;
-        let mut func_name = String::new();
-        let mut func_off = 0u64;
-        let mut line = 0u32;
-        let mut sites: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-        for l in dump.lines() {
-            // "0000000000000123 <drm_file_compare>:" starts a function.
-            if let Some(rest) = l.strip_suffix(">:") {
-                if let Some((addr, name)) = rest.split_once(" <") {
-                    func_name = name.to_string();
-                    func_off = u64::from_str_radix(addr.trim(), 16).unwrap_or(0);
-                }
-                continue;
-            }
-            // "/path/to/file.c:123" (with -l) sets the line of what follows.
-            if let Some((path, n)) = l.rsplit_once(':') {
-                if path.ends_with(file) && !path.contains(' ') {
-                    line = n
-                        .split_whitespace()
-                        .next()
-                        .and_then(|x| x.parse().ok())
-                        .unwrap_or(0);
-                    continue;
-                } else if path.starts_with('/') && !path.contains(' ') {
-                    line = 0;
-                    continue;
-                }
-            }
-            // "  12f: R_X86_64_PLT32  __sanitizer_cov_trace_pc-0x4"
-            if l.contains("R_X86_64_PLT32") && l.contains("__sanitizer_cov_trace_pc-") {
-                let off = l.trim().split(':').next().unwrap_or("");
-                let Ok(off) = u64::from_str_radix(off.trim(), 16) else {
-                    continue;
-                };
-                if (first..=last).contains(&line) {
-                    let Some(base) = vmlinux_sym(&func_name) else {
-                        continue;
-                    };
+/// The addresses of vmlinux's symbols (nm).
+struct Symbols(BTreeMap<String, u64>);
+
+impl Symbols {
+    fn of(vmlinux: &Path) -> Result<Symbols> {
+        let text = util::output(Command::new("nm").arg(vmlinux))?;
+        let map = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let (a, _, n) = (w.next()?, w.next()?, w.next()?);
+                Some((n.to_string(), u64::from_str_radix(a, 16).ok()?))
+            })
+            .collect();
+        Ok(Symbols(map))
+    }
+}
+
+/// What one line of `objdump -dr -l` says.
+enum DumpLine<'a> {
+    /// "0000000000000123 <drm_file_compare>:": a function starts at this offset.
+    Function(&'a str, u64),
+    /// "/path/to/file.c:123": what follows comes from this line of `file` (0: another file).
+    Line(u32),
+    /// "  12f: R_X86_64_PLT32  __sanitizer_cov_trace_pc-0x4": a KCOV call's operand offset.
+    CovCall(u64),
+    Other,
+}
+
+fn dump_line<'a>(l: &'a str, file: &str) -> DumpLine<'a> {
+    if let Some((addr, name)) = l.strip_suffix(">:").and_then(|r| r.split_once(" <")) {
+        return DumpLine::Function(name, u64::from_str_radix(addr.trim(), 16).unwrap_or(0));
+    }
+    if let Some((path, n)) = l.rsplit_once(':') {
+        if path.ends_with(file) && !path.contains(' ') {
+            let n = n.split_whitespace().next().and_then(|x| x.parse().ok());
+            return DumpLine::Line(n.unwrap_or(0));
+        }
+        if path.starts_with('/') && !path.contains(' ') {
+            return DumpLine::Line(0);
+        }
+    }
+    if l.contains("R_X86_64_PLT32") && l.contains("__sanitizer_cov_trace_pc-") {
+        let off = l.trim().split(':').next().unwrap_or("").trim();
+        if let Ok(off) = u64::from_str_radix(off, 16) {
+            return DumpLine::CovCall(off);
+        }
+    }
+    DumpLine::Other
+}
+
+/// The KCOV call sites of the lines `first..=last` of `file` in an object's disassembly, by
+/// line: the vmlinux address each call returns to (what KCOV reports). The object's functions
+/// sit at the same offsets in vmlinux.
+fn call_sites(
+    dump: &str,
+    file: &str,
+    lines: (u32, u32),
+    syms: &Symbols,
+) -> BTreeMap<u32, Vec<u64>> {
+    let (mut func, mut func_off, mut line) = ("", 0u64, 0u32);
+    let mut sites: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for l in dump.lines() {
+        match dump_line(l, file) {
+            DumpLine::Function(name, off) => (func, func_off) = (name, off),
+            DumpLine::Line(n) => line = n,
+            DumpLine::CovCall(off) if (lines.0..=lines.1).contains(&line) => {
+                if let Some(base) = syms.0.get(func) {
                     // The relocation is the call's 4-byte operand; KCOV reports the next insn.
                     sites
                         .entry(line)
@@ -899,32 +898,58 @@ pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<
                         .push(base + (off + 4 - func_off));
                 }
             }
+            _ => {}
         }
+    }
+    sites
+}
+
+/// Which of `sites`' lines the corpus covers. KCOV reports the call's return address;
+/// syzkaller may report the call itself, and the executor may keep only the low 32 bits.
+fn score(function: &str, sites: &BTreeMap<u32, Vec<u64>>, pcs: &BTreeSet<u64>) -> Coverage {
+    let low: BTreeSet<u64> = pcs.iter().map(|p| p & 0xffff_ffff).collect();
+    let hit = |a: u64| {
+        [a, a - 5]
+            .iter()
+            .any(|x| pcs.contains(x) || low.contains(&(x & 0xffff_ffff)))
+    };
+    let mut c = Coverage {
+        function: function.to_string(),
+        covered: 0,
+        lines: sites.len() as u32,
+        missed: vec![],
+    };
+    for (line, addrs) in sites {
+        if addrs.iter().any(|a| hit(*a)) {
+            c.covered += 1;
+        } else {
+            c.missed.push(*line);
+        }
+    }
+    c
+}
+
+/// The line coverage of the new functions: the lines that hold a KCOV call site
+/// (`__sanitizer_cov_trace_pc`, the points KCOV reports; from the object's relocations and its
+/// line table), and of those the ones whose call site's return address syz-manager's corpus
+/// covers.
+pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<Coverage>> {
+    let syms = Symbols::of(&obj.join("vmlinux"))?;
+    let mut out = vec![];
+    for (func, o, file) in FUNCTIONS {
+        let text = util::read(&src.join(file))?;
+        let lines =
+            function_lines(&text, func).with_context(|| format!("{func} not found in {file}"))?;
+        let dump = util::output(
+            Command::new("objdump")
+                .args(["-dr", "--no-show-raw-insn", "-l"])
+                .arg(obj.join(o)),
+        )?;
+        let sites = call_sites(&dump, file, lines, &syms);
         if sites.is_empty() {
             bail!("no KCOV call sites of {func} found in {o} (no line table?)");
         }
-        let mut c = Coverage {
-            function: func.to_string(),
-            covered: 0,
-            lines: sites.len() as u32,
-            missed: vec![],
-        };
-        // KCOV reports the call's return address; syzkaller may report the call itself, and
-        // the executor may keep only the low 32 bits.
-        let low: BTreeSet<u64> = pcs.iter().map(|p| p & 0xffff_ffff).collect();
-        let hit = |a: u64| {
-            [a, a - 5]
-                .iter()
-                .any(|x| pcs.contains(x) || low.contains(&(x & 0xffff_ffff)))
-        };
-        for (line, addrs) in &sites {
-            if addrs.iter().any(|a| hit(*a)) {
-                c.covered += 1;
-            } else {
-                c.missed.push(*line);
-            }
-        }
-        out.push(c);
+        out.push(score(func, &sites, pcs));
     }
     Ok(out)
 }
@@ -958,6 +983,44 @@ mod tests {
         assert_eq!(stat(log, "corpus"), 6);
         assert_eq!(stat(log, "coverage"), 1091);
         assert_eq!(stat(log, "nothing"), 0);
+    }
+
+    #[test]
+    fn kcov_call_sites() {
+        let dump = "\
+0000000000000100 <drm_file_compare>:
+/src/drivers/gpu/drm/drm_file.c:10
+ 104:\tcall   109 <drm_file_compare+0x9>
+\t\t\t105: R_X86_64_PLT32\t__sanitizer_cov_trace_pc-0x4
+/src/include/linux/fs.h:3
+ 110:\tcall   115 <drm_file_compare+0x15>
+\t\t\t111: R_X86_64_PLT32\t__sanitizer_cov_trace_pc-0x4
+/src/drivers/gpu/drm/drm_file.c:12
+ 120:\tcall   125 <drm_file_compare+0x25>
+\t\t\t121: R_X86_64_PLT32\t__sanitizer_cov_trace_pc-0x4
+/src/drivers/gpu/drm/drm_file.c:40
+ 130:\tcall   135 <drm_file_compare+0x35>
+\t\t\t131: R_X86_64_PLT32\t__sanitizer_cov_trace_pc-0x4
+";
+        let syms = Symbols(BTreeMap::from([(
+            "drm_file_compare".to_string(),
+            0xffff_ffff_8100_1000,
+        )]));
+        let sites = call_sites(dump, "drivers/gpu/drm/drm_file.c", (10, 20), &syms);
+        // The header's line and line 40 (outside the function) are not counted.
+        assert_eq!(
+            sites,
+            BTreeMap::from([
+                (10, vec![0xffff_ffff_8100_1009]),
+                (12, vec![0xffff_ffff_8100_1025])
+            ])
+        );
+        // Line 10 reported as the call's return address, line 12 not at all.
+        let c = score("f", &sites, &BTreeSet::from([0xffff_ffff_8100_1009]));
+        assert_eq!((c.covered, c.lines, c.missed), (1, 2, vec![12]));
+        // The call itself, with only the low 32 bits kept.
+        let c = score("f", &sites, &BTreeSet::from([0x8100_1020]));
+        assert_eq!((c.covered, c.missed), (1, vec![10]));
     }
 
     #[test]
