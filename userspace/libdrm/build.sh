@@ -22,7 +22,7 @@
 #   before/src, before/build, before/prefix   the same without the patches
 #   fixes/amdgpu/amdgpu_device.c   the unpatched file with only the amdgpu
 #                         patches that precede the header sync (need no kernel)
-#   harness/              amdgpu-dedup-{before,fixes,after}, nofilesame.so
+#   harness/              amdgpu-dedup-{before,fixes,after}
 #
 # Prints XTASK-RESULT lines; exits non-zero on any failure.
 
@@ -187,11 +187,5 @@ harness before "$OUT/before/src" "$OUT/before/build" "$OUT/before/prefix" \
 harness fixes "$OUT/before/src" "$OUT/before/build" "$OUT/before/prefix" \
     "$OUT/fixes/amdgpu/amdgpu_device.c"
 harness after "$SRC" "$OUT/build-after" "$OUT/prefix" "$SRC/amdgpu/amdgpu_device.c"
-if "${NICE[@]}" gcc -shared -fPIC "${CWARN[@]}" -Werror -I"$SRC/include/drm" \
-        -o "$OUT/harness/nofilesame.so" "$H/nofilesame.c" -ldl; then
-    result "ok nofilesame shim build"
-else
-    fail "nofilesame shim build"
-fi
 
 exit "$failed"

@@ -37,13 +37,11 @@ esac
 
 # --- libdrm's own new tests (the patched build) -------------------------------
 
-libdrm_tests() { # label (kernel or "shim") preload
-    local label=$1 preload=$2 t log rc want
-    local envs=()
-    [ -n "$preload" ] && envs=("LD_PRELOAD=$preload")
+libdrm_tests() { # label (the kernel: series or base)
+    local label=$1 t log rc want
     for t in drmfilesame drmfdssamedevice drmdevice; do
         log="$SCRATCH/$t.$label.log"
-        env "${envs[@]}" "$OUT/build-after/tests/$t" > "$log" 2>&1
+        "$OUT/build-after/tests/$t" > "$log" 2>&1
         rc=$?
         sed "s/^/  [$t, $label] /" "$log"
         case $rc in
@@ -87,26 +85,19 @@ libdrm_tests() { # label (kernel or "shim") preload
     done
 }
 
-if [ "$KERNEL" = series ]; then
-    libdrm_tests series ""
-    # A kernel without the ioctl, simulated: the fallback paths.
-    libdrm_tests "series + EINVAL shim (simulated old)" "$OUT/harness/nofilesame.so"
-else
-    libdrm_tests base ""
-fi
+libdrm_tests "$KERNEL"
 
 # --- the amdgpu dedup harness ---------------------------------------------------
 
 # field LINE KEY: the number after KEY= in LINE.
 field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<< "$1"; }
 
-# dedup VARIANT LABEL PRELOAD: runs the harness, checks and reports it.
+# dedup VARIANT LABEL: runs the harness, checks and reports it.
 dedup() {
-    local variant=$1 label=$2 preload=$3 log rc phase line pairs right merged split failedp files initfail
-    local envs=() name="amdgpu dedup, $variant, $label"
-    [ -n "$preload" ] && envs=("LD_PRELOAD=$preload")
+    local variant=$1 label=$2 log rc phase line pairs right merged split failedp files initfail
+    local name="amdgpu dedup, $variant, $label"
     log="$SCRATCH/dedup.$variant.${label// /_}.log"
-    env "${envs[@]}" "$OUT/harness/amdgpu-dedup-$variant" -v "$variant" > "$log" 2>&1
+    "$OUT/harness/amdgpu-dedup-$variant" -v "$variant" > "$log" 2>&1
     rc=$?
     grep -v '^PAIR ' "$log" | sed "s/^/  [$name] /"
     if [ "$rc" -ne 0 ]; then
@@ -127,7 +118,7 @@ dedup() {
     esac
 
     # The files: every device the guest has, second opens and a lease.
-    if [ "$variant" = after ] && [ "$label" != "series + EINVAL shim (simulated old)" ]; then
+    if [ "$variant" = after ]; then
         local d missing=
         for d in vgem vkms bochs-drm virtio_gpu; do
             grep -q "^FILE $d " "$log" || missing="$missing $d"
@@ -208,16 +199,9 @@ dedup() {
     done
 }
 
-if [ "$KERNEL" = series ]; then
-    for v in before fixes after; do
-        dedup "$v" "series kernel" ""
-    done
-    dedup after "series + EINVAL shim (simulated old)" "$OUT/harness/nofilesame.so"
-else
-    for v in before fixes after; do
-        dedup "$v" "base kernel" ""
-    done
-fi
+for v in before fixes after; do
+    dedup "$v" "$KERNEL kernel"
+done
 
 skip "amdgpu compute partitions: no amdgpu device in the guest (QEMU TCG); the partition rule is covered by the kernel's KUnit tests, the dedup logic by the harness above"
 

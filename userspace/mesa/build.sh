@@ -19,7 +19,7 @@
 #     the files they touch;
 #   - the harnesses of test/ ($OUT/harness): loaderprime-{before,after},
 #     wsipairs-{before,after}, each with Mesa's file compiled with the exact
-#     command of compile_commands.json, and the EINVAL shim noioctl.so.
+#     command of compile_commands.json.
 # Then it runs Mesa's own os_file tests (util_tests) on the host and prints
 # their results as XTASK-RESULT lines. Exits non-zero on any failure.
 set -euo pipefail
@@ -167,7 +167,6 @@ for v in before after; do
     gcc -o "$harness/wsipairs-$v" "$harness/wsipairs-$v.main.o" "$harness/nodes.o" \
         "$harness/wsi_common_drm-$v.o" "$harness/wsistubs.o" "${libs[@]}"
 done
-gcc "${cflags[@]}" -shared -fPIC -o "$harness/noioctl.so" "$here/test/noioctl.c" -ldl
 
 # Mesa's own os_file tests on the host: no DRM device here, so the device
 # test skips (it runs in the guest, guest.sh)

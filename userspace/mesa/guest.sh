@@ -23,11 +23,8 @@
 #   - base: the fallback; the WSI's device-number match (0001, no ioctl)
 #     still answers every pair right; the loader opens no DRM node more
 #     than before in any case, except the one node it selects where it
-#     answers better than before (also under noioctl.so on the series
-#     kernel). The loader's node opens are figures on both kernels.
-# On the series kernel, the "after" harnesses also run under noioctl.so, an
-# LD_PRELOAD shim that fails the ioctl with EINVAL (a simulated old kernel),
-# with the assertions of base.
+#     answers better than before. The loader's node opens are figures on
+#     both kernels.
 set -uo pipefail
 
 : "${OUT:?}" "${REPO:?}"
@@ -59,17 +56,6 @@ for tool in loaderprime wsipairs; do
         fi
     done
 done
-if [ "$kernel" = series ]; then
-    for tool in loaderprime wsipairs; do
-        if ! LD_PRELOAD=$bin/noioctl.so "$bin/$tool-after" --nosys \
-            > "$tmp/$tool-noioctl.out" 2> "$tmp/$tool-noioctl.err"; then
-            fail "mesa[$kernel] $tool-after under noioctl.so" "exit status $?"
-        fi
-        # Label the shim's run apart from the real "after"
-        sed -i 's/^\(CASE\|TALLY loader\|PAIR [^ ]*\|TALLY [^ ]*\) after /\1 after-noioctl /' \
-            "$tmp/$tool-noioctl.out"
-    done
-fi
 
 # Figures: "fn, variant, phase: R right / W wrong / C cannot tell of N",
 # and for the loader the DRM nodes it opened over all cases
@@ -169,14 +155,6 @@ if [ "$kernel" = base ]; then
     opens_check "mesa[$kernel] loader DRI_PRIME opens no node more than before" \
         "$tmp/loaderprime-before.out" "$tmp/loaderprime-after.out"
 fi
-if [ "$kernel" = series ]; then
-    opens_check "mesa[$kernel] loader DRI_PRIME under noioctl.so opens no node more than before" \
-        "$tmp/loaderprime-before.out" "$tmp/loaderprime-noioctl.out"
-    check_after "mesa[$kernel] loader DRI_PRIME, simulated old kernel (noioctl.so)" \
-        "$tmp/loaderprime-before.out" "$tmp/loaderprime-noioctl.out" after-noioctl loaderprime 1
-    check_after "mesa[$kernel] wsi, simulated old kernel (noioctl.so)" \
-        "$tmp/wsipairs-before.out" "$tmp/wsipairs-noioctl.out" after-noioctl wsipairs 1
-fi
 
 # Every WSI pair right: with the kernel's answer both functions; without it
 # the device-number match of wsi_device_matches_drm_fd() (no ioctl)
@@ -220,9 +198,9 @@ if [ "$kernel" = base ] && ! grep -q 'kernel without DRM_IOCTL_FILE_SAME' "$tmp/
 fi
 
 # Every case, one line each: the verdicts before -> after, with /sys and
-# without, and under the shim (series only). The raw output of every harness
+# without. The raw output of every harness
 # with MESA_GUEST_VERBOSE=1.
-table() { # before.out after.out [noioctl.out]
+table() { # before.out after.out
     awk '
     function abbr(v,   i, o) {
         o = ""
@@ -237,20 +215,17 @@ table() { # before.out after.out [noioctl.out]
         got[key, v, phase] = abbr($NF)
     }
     END {
-        print "cases (R right, W wrong, C cannot tell, then the loader'"'"'s node opens): before->after with /sys, before->after without /sys[, after without the ioctl: /sys, no /sys]"
+        print "cases (R right, W wrong, C cannot tell, then the loader'"'"'s node opens): before->after with /sys, before->after without /sys"
         for (i = 0; i < n; i++) {
             k = order[i]
             line = k ": " got[k, "before", "sys"] "->" got[k, "after", "sys"] ", " \
                 got[k, "before", "nosys"] "->" got[k, "after", "nosys"]
-            if ((k, "after-noioctl", "sys") in got)
-                line = line ", " got[k, "after-noioctl", "sys"] " " got[k, "after-noioctl", "nosys"]
             print line
         }
     }' "$@"
 }
 for tool in loaderprime wsipairs; do
     files=("$tmp/$tool-before.out" "$tmp/$tool-after.out")
-    [ -f "$tmp/$tool-noioctl.out" ] && files+=("$tmp/$tool-noioctl.out")
     if [ "$tool" = loaderprime ]; then
         echo "--- loader DRI_PRIME: every default file and DRI_PRIME form"
     else

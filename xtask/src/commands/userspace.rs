@@ -2,11 +2,15 @@
 //! [`crate::userspace`]): each fetched at its pinned version, patched and built on the host, then
 //! every before/after test in the guest on the series' kernel and on the same configuration of
 //! the base without the series (how each consumer falls back on a kernel without the ioctls).
+//!
+//! The terminal gets one line per script and the summary; each script's whole output goes to
+//! `build/userspace/report/<host|series|base>-<name>.txt`, every figure (tagged with kernel and
+//! consumer) to `build/userspace/figures.txt`.
 
 use super::boot_for;
 use crate::results::Summary;
 use crate::userspace::{self, Consumer, Env};
-use crate::util::Result;
+use crate::util::{self, Result};
 use crate::{deps, flags};
 use anyhow::bail;
 use std::time::Duration;
@@ -28,10 +32,11 @@ pub fn run(a: &flags::Kernel) -> Result<bool> {
         k.unpatched = unpatched;
         guest(&k, kernel, &consumers, &built, &mut s, &mut figures)?;
     }
-    println!("\nfigures:");
-    for f in &figures {
-        println!("  {f}");
-    }
+    let path = userspace::dir("figures.txt");
+    let mut text = figures.join("\n");
+    text.push('\n');
+    util::write(&path, &text)?;
+    println!("\n{} figures in {}", figures.len(), path.display());
     Ok(s.report())
 }
 
@@ -87,7 +92,7 @@ fn build_one(c: &Consumer, label: &str, s: &mut Summary, figures: &mut Vec<Strin
     };
     let text = format!("{verdict}\n{text}");
     let new = userspace::add_report(s, label, &text, ok);
-    tag(figures, "host", &c.name, new);
+    keep(figures, "host", &c.name, &text, new);
     ok.then_some(env)
 }
 
@@ -114,9 +119,8 @@ fn guest(
             (_, None) => s.not_run(&label, format!("{label}: not run: its host build failed")),
             (Ok(run), Some(_)) => match userspace::guest_block(&run.output, &c.name) {
                 Some((text, ok)) => {
-                    print!("{text}");
                     let new = userspace::add_report(s, &label, text, ok);
-                    tag(figures, kernel, &c.name, new);
+                    keep(figures, kernel, &c.name, text, new);
                 }
                 None => s.not_run(&label, format!("{label}: never ran in the guest")),
             },
@@ -130,6 +134,20 @@ fn guest(
     Ok(())
 }
 
-fn tag(figures: &mut Vec<String>, kernel: &str, name: &str, new: Vec<String>) {
+/// Saves one script's output to its report file, says where on the terminal and adds its
+/// figures, tagged.
+fn keep(figures: &mut Vec<String>, kernel: &str, name: &str, text: &str, new: Vec<String>) {
+    let path = userspace::dir("report").join(format!("{kernel}-{name}.txt"));
+    let saved = util::mkdir_p(&userspace::dir("report")).and_then(|_| util::write(&path, text));
+    let r = userspace::parse_report(text);
+    match saved {
+        Ok(()) => eprintln!(
+            "xtask: userspace[{kernel}] {name}: {} results, {} figures; output in {}",
+            r.results.len(),
+            new.len(),
+            path.display()
+        ),
+        Err(e) => eprintln!("xtask: userspace[{kernel}] {name}: {e:#}"),
+    }
     figures.extend(new.into_iter().map(|f| format!("[{kernel}] {name}: {f}")));
 }
