@@ -393,6 +393,26 @@ fn main() {
         println!("XTASK-RESULT skip drmrs: no DRM node in /dev/dri");
         return;
     }
+    let nodes = nodes_of(&fds);
+    let with = run_phase(&fds, &nodes, "sys");
+    if let Err(err) = hide_sysfs() {
+        println!("XTASK-RESULT skip drmrs.{kernel}.nosys: cannot hide /sys in a private mount namespace: {err}");
+    }
+    let nosys_ok = !std::path::Path::new("/sys/dev/char").exists();
+    if !nosys_ok {
+        println!("XTASK-RESULT fail drmrs.{kernel}.nosys: /sys/dev/char still visible");
+    }
+    let without = nosys_ok.then(|| run_phase(&fds, &nodes, "nosys"));
+    figures(&kernel, fds.len(), &with, without.as_ref());
+    let tag = |s: &str| format!("drmrs.{kernel}.{s}");
+    verdicts_sys(series, &with, &tag);
+    if let Some(without) = without {
+        verdicts_nosys(series, &without, &tag);
+    }
+}
+
+/// The nodes (not the lease, not the second opens), with their sysfs device; lists the files.
+fn nodes_of(fds: &[Drmfd]) -> Vec<(Dev, PathBuf)> {
     let nodes: Vec<(Dev, PathBuf)> = fds
         .iter()
         .filter(|f| f.pairing && !f.name.ends_with("-lease"))
@@ -407,34 +427,31 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    nodes
+}
 
-    let with = run_phase(&fds, &nodes, "sys");
-    if let Err(err) = hide_sysfs() {
-        println!("XTASK-RESULT skip drmrs.{kernel}.nosys: cannot hide /sys in a private mount namespace: {err}");
-    }
-    let nosys_ok = !std::path::Path::new("/sys/dev/char").exists();
-    if !nosys_ok {
-        println!("XTASK-RESULT fail drmrs.{kernel}.nosys: /sys/dev/char still visible");
-    }
-    let without = nosys_ok.then(|| run_phase(&fds, &nodes, "nosys"));
-
-    let n = fds.len() * fds.len();
-    for (label, p) in [
-        ("with /sys", Some(&with)),
-        ("without /sys", without.as_ref()),
-    ] {
+fn figures(kernel: &str, files: usize, with: &Phase, without: Option<&Phase>) {
+    let n = files * files;
+    for (label, p) in [("with /sys", Some(with)), ("without /sys", without)] {
         let Some(p) = p else { continue };
         println!(
-            "XTASK-FIGURE drm-rs [{kernel}, {label}] same device?, {n} ordered pairs of {} DRM files, right/wrong/cannot tell: DrmNode == {}; sysfs (drm 0.15.0) {}; Device::file_same (+ sysfs fallback) {}",
-            fds.len(), p.node_eq.show(), p.sysfs.show(), p.file_same.show()
+            "XTASK-FIGURE drm-rs [{kernel}, {label}] same device?, {n} ordered pairs of {files} DRM files, right/wrong/cannot tell: DrmNode == {}; sysfs (drm 0.15.0) {}; Device::file_same (+ sysfs fallback) {}",
+            p.node_eq.show(), p.sysfs.show(), p.file_same.show()
         );
         println!(
             "XTASK-FIGURE drm-rs [{kernel}, {label}] card<->render pairing, {} lookups: node_with_type (sysfs) {}; from_file_with_type {} (of which render->card: {})",
             p.pair_after.total(), p.pair_before.show(), p.pair_after.show(), p.pair_after_primary.show()
         );
     }
+}
 
-    let tag = |s: &str| format!("drmrs.{kernel}.{s}");
+fn all_right(s: &Score) -> bool {
+    s.right == s.total()
+}
+
+/// With /sys every method but node identity is right, whatever the kernel; the ioctl answers
+/// on the series kernel only, with the bits the opens call for.
+fn verdicts_sys(series: bool, with: &Phase, tag: &dyn Fn(&str) -> String) {
     match (series, with.supported) {
         (true, Some(true)) | (false, Some(false)) => result(true, &tag("ioctl-support"), ""),
         (_, s) => result(
@@ -448,15 +465,13 @@ fn main() {
         &tag("bits"),
         "FILE/CLIENT/DEVICE bits differ from the opens (see above)",
     );
-    // With /sys every method but node identity is right, whatever the kernel.
-    let all = |s: &Score| s.right == s.total();
     result(
-        all(&with.file_same),
+        all_right(&with.file_same),
         &tag("same-device.sys"),
         &with.file_same.show(),
     );
     result(
-        all(&with.pair_after),
+        all_right(&with.pair_after),
         &tag("pairing.sys"),
         &with.pair_after.show(),
     );
@@ -465,14 +480,14 @@ fn main() {
         &tag("before.node-identity-wrong"),
         "DrmNode == was never wrong",
     );
-    let Some(without) = without else {
-        return;
-    };
-    // Without /sys: the series kernel answers everything; without the ioctl the crate says
-    // "cannot tell", never a wrong answer.
+}
+
+/// Without /sys: the series kernel answers everything; without the ioctl the crate says
+/// "cannot tell", never a wrong answer.
+fn verdicts_nosys(series: bool, without: &Phase, tag: &dyn Fn(&str) -> String) {
     let good = |s: &Score| {
         if series {
-            all(s)
+            all_right(s)
         } else {
             s.wrong == 0 && s.right < s.total()
         }
@@ -482,9 +497,9 @@ fn main() {
         &tag("same-device.nosys"),
         &without.file_same.show(),
     );
-    // Without /sys, from_file_with_type() looks only for render nodes through the kernel: it
-    // refuses to look for a card node (that would open card nodes), so those lookups must all
-    // be "cannot tell", and the card->render ones follow the kernel.
+    // from_file_with_type() looks only for render nodes through the kernel: it refuses to
+    // look for a card node (that would open card nodes), so those lookups must all be "cannot
+    // tell", and the card->render ones follow the kernel.
     let primary = without.pair_after_primary;
     let render = Score {
         right: without.pair_after.right - primary.right,

@@ -332,6 +332,92 @@ fn truth() -> BTreeMap<String, String> {
     t
 }
 
+/// One phase's answers, scored against the truth.
+#[derive(Default)]
+struct Tally {
+    /// Answers expected: one per node, and one for the vkms lease where the guest has vkms.
+    expected: usize,
+    seen: usize,
+    right: usize,
+    primary: usize,
+    error: usize,
+    wrong: usize,
+}
+
+/// Scores the `NODE` lines of one phase's output (and passes the others through).
+fn tally(
+    text: &str,
+    truth: &BTreeMap<String, String>,
+    label: &str,
+    kernel: &str,
+    phase: &str,
+) -> Tally {
+    let mut t = Tally {
+        expected: truth.len() + text.lines().filter(|l| l.contains("-lease ")).count(),
+        ..Tally::default()
+    };
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("NODE ") else {
+            println!("{label}[{phase}]: {line}");
+            continue;
+        };
+        let mut w = rest.split_whitespace();
+        let (Some(node), Some(answer), Some(path)) = (w.next(), w.next(), w.next()) else {
+            continue;
+        };
+        t.seen += 1;
+        if path != "dri3" {
+            println!(
+                "{label}[{phase}]: {node}: the answer did not come through DRI3 Open ({path})"
+            );
+            t.wrong += 1;
+            continue;
+        }
+        // A lease is a file of its lessor's card: the same device.
+        let device = node.strip_suffix("-lease").unwrap_or(node);
+        let want = truth.get(device).cloned().unwrap_or_default();
+        let verdict = if answer == want {
+            t.right += 1;
+            "right"
+        } else if answer == device {
+            t.primary += 1;
+            "primary node although the device has a render node"
+        } else if answer.starts_with("error:") {
+            t.error += 1;
+            "no node"
+        } else {
+            t.wrong += 1;
+            "WRONG"
+        };
+        println!("{label}[{kernel}, {phase}]: DRI3 gives {node}: drm_node() {answer}, expected {want}: {verdict}");
+    }
+    t
+}
+
+/// With /sys both builds pair right. Without /sys: the patched build on the series kernel
+/// pairs right; on a kernel without the ioctl it may fail but never gives a wrong node.
+fn verdict(t: &Tally, label: &str, kernel: &str, phase: &str) {
+    let name = format!("smithay.{label}.{kernel}.dri3.{phase}");
+    let (n, seen, right, wrong) = (t.expected, t.seen, t.right, t.wrong);
+    let ok = match (label, kernel, phase) {
+        (_, _, "sys") => right == n,
+        ("after", "series", _) => right == n,
+        // drm alone accepts the file without sysfs but cannot pair it there.
+        ("drm-only", "series", _) => seen == n && wrong == 0 && right < n,
+        // Without /sys, the published pairing is blind: it must not answer right.
+        ("before", _, _) => seen == n && wrong == 0 && right < n,
+        _ => seen == n && wrong == 0,
+    };
+    if ok {
+        println!("XTASK-RESULT ok {name}");
+    } else {
+        println!(
+            "XTASK-RESULT fail {name}: {seen} of {n} nodes answered: right {right}, primary {}, no node {}, wrong {wrong}",
+            t.primary, t.error
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("run") {
@@ -346,76 +432,27 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().expect("own path");
-    let mut scores = Vec::new();
+    let mut tallies = Vec::new();
     for phase in ["sys", "nosys"] {
         let out = Command::new(&exe)
             .args(["run", phase])
             .output()
             .expect("run the phase");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (mut right, mut primary, mut error, mut wrong) = (0, 0, 0, 0);
-        let mut seen = 0;
-        // One answer per node, and one for the vkms lease where the guest has vkms.
-        let n = truth.len() + text.lines().filter(|l| l.contains("-lease ")).count();
-        for line in text.lines() {
-            let Some(rest) = line.strip_prefix("NODE ") else {
-                println!("{label}[{phase}]: {line}");
-                continue;
-            };
-            let mut w = rest.split_whitespace();
-            let (Some(node), Some(answer), Some(path)) = (w.next(), w.next(), w.next()) else {
-                continue;
-            };
-            if path != "dri3" {
-                println!(
-                    "{label}[{phase}]: {node}: the answer did not come through DRI3 Open ({path})"
-                );
-                wrong += 1;
-                seen += 1;
-                continue;
-            }
-            // A lease is a file of its lessor's card: the same device.
-            let device = node.strip_suffix("-lease").unwrap_or(node);
-            let want = truth.get(device).cloned().unwrap_or_default();
-            seen += 1;
-            let verdict = if answer == want {
-                right += 1;
-                "right"
-            } else if answer == device {
-                primary += 1;
-                "primary node although the device has a render node"
-            } else if answer.starts_with("error:") {
-                error += 1;
-                "no node"
-            } else {
-                wrong += 1;
-                "WRONG"
-            };
-            println!("{label}[{kernel}, {phase}]: DRI3 gives {node}: drm_node() {answer}, expected {want}: {verdict}");
-        }
-        println!(
-            "XTASK-FIGURE smithay {label} [{kernel}, {}] X11Handle::drm_node() over DRI3, {seen} nodes: right {right}, primary instead of render {primary}, no node {error}, wrong {wrong}",
-            if phase == "sys" { "with /sys" } else { "without /sys" }
+        let t = tally(
+            &String::from_utf8_lossy(&out.stdout),
+            &truth,
+            &label,
+            &kernel,
+            phase,
         );
-        scores.push((phase, n, seen, right, primary, error, wrong));
+        println!(
+            "XTASK-FIGURE smithay {label} [{kernel}, {}] X11Handle::drm_node() over DRI3, {} nodes: right {}, primary instead of render {}, no node {}, wrong {}",
+            if phase == "sys" { "with /sys" } else { "without /sys" },
+            t.seen, t.right, t.primary, t.error, t.wrong
+        );
+        tallies.push((phase, t));
     }
-    // Verdicts. With /sys both builds pair right. Without /sys: the patched build on the series
-    // kernel pairs right; on a kernel without the ioctl it may fail but never gives a wrong node.
-    for (phase, n, seen, right, primary, error, wrong) in scores {
-        let name = format!("smithay.{label}.{kernel}.dri3.{phase}");
-        let ok = match (label.as_str(), kernel.as_str(), phase) {
-            (_, _, "sys") => right == n,
-            ("after", "series", _) => right == n,
-            // drm alone accepts the file without sysfs but cannot pair it there.
-            ("drm-only", "series", _) => seen == n && wrong == 0 && right < n,
-            // Without /sys, the published pairing is blind: it must not answer right.
-            ("before", _, _) => seen == n && wrong == 0 && right < n,
-            _ => seen == n && wrong == 0,
-        };
-        if ok {
-            println!("XTASK-RESULT ok {name}");
-        } else {
-            println!("XTASK-RESULT fail {name}: {seen} of {n} nodes answered: right {right}, primary {primary}, no node {error}, wrong {wrong}");
-        }
+    for (phase, t) in &tallies {
+        verdict(t, &label, &kernel, phase);
     }
 }
