@@ -32,19 +32,29 @@ mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t configfs configfs /sys/kernel/config
 # One vkms device made through configfs (one primary plane, CRTC, encoder, connector), which the
-# fuzzer unplugs and plugs again through its enabled attribute (dev_dri_file_same.txt).
+# fuzzer unplugs and plugs again through its enabled attribute, and the second bochs-display,
+# which it removes from the PCI bus (fdsame_guest.txt). Without them the guest starts no sshd:
+# the manager cannot reach it and the run fails, rather than fuzzing less than it says.
 vkms=/sys/kernel/config/vkms/fdsame
+setup_ok=1
 mkdir "$vkms" "$vkms/planes/plane0" "$vkms/crtcs/crtc0" "$vkms/encoders/encoder0" \
-	"$vkms/connectors/connector0"
-echo 1 > "$vkms/planes/plane0/type"
-ln -s "$vkms/crtcs/crtc0" "$vkms/planes/plane0/possible_crtcs/"
-ln -s "$vkms/crtcs/crtc0" "$vkms/encoders/encoder0/possible_crtcs/"
-ln -s "$vkms/encoders/encoder0" "$vkms/connectors/connector0/possible_encoders/"
-echo 1 > "$vkms/enabled"
+	"$vkms/connectors/connector0" || setup_ok=0
+echo 1 > "$vkms/planes/plane0/type" || setup_ok=0
+ln -s "$vkms/crtcs/crtc0" "$vkms/planes/plane0/possible_crtcs/" || setup_ok=0
+ln -s "$vkms/crtcs/crtc0" "$vkms/encoders/encoder0/possible_crtcs/" || setup_ok=0
+ln -s "$vkms/encoders/encoder0" "$vkms/connectors/connector0/possible_encoders/" || setup_ok=0
+echo 1 > "$vkms/enabled" || setup_ok=0
 for c in /sys/class/drm/card*; do
 	case $c in *-*) continue ;; esac
 	echo "fuzz-init: ${c##*/}: $(readlink -f "$c/device")"
 done
+[ "$(readlink -f /sys/class/drm/card4/device)" = /sys/devices/faux/fdsame ] || setup_ok=0
+[ "$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/driver)")" = bochs-drm ] || setup_ok=0
+if [ "$setup_ok" != 1 ]; then
+	echo "fuzz-init: FAILED: the configfs vkms device or the second bochs-display is not as" \
+		"fdsame_guest.txt expects; no sshd"
+	while true; do sleep 3600; done
+fi
 hostname syzkaller
 ip link set lo up
 ip link set eth0 up

@@ -167,12 +167,19 @@ pub struct IgtRegression {
 pub struct Fuzz {
     #[command(flatten)]
     pub base: Base,
-    /// How long syz-manager fuzzes, in minutes
-    #[arg(long, value_name = "M", default_value_t = 60)]
+    /// How long syz-manager fuzzes, in minutes (at least 1)
+    #[arg(long, value_name = "M", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub minutes: u32,
-    /// Boot the fuzz kernel already built (build/kbuild-<B>-fuzz), no kernel build
+    /// Boot the fuzz kernel already built (build/kbuild-<B>-fuzz): no configuration or build,
+    /// only the relink that adds the line tables of the new functions
     #[arg(long)]
     pub no_build: bool,
+    /// A leak-checking run: kmemleak on, so syzkaller scans for leaks after every 2 × procs
+    /// programs (about a tenth of the execution rate) and reproduces only leaks (default: kmemleak
+    /// off in the guest, every crash reproduced)
+    #[arg(long)]
+    pub leak: bool,
     /// Go on from the last run's corpus (default: a new work directory seeded with
     /// linux/syzkaller/seeds; the last one is kept as workdir.prev)
     #[arg(long)]

@@ -58,7 +58,11 @@ pub const FUNCTIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// The project's descriptions (`linux/syzkaller/<name>` and `<name>.const`).
-pub const DESCRIPTIONS: &[&str] = &["dev_dri_file_same.txt", "dev_dma_buf_same_object.txt"];
+pub const DESCRIPTIONS: &[&str] = &[
+    "dev_dri_file_same.txt",
+    "dev_dma_buf_same_object.txt",
+    "fdsame_guest.txt",
+];
 
 /// The Go toolchain and module set: `go` and the environment every go command runs with.
 pub struct Go {
@@ -112,7 +116,7 @@ pub fn go_toolchain(dir: &Path) -> Result<Go> {
         let opts = apt_opts(dir)?;
         eprintln!(
             "xtask: fuzz: Go 1.27 and {} Go module packages (apt)",
-            pkgs.len() - 2
+            pkgs.len().saturating_sub(2)
         );
         util::run(Command::new("apt-get").args(&opts).args(["-q", "update"]))?;
         let (ok, text) = util::capture(
@@ -319,27 +323,61 @@ pub fn write_modfile(syz: &Path, gocode: &Path, out: &Path, stubs: &Path) -> Res
     util::write(out, &text)
 }
 
-/// syz-manager, syz-db, syz-execprog and syz-executor of the checkout `syz`, with the project's
-/// descriptions copied into its sys/linux/ and compiled by syz-sysgen.
-pub fn build(syz: &Path, go: &Go) -> Result<()> {
-    let dir = util::build_dir().join("fuzz");
-    let gocode = dir.join("go-root/usr/share/gocode/src");
-    write_modfile(syz, &gocode, &dir.join("syz-go.mod"), &dir.join("go-stubs"))?;
+/// A copy of the syzkaller checkout `src` (without `.git`) in `dir/syzkaller`, brought up to date
+/// with rsync: the descriptions are added and everything is built there, so the user's checkout
+/// is never written to.
+pub fn working_copy(src: &Path, dir: &Path) -> Result<PathBuf> {
+    let dst = dir.join("syzkaller");
+    util::mkdir_p(&dst)?;
+    if !util::which("rsync") {
+        eprintln!("xtask: installing rsync on the host");
+        util::run(Command::new("apt-get").args(["install", "-y", "-q", "rsync"]))?;
+    }
+    // bin/ and sys/'s generated files are the copy's own; the project's descriptions are
+    // copied in again by build().
+    util::run(
+        Command::new("rsync")
+            .args(["-a", "--delete", "--exclude=/.git", "--exclude=/bin"])
+            .args(["--exclude=/sys/gen", "--exclude=/executor/defs.h"])
+            .args(["--exclude=/executor/syscalls.h"])
+            .arg(format!("{}/", src.display()))
+            .arg(&dst),
+    )?;
+    let rev = util::output(
+        Command::new("git")
+            .current_dir(src)
+            .args(["rev-parse", "HEAD"]),
+    )
+    .map(|s| s.trim().to_string())
+    .unwrap_or_else(|_| "unknown".into());
+    util::write(&dst.join(".git-revision"), &rev)?;
+    Ok(dst)
+}
+
+/// syz-manager, syz-db, syz-execprog and syz-executor of the working copy `syz`, with the
+/// project's descriptions copied into its sys/linux/ and compiled by syz-sysgen.
+pub fn build(syz: &Path, dir: &Path, go: &Go) -> Result<()> {
+    write_modfile(
+        syz,
+        &dir.join("go-root/usr/share/gocode/src"),
+        &dir.join("syz-go.mod"),
+        &dir.join("go-stubs"),
+    )?;
     let descs = util::root().join("linux/syzkaller");
     for d in DESCRIPTIONS {
         for n in [d.to_string(), format!("{d}.const")] {
             util::copy(&descs.join(&n), &syz.join("sys/linux").join(&n))?;
         }
     }
-    let rev = util::output(
-        Command::new("git")
-            .current_dir(syz)
-            .args(["rev-parse", "HEAD"]),
-    )
-    .map(|s| s.trim().to_string())
-    .unwrap_or_else(|_| "unknown".into());
-    let ldflags = format!("-s -w -X github.com/google/syzkaller/prog.GitRevision={rev}");
+    let rev = fs::read_to_string(syz.join(".git-revision")).unwrap_or_else(|_| "unknown".into());
     eprintln!("xtask: fuzz: building syzkaller in {}", syz.display());
+    go_tools(syz, go, &rev)?;
+    executor(syz, go, &rev)
+}
+
+/// syz-sysgen (run: it compiles sys/), syz-manager, syz-db and syz-execprog.
+fn go_tools(syz: &Path, go: &Go, rev: &str) -> Result<()> {
+    let ldflags = format!("-s -w -X github.com/google/syzkaller/prog.GitRevision={rev}");
     let gobuild = |out: &str, pkg: &str| -> Result<()> {
         let (ok, text) = util::capture(go.cmd(syz).args([
             "build",
@@ -360,8 +398,16 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
     }
     gobuild("bin/syz-manager", "./syz-manager")?;
     gobuild("bin/syz-db", "./tools/syz-db")?;
-    gobuild("bin/linux_amd64/syz-execprog", "./tools/syz-execprog")?;
-    // The executor's compiler flags, from syzkaller's own make helper.
+    gobuild("bin/linux_amd64/syz-execprog", "./tools/syz-execprog")
+}
+
+/// syz-executor with g++ and the flags syzkaller's own make helper prints, unless it is newer
+/// than every file of executor/ (where syz-sysgen writes the generated headers).
+fn executor(syz: &Path, go: &Go, rev: &str) -> Result<()> {
+    let exe = syz.join("bin/linux_amd64/syz-executor");
+    if newer_than_dir(&exe, &syz.join("executor")) {
+        return Ok(());
+    }
     let env = util::output(go.cmd(syz).args(["run", "./tools/syz-make"]))?;
     let cxxflags = env
         .split("\\n")
@@ -369,10 +415,6 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
         .find_map(|l| l.trim().strip_prefix("export ADDCXXFLAGS="))
         .context("syz-make printed no ADDCXXFLAGS")?
         .to_string();
-    let exe = syz.join("bin/linux_amd64/syz-executor");
-    if newer_than_dir(&exe, &syz.join("executor")) {
-        return Ok(());
-    }
     let mut gxx = Command::new("g++");
     gxx.current_dir(syz)
         .args(["-o", "bin/linux_amd64/syz-executor", "executor/executor.cc"])
@@ -393,7 +435,7 @@ pub fn build(syz: &Path, go: &Go) -> Result<()> {
     Ok(())
 }
 
-/// Whether `file` exists and is newer than every file of `dir` (sys-sysgen writes the executor's
+/// Whether `file` exists and is newer than every file of `dir` (syz-sysgen writes the executor's
 /// generated headers there).
 fn newer_than_dir(file: &Path, dir: &Path) -> bool {
     let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -411,13 +453,14 @@ fn newer_than_dir(file: &Path, dir: &Path) -> bool {
     newest.is_some_and(|n| n <= t)
 }
 
-/// The guest root (initramfs) and its ssh key, made by linux/syzkaller/create-image.sh again
-/// whenever the script changed (bookworm.stamp holds the text it was made with).
+/// The guest root (initramfs) and its ssh key.
 pub struct Guest {
     pub initrd: PathBuf,
     pub key: PathBuf,
 }
 
+/// The guest root in `dir`, made by linux/syzkaller/create-image.sh again whenever the script
+/// changed (`bookworm.stamp` holds the text it was made with).
 pub fn guest_root(dir: &Path) -> Result<Guest> {
     let g = Guest {
         initrd: dir.join("bookworm.cpio"),
@@ -450,6 +493,7 @@ pub fn guest_root(dir: &Path) -> Result<Guest> {
 /// again. syz-manager's coverage report then knows these files; kbuild sees the same command and a
 /// newer object, and keeps it.
 pub fn line_tables(tree: &Path, obj: &Path) -> Result<()> {
+    let _lock = kernel::lock_builds()?;
     let mut redone = false;
     let objects: BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.1).collect();
     for o in objects {
@@ -487,25 +531,35 @@ pub fn line_tables(tree: &Path, obj: &Path) -> Result<()> {
 
 /// What one fuzzing run needs.
 pub struct Run<'a> {
+    /// The working copy of syzkaller, built.
     pub syz: &'a Path,
+    /// build/fuzz: the manager's configuration and work directory go there.
     pub dir: &'a Path,
     pub guest: &'a Guest,
+    /// The bzImage, and the kernel's object and source trees.
     pub kernel: &'a Path,
     pub obj: &'a Path,
     pub src: &'a Path,
+    /// How long the manager fuzzes, in minutes.
     pub minutes: u32,
+    /// Go on from the last work directory's corpus.
     pub keep_corpus: bool,
+    /// kmemleak on in the guest (syzkaller's leak checking); off otherwise.
+    pub leak: bool,
 }
 
-/// The line coverage of one new function.
+/// The line coverage of one new function: lines are 1-based lines of its source file, counted
+/// when they hold a KCOV call site.
 pub struct Coverage {
     pub function: String,
     pub covered: u32,
     pub lines: u32,
+    /// The lines not covered.
     pub missed: Vec<u32>,
 }
 
 impl Coverage {
+    /// Covered lines in percent (0 to 100).
     pub fn percent(&self) -> f64 {
         100.0 * f64::from(self.covered) / f64::from(self.lines.max(1))
     }
@@ -513,26 +567,33 @@ impl Coverage {
 
 /// What a run reports.
 pub struct Report {
+    /// Minutes the manager ran, rounded down.
     pub minutes: u32,
+    /// The manager's last "exec total", "corpus" (programs) and "coverage" (PCs of the whole
+    /// kernel) figures; 0 when its log has none.
     pub executions: u64,
     pub corpus: u64,
     pub cover: u64,
+    /// "title (crash directory)" of each crash syz-manager saved.
     pub crashes: Vec<String>,
     pub coverage: Vec<Coverage>,
+    /// Why the run is incomplete: the manager ended early, or its coverage could not be read
+    /// (then the coverage is the last one saved during the run, if any).
+    pub incomplete: Option<String>,
     pub workdir: PathBuf,
 }
 
 /// The syscalls the manager may generate: the new ioctls, what makes their resources (DRM card,
 /// render and lease fds of vkms, vgem and bochs; dumb buffers and their PRIME exports; udmabufs
-/// over sealed memfds; vim2m's exported planes; system-heap buffers), the unplug and plug again of
-/// the vkms device the guest makes through configfs, and what copies and closes fds.
+/// over sealed memfds; vim2m's exported planes; system-heap buffers), the removal and making
+/// again of the configfs vkms device and of the second bochs-display (fdsame_guest.txt), and what
+/// copies and closes fds.
 pub const SYSCALLS: &[&str] = &[
     "ioctl$DRM_IOCTL_FILE_SAME",
     "ioctl$DRM_IOCTL_FILE_SAME_dri",
     "ioctl$DMA_BUF_IOCTL_SAME_OBJECT",
     "ioctl$DMA_BUF_IOCTL_SAME_OBJECT_buf",
     "syz_open_dev$dri",
-    "syz_open_dev$dricontrol",
     "openat$drirender128",
     "ioctl$DRM_IOCTL_SET_MASTER",
     "ioctl$DRM_IOCTL_DROP_MASTER",
@@ -541,9 +602,12 @@ pub const SYSCALLS: &[&str] = &[
     "ioctl$DRM_IOCTL_MODE_CREATE_LEASE_dri",
     "openat$vkms_enabled",
     "write$vkms_enabled",
+    "openat$pci_remove_bochs",
+    "write$pci_remove_bochs",
+    "openat$pci_rescan",
+    "write$pci_rescan",
     "ioctl$DRM_IOCTL_MODE_CREATE_DUMB",
     "ioctl$DRM_IOCTL_MODE_DESTROY_DUMB",
-    "ioctl$DRM_IOCTL_PRIME_HANDLE_TO_FD",
     "ioctl$DRM_IOCTL_PRIME_HANDLE_TO_FD_dma_buf",
     "openat$dma_heap",
     "ioctl$DMA_HEAP_IOCTL_ALLOC",
@@ -558,7 +622,6 @@ pub const SYSCALLS: &[&str] = &[
     "ioctl$vim2m_VIDIOC_S_FMT",
     "ioctl$vim2m_VIDIOC_REQBUFS",
     "ioctl$vim2m_VIDIOC_CREATE_BUFS",
-    "ioctl$vim2m_VIDIOC_QUERYBUF",
     "ioctl$vim2m_VIDIOC_EXPBUF",
     "dup",
     "dup2",
@@ -595,6 +658,7 @@ pub fn manager_config(r: &Run, workdir: &Path) -> String {
             "initrd": q(&r.guest.initrd),
             "network_device": "virtio-net-pci",
             "qemu_args": "-accel tcg,thread=multi -device bochs-display",
+            "cmdline": if r.leak { "" } else { "kmemleak=off" },
         },
         "enable_syscalls": SYSCALLS,
     });
@@ -653,7 +717,9 @@ fn crashes(workdir: &Path) -> Vec<String> {
     v
 }
 
-/// Runs syz-manager for `r.minutes`, then reads its figures and coverage and stops it.
+/// Runs syz-manager for `r.minutes`, then reads its figures and coverage and stops it. A manager
+/// that ends early, or whose coverage cannot be read, still gives its crashes and figures (and
+/// the coverage saved during the run), with the reason in `incomplete`.
 pub fn fuzz(r: &Run) -> Result<Report> {
     let workdir = fresh_workdir(r)?;
     let log_path = workdir.join("manager.log");
@@ -661,20 +727,17 @@ pub fn fuzz(r: &Run) -> Result<Report> {
     let t0 = Instant::now();
     let exited = watch(&mut manager.0, r.minutes, &workdir, &log_path)?;
     let elapsed = t0.elapsed().as_secs() / 60;
-    let rawcover = match exited {
-        None => http_get("/rawcover").context("syz-manager's /rawcover"),
-        Some(st) => Err(anyhow!("syz-manager exited early: {st}")),
-    };
+    let mut incomplete = exited.map(|st| format!("syz-manager exited after {elapsed} min: {st}"));
+    let saved = workdir.join("rawcover.txt");
+    if incomplete.is_none() {
+        match http_get("/rawcover") {
+            Ok(text) => util::write(&saved, &text)?,
+            Err(e) => incomplete = Some(format!("syz-manager's /rawcover: {e:#}")),
+        }
+    }
     drop(manager);
     let text = fs::read_to_string(&log_path).unwrap_or_default();
-    let rawcover = rawcover.with_context(|| {
-        format!(
-            "no coverage; the end of the manager's log:\n{}",
-            util::last_lines(&text, 30)
-        )
-    })?;
-    let pcs = parse_rawcover(&rawcover);
-    util::write(&workdir.join("rawcover.txt"), &rawcover)?;
+    let pcs = parse_rawcover(&fs::read_to_string(&saved).unwrap_or_default());
     Ok(Report {
         minutes: u32::try_from(elapsed).unwrap_or(u32::MAX),
         executions: stat(&text, "exec total"),
@@ -682,6 +745,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
         cover: stat(&text, "coverage"),
         crashes: crashes(&workdir),
         coverage: line_coverage(r.obj, r.src, &pcs)?,
+        incomplete,
         workdir,
     })
 }
@@ -693,7 +757,7 @@ fn fresh_workdir(r: &Run) -> Result<PathBuf> {
     if !r.keep_corpus && workdir.exists() {
         let prev = r.dir.join("workdir.prev");
         if prev.exists() {
-            util::run(Command::new("rm").arg("-rf").arg(&prev))?;
+            fs::remove_dir_all(&prev).with_context(|| util::cannot("remove", &prev))?;
         }
         util::rename(&workdir, &prev)?;
     }
@@ -789,9 +853,9 @@ fn stop_manager(child: &mut Child) {
     if !matches!(child.try_wait(), Ok(None)) {
         return;
     }
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+    }
     let t = Instant::now();
     while matches!(child.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_secs(1));
@@ -823,20 +887,29 @@ fn function_lines(src: &str, name: &str) -> Option<(u32, u32)> {
     Some((start as u32 + 1, end as u32 + 1))
 }
 
-/// The addresses of vmlinux's symbols (nm).
-struct Symbols(BTreeMap<String, u64>);
+/// The addresses of vmlinux's symbols (nm); None for a name that several symbols share.
+struct Symbols(BTreeMap<String, Option<u64>>);
 
 impl Symbols {
     fn of(vmlinux: &Path) -> Result<Symbols> {
         let text = util::output(Command::new("nm").arg(vmlinux))?;
-        let map = text
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                let (a, _, n) = (w.next()?, w.next()?, w.next()?);
-                Some((n.to_string(), u64::from_str_radix(a, 16).ok()?))
-            })
-            .collect();
+        let mut map: BTreeMap<String, Option<u64>> = BTreeMap::new();
+        for l in text.lines() {
+            let mut w = l.split_whitespace();
+            let (Some(a), Some(_), Some(n)) = (w.next(), w.next(), w.next()) else {
+                continue;
+            };
+            let Ok(a) = u64::from_str_radix(a, 16) else {
+                continue;
+            };
+            map.entry(n.to_string())
+                .and_modify(|v| {
+                    if *v != Some(a) {
+                        *v = None;
+                    }
+                })
+                .or_insert(Some(a));
+        }
         Ok(Symbols(map))
     }
 }
@@ -876,13 +949,14 @@ fn dump_line<'a>(l: &'a str, file: &str) -> DumpLine<'a> {
 
 /// The KCOV call sites of the lines `first..=last` of `file` in an object's disassembly, by
 /// line: the vmlinux address each call returns to (what KCOV reports). The object's functions
-/// sit at the same offsets in vmlinux.
+/// sit at the same offsets in vmlinux. An error when the function that holds a call site has a
+/// name several symbols of vmlinux share (its address would be a guess).
 fn call_sites(
     dump: &str,
     file: &str,
     lines: (u32, u32),
     syms: &Symbols,
-) -> BTreeMap<u32, Vec<u64>> {
+) -> Result<BTreeMap<u32, Vec<u64>>> {
     let (mut func, mut func_off, mut line) = ("", 0u64, 0u32);
     let mut sites: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for l in dump.lines() {
@@ -890,18 +964,20 @@ fn call_sites(
             DumpLine::Function(name, off) => (func, func_off) = (name, off),
             DumpLine::Line(n) => line = n,
             DumpLine::CovCall(off) if (lines.0..=lines.1).contains(&line) => {
-                if let Some(base) = syms.0.get(func) {
+                match syms.0.get(func) {
                     // The relocation is the call's 4-byte operand; KCOV reports the next insn.
-                    sites
+                    Some(Some(base)) => sites
                         .entry(line)
                         .or_default()
-                        .push(base + (off + 4 - func_off));
+                        .push(base + (off + 4 - func_off)),
+                    Some(None) => bail!("{func}: several symbols of vmlinux have this name"),
+                    None => {}
                 }
             }
             _ => {}
         }
     }
-    sites
+    Ok(sites)
 }
 
 /// Which of `sites`' lines the corpus covers. KCOV reports the call's return address;
@@ -945,7 +1021,7 @@ pub fn line_coverage(obj: &Path, src: &Path, pcs: &BTreeSet<u64>) -> Result<Vec<
                 .args(["-dr", "--no-show-raw-insn", "-l"])
                 .arg(obj.join(o)),
         )?;
-        let sites = call_sites(&dump, file, lines, &syms);
+        let sites = call_sites(&dump, file, lines, &syms)?;
         if sites.is_empty() {
             bail!("no KCOV call sites of {func} found in {o} (no line table?)");
         }
@@ -1004,9 +1080,9 @@ mod tests {
 ";
         let syms = Symbols(BTreeMap::from([(
             "drm_file_compare".to_string(),
-            0xffff_ffff_8100_1000,
+            Some(0xffff_ffff_8100_1000),
         )]));
-        let sites = call_sites(dump, "drivers/gpu/drm/drm_file.c", (10, 20), &syms);
+        let sites = call_sites(dump, "drivers/gpu/drm/drm_file.c", (10, 20), &syms).unwrap();
         // The header's line and line 40 (outside the function) are not counted.
         assert_eq!(
             sites,
@@ -1021,6 +1097,9 @@ mod tests {
         // The call itself, with only the low 32 bits kept.
         let c = score("f", &sites, &BTreeSet::from([0x8100_1020]));
         assert_eq!((c.covered, c.missed), (1, vec![10]));
+        // A name several symbols share gives no address.
+        let ambiguous = Symbols(BTreeMap::from([("drm_file_compare".to_string(), None)]));
+        assert!(call_sites(dump, "drivers/gpu/drm/drm_file.c", (10, 20), &ambiguous).is_err());
     }
 
     #[test]
