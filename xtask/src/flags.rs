@@ -61,12 +61,14 @@ pub enum Cmd {
     /// The consumers of userspace/*/consumer.toml (libdrm, Mesa, drm-rs, ...): each fetched at
     /// its pinned version (Debian source package or crates), patched and built on the host, then
     /// every before/after test in the guest on the series' kernel and on the base without it;
-    /// prints the figures and ends with one `total: N passed, N failed, N skipped` line
+    /// prints one line per script (outputs in build/userspace/report/, figures in
+    /// build/userspace/figures.txt) and ends with one `total: N passed, N failed, N skipped` line
     Userspace(Kernel),
-    /// syzkaller on the two ioctls: builds syz-manager and syz-executor from SYZKALLER_SRC (a
-    /// syzkaller checkout; without it the command cannot run), a Debian 12 guest root and the
-    /// KASAN + KCOV kernel, fuzzes for --minutes on QEMU (TCG), reports executions, corpus,
-    /// crashes and the line coverage of the new functions. Not part of `test`
+    /// syzkaller on the two ioctls: builds syz-manager and syz-executor in a copy of
+    /// SYZKALLER_SRC (a syzkaller checkout, never written to; without it the command cannot
+    /// run), a Debian 12 guest root and the KASAN + KCOV kernel, fuzzes for --minutes on QEMU
+    /// (TCG), reports executions, corpus, crashes and the line coverage of the new functions.
+    /// Not part of `test`
     Fuzz(Fuzz),
 }
 
