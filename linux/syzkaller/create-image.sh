@@ -50,15 +50,15 @@ for c in /sys/class/drm/card*; do
 done
 [ "$(readlink -f /sys/class/drm/card4/device)" = /sys/devices/faux/fdsame ] || setup_ok=0
 # The second bochs-display: a display controller (class 0x0380, QEMU's VGA is 0x0300) bound to
-# bochs-drm, wherever syz-manager's QEMU puts it; its remove attribute gets a fixed path.
-mkdir -p /fdsame
+# bochs-drm, wherever syz-manager's QEMU puts it; its remove attribute gets a fixed path in /dev
+# (syz-executor's sandbox sees only /dev, /proc and /sys of this root).
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/class")" = 0x038000 ] || continue
 	[ "$(basename "$(readlink "$d/driver")")" = bochs-drm ] || continue
-	ln -sf "$d/remove" /fdsame/bochs_remove
-	echo "fuzz-init: /fdsame/bochs_remove: $d/remove"
+	ln -sf "$d/remove" /dev/fdsame_bochs_remove
+	echo "fuzz-init: /dev/fdsame_bochs_remove: $d/remove"
 done
-[ -e /fdsame/bochs_remove ] || setup_ok=0
+[ -e /dev/fdsame_bochs_remove ] || setup_ok=0
 if [ "$setup_ok" != 1 ]; then
 	echo "fuzz-init: FAILED: the configfs vkms device or the second bochs-display is not as" \
 		"fdsame_guest.txt expects; no sshd"
