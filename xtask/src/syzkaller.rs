@@ -22,8 +22,8 @@ pub const COVERAGE_GOAL: f64 = 90.0;
 const HTTP: &str = "127.0.0.1:56741";
 
 /// The new functions of the series, the object that holds each and the file it is defined in.
-/// `dma_buf_compare` is static (and may be inlined into `dma_buf_same_object`) without KUnit:
-/// lines are attributed by source position, never by symbol.
+/// `dma_buf_same_object` and `dma_buf_compare` are static without KUnit (and may be inlined into
+/// `dma_buf_ioctl`): lines are attributed by source position, never by symbol.
 pub const FUNCTIONS: &[(&str, &str, &str)] = &[
     (
         "drm_file_same_ioctl",
