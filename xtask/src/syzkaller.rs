@@ -251,6 +251,47 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 /// that syzkaller's commands used here import is stubbed but google.golang.org/appengine/v2,
 /// which pkg/html asks only whether it runs on App Engine: a stub that says no.
 pub fn write_modfile(syz: &Path, gocode: &Path, out: &Path, stubs: &Path) -> Result<()> {
+    let mods = module_dirs(gocode)?;
+    let smod = util::read(&syz.join("go.mod"))?;
+    let go_line = smod
+        .lines()
+        .find(|l| l.starts_with("go "))
+        .context("syzkaller's go.mod has no go line")?;
+    let mut mentioned: BTreeSet<String> = requires(&smod).into_iter().map(|(m, _)| m).collect();
+    for d in mods.values() {
+        if let Ok(t) = fs::read_to_string(d.join("go.mod")) {
+            mentioned.extend(requires(&t).into_iter().map(|(m, _)| m));
+        }
+    }
+    let mut text = format!("module github.com/google/syzkaller\n\n{go_line}\n\nrequire (\n");
+    for (m, v) in requires(&smod) {
+        if mods.contains_key(&m) || m == APPENGINE {
+            text.push_str(&format!("\t{m} {v}\n"));
+        }
+    }
+    text.push_str(")\n\n");
+    util::mkdir_p(stubs)?;
+    for m in mentioned.iter().chain(mods.keys()).collect::<BTreeSet<_>>() {
+        if m == "github.com/google/syzkaller" || !m.contains('.') {
+            continue;
+        }
+        let target = match mods.get(m) {
+            Some(d) => d.clone(),
+            None => stub(stubs, m)?,
+        };
+        text.push_str(&format!("replace {m} => {}\n", target.display()));
+    }
+    util::write(out, &text)
+}
+
+/// The one module syz-manager imports that Debian does not package (`pkg/html` asks it only
+/// whether it runs on App Engine).
+const APPENGINE: &str = "google.golang.org/appengine/v2";
+
+/// The modules under `gocode` (Debian's `usr/share/gocode/src`), by module path: each directory
+/// with a go.mod, and each directory at a module path's depth that has none and lies in no other
+/// module (a minimal go.mod is written there).
+fn module_dirs(gocode: &Path) -> Result<BTreeMap<String, PathBuf>> {
     let mut mods: BTreeMap<String, PathBuf> = BTreeMap::new();
     walk(gocode, &mut |d| {
         if let Ok(text) = fs::read_to_string(d.join("go.mod")) {
@@ -279,48 +320,22 @@ pub fn write_modfile(syz: &Path, gocode: &Path, out: &Path, stubs: &Path) -> Res
         util::write(&d.join("go.mod"), &format!("module {rel}\n"))?;
         mods.insert(rel, d);
     }
-    let smod = util::read(&syz.join("go.mod"))?;
-    let go_line = smod
-        .lines()
-        .find(|l| l.starts_with("go "))
-        .context("syzkaller's go.mod has no go line")?;
-    let appengine = "google.golang.org/appengine/v2";
-    let mut mentioned: BTreeSet<String> = requires(&smod).into_iter().map(|(m, _)| m).collect();
-    for d in mods.values() {
-        if let Ok(t) = fs::read_to_string(d.join("go.mod")) {
-            mentioned.extend(requires(&t).into_iter().map(|(m, _)| m));
-        }
+    Ok(mods)
+}
+
+/// An empty module `m` under `stubs` (for a module a go.mod requires but Debian does not ship);
+/// App Engine's answers that it does not run there.
+fn stub(stubs: &Path, m: &str) -> Result<PathBuf> {
+    let d = stubs.join(m.replace('/', "_"));
+    util::mkdir_p(&d)?;
+    util::write(&d.join("go.mod"), &format!("module {m}\n"))?;
+    if m == APPENGINE {
+        util::write(
+            &d.join("appengine.go"),
+            "package appengine\n\n// IsAppEngine: never, outside App Engine.\nfunc IsAppEngine() bool { return false }\n",
+        )?;
     }
-    let mut text = format!("module github.com/google/syzkaller\n\n{go_line}\n\nrequire (\n");
-    for (m, v) in requires(&smod) {
-        if mods.contains_key(&m) || m == appengine {
-            text.push_str(&format!("\t{m} {v}\n"));
-        }
-    }
-    text.push_str(")\n\n");
-    util::mkdir_p(stubs)?;
-    for m in mentioned.iter().chain(mods.keys()).collect::<BTreeSet<_>>() {
-        if m == "github.com/google/syzkaller" || !m.contains('.') {
-            continue;
-        }
-        let target = match mods.get(m) {
-            Some(d) => d.clone(),
-            None => {
-                let d = stubs.join(m.replace('/', "_"));
-                util::mkdir_p(&d)?;
-                util::write(&d.join("go.mod"), &format!("module {m}\n"))?;
-                if m == appengine {
-                    util::write(
-                        &d.join("appengine.go"),
-                        "package appengine\n\n// IsAppEngine: never, outside App Engine.\nfunc IsAppEngine() bool { return false }\n",
-                    )?;
-                }
-                d
-            }
-        };
-        text.push_str(&format!("replace {m} => {}\n", target.display()));
-    }
-    util::write(out, &text)
+    Ok(d)
 }
 
 /// A copy of the syzkaller checkout `src` (without `.git`) in `dir/syzkaller`, brought up to date
