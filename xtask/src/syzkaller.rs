@@ -591,6 +591,9 @@ pub struct Report {
     pub cover: u64,
     /// "title (crash directory)" of each crash syz-manager saved.
     pub crashes: Vec<String>,
+    /// Calls of SYSCALLS that syz-manager disabled (it cannot make them work in the guest, or
+    /// nothing makes their resources), with its reason: each is a part that did not run.
+    pub disabled: Vec<String>,
     pub coverage: Vec<Coverage>,
     /// Why the run is incomplete: the manager ended early, or its coverage could not be read
     /// (then the coverage is the last one saved during the run, if any).
@@ -712,6 +715,33 @@ fn stat(log: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The calls of SYSCALLS in the manager log's "disabled the following syscalls" and
+/// "transitively disabled ..." lists: "call: reason".
+fn disabled_calls(log: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut in_list = false;
+    for l in log.lines() {
+        if l.starts_with("disabled the following syscalls")
+            || l.starts_with("transitively disabled the following syscalls")
+        {
+            in_list = true;
+            continue;
+        }
+        if l.trim().is_empty() {
+            in_list = false;
+            continue;
+        }
+        if !in_list {
+            continue;
+        }
+        let (call, why) = l.split_once(':').unwrap_or((l, ""));
+        if SYSCALLS.contains(&call.trim()) {
+            out.push(format!("{}:{}", call.trim(), why.trim_end()));
+        }
+    }
+    out
+}
+
 /// The crash directories of the work directory: the first line (title) of each description.
 fn crashes(workdir: &Path) -> Vec<String> {
     let Ok(rd) = fs::read_dir(workdir.join("crashes")) else {
@@ -737,13 +767,17 @@ fn crashes(workdir: &Path) -> Vec<String> {
 /// the coverage saved during the run), with the reason in `incomplete`.
 pub fn fuzz(r: &Run) -> Result<Report> {
     let workdir = fresh_workdir(r)?;
+    let saved = workdir.join("rawcover.txt");
+    // With --keep-corpus the last run's coverage is there: never count it as this run's.
+    if saved.exists() {
+        fs::remove_file(&saved).with_context(|| util::cannot("remove", &saved))?;
+    }
     let log_path = workdir.join("manager.log");
     let mut manager = start_manager(r, &workdir, &log_path)?;
     let t0 = Instant::now();
     let exited = watch(&mut manager.0, r.minutes, &workdir, &log_path)?;
     let elapsed = t0.elapsed().as_secs() / 60;
     let mut incomplete = exited.map(|st| format!("syz-manager exited after {elapsed} min: {st}"));
-    let saved = workdir.join("rawcover.txt");
     if incomplete.is_none() {
         match http_get("/rawcover") {
             Ok(text) => util::write(&saved, &text)?,
@@ -759,6 +793,7 @@ pub fn fuzz(r: &Run) -> Result<Report> {
         corpus: stat(&text, "corpus"),
         cover: stat(&text, "coverage"),
         crashes: crashes(&workdir),
+        disabled: disabled_calls(&text),
         coverage: line_coverage(r.obj, r.src, &pcs)?,
         incomplete,
         workdir,
@@ -1115,6 +1150,16 @@ mod tests {
         // A name several symbols share gives no address.
         let ambiguous = Symbols(BTreeMap::from([("drm_file_compare".to_string(), None)]));
         assert!(call_sites(dump, "drivers/gpu/drm/drm_file.c", (10, 20), &ambiguous).is_err());
+    }
+
+    #[test]
+    fn disabled_calls_of_ours() {
+        let log = "x\ndisabled the following syscalls:\nopenat$pci_remove_bochs                     : failed to open /fdsame/bochs_remove\nopenat$other : y\n\ntransitively disabled the following syscalls (missing resource [creating syscalls]):\nclose$binfmt : fd_binfmt [openat$binfmt]\nioctl$DRM_IOCTL_FILE_SAME_dri : fd_dri [x]\n\nopenat$vkms_enabled : not a list line\n";
+        let d = disabled_calls(log);
+        assert_eq!(d.len(), 2);
+        assert!(d[0].starts_with("openat$pci_remove_bochs: failed to open"));
+        assert!(d[1].starts_with("ioctl$DRM_IOCTL_FILE_SAME_dri: fd_dri"));
+        assert!(disabled_calls("disabled the following syscalls:\n\n").is_empty());
     }
 
     #[test]

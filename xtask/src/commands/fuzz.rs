@@ -102,6 +102,17 @@ fn report(run: &syzkaller::Report) -> bool {
         );
     }
     s.check(label("executions"), run.executions > 0);
+    if run.disabled.is_empty() {
+        s.check(label("every enabled call kept by syz-manager"), true);
+    } else {
+        s.fail(
+            label(&format!(
+                "calls disabled by syz-manager ({})",
+                run.disabled.len()
+            )),
+            format!("not run: {}", run.disabled.join("; ")),
+        );
+    }
     if let Some(why) = &run.incomplete {
         s.fail(label("run complete"), why.clone());
     }
